@@ -103,7 +103,8 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// A non-owning rusqlite handle on the calling connection.
     pub fn connection(&self) -> Connection {
-        connection_for(self.db)
+        // SAFETY: `db` is the live connection SQLite is calling us on.
+        unsafe { connection_for(self.db) }
     }
 
     /// Fails unless the connection is inside an explicit transaction.
@@ -117,10 +118,12 @@ impl Call<'_> {
 }
 
 /// A non-owning rusqlite `Connection` over a handle SQLite gave us.
-pub fn connection_for(db: *mut ffi::sqlite3) -> Connection {
-    // SAFETY: `db` is a live connection handed to us by SQLite for the duration of a callback;
-    // `from_handle` does not take ownership and never closes it.
-    unsafe { Connection::from_handle(db) }.expect("from_handle cannot fail")
+///
+/// # Safety
+/// `db` must be a live connection, used on this thread only while the result exists.
+pub unsafe fn connection_for(db: *mut ffi::sqlite3) -> Connection {
+    // `from_handle` does not take ownership and never closes the connection.
+    Connection::from_handle(db).expect("from_handle cannot fail")
 }
 
 pub type ScalarFn = fn(&Call) -> PsResult<Output>;
@@ -139,13 +142,17 @@ struct Registered {
     state: Rc<DatabaseState>,
 }
 
-pub fn register(db: *mut ffi::sqlite3, state: &Rc<DatabaseState>, def: FunctionDef) -> PsResult<()> {
+/// Registers `def` on `db`, sharing `state` with the function.
+///
+/// # Safety
+/// `db` must be a valid, open connection handle.
+pub unsafe fn register(db: *mut ffi::sqlite3, state: &Rc<DatabaseState>, def: FunctionDef) -> PsResult<()> {
     let name = CString::new(def.name).map_err(|e| PsError::new(ErrorKind::NulInString(e.to_string())))?;
     let flags = ffi::SQLITE_UTF8 | def.flags;
     let n_arg = def.n_arg;
     let data = Box::into_raw(Box::new(Registered { def, state: Rc::clone(state) }));
-    // SAFETY: `data` is released by `destroy`, which SQLite also calls when registration fails.
-    let rc = unsafe {
+    // `data` is released by `destroy`, which SQLite also calls when registration fails.
+    let rc = {
         ffi::sqlite3_create_function_v2(
             db,
             name.as_ptr(),
@@ -234,6 +241,9 @@ unsafe fn set_output(ctx: *mut ffi::sqlite3_context, argv: *mut *mut ffi::sqlite
 
 /// Reports `err` as `<function>: <message>` with its result code. The text goes first: SQLite's
 /// `sqlite3_result_error` resets the code to SQLITE_ERROR, `sqlite3_result_error_code` keeps the text.
+///
+/// # Safety
+/// `ctx` must be the context of a running function call.
 pub unsafe fn set_error(ctx: *mut ffi::sqlite3_context, function: &str, err: &PsError) {
     let message = if err.takes_function_prefix() {
         format!("{function}: {err}")

@@ -25,9 +25,13 @@ pub fn check_sqlite_version() -> PsResult<()> {
         return Ok(());
     }
     let text = unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_libversion()) }.to_string_lossy();
-    Err(PsError::new(ErrorKind::SqliteTooOld(format!(
-        "Version {CORE_VERSION} of the PowerSync SQLite extension requires SQLite version number {MIN_SQLITE_VERSION_NUMBER} or later, but was loaded against {text} ({number})"
-    ))))
+    Err(too_old(&text, number))
+}
+
+fn too_old(version_text: &str, version_number: i32) -> PsError {
+    PsError::new(ErrorKind::SqliteTooOld(format!(
+        "Version {CORE_VERSION} of the PowerSync SQLite extension requires SQLite version number {MIN_SQLITE_VERSION_NUMBER} or later, but was loaded against {version_text} ({version_number})"
+    )))
 }
 
 pub fn rs_version(_call: &Call) -> PsResult<Output> {
@@ -37,6 +41,16 @@ pub fn rs_version(_call: &Call) -> PsResult<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_old_message_and_code() {
+        let e = too_old("3.37.0", 3_037_000);
+        assert_eq!(
+            e.to_string(),
+            "Version 0.5.3 of the PowerSync SQLite extension requires SQLite version number 3038000 or later, but was loaded against 3.37.0 (3037000)"
+        );
+        assert_eq!(e.code(), 4);
+    }
 
     #[test]
     fn version_has_eight_hex_suffix() {

@@ -1,0 +1,65 @@
+# libpowersync build and test entry points. The cdylib and the staticlib enable incompatible
+# rusqlite features, so each is built in its own cargo invocation (see docs/decisions.md).
+
+CARGO ?= cargo
+RELEASE := target/release
+SO := $(RELEASE)/libpowersync.so
+STATIC := $(RELEASE)/libpowersync.a
+CC ?= cc
+SQLITE_STATIC ?= $(shell ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a 2>/dev/null | head -n 1)
+
+.PHONY: all build static test unit integration vectors smoke-shell smoke-static lint demo reference-vectors clean
+
+# `make`: build the loadable extension and show it working in the system sqlite3 shell.
+all: build demo
+
+build:
+	$(CARGO) build --release -p powersync-loadable
+
+static:
+	$(CARGO) build --release -p powersync-static
+
+demo: build
+	@echo "--- libpowersync in the system sqlite3 shell ($$(sqlite3 --version | cut -d' ' -f1)) ---"
+	sqlite3 :memory: '.load ./$(RELEASE)/libpowersync' \
+	  "select 'version:   ' || powersync_rs_version()" \
+	  'begin' 'select powersync_init()' 'commit' \
+	  "select 'client id: ' || powersync_client_id()" \
+	  "select 'tables:    ' || group_concat(name, ', ') from (select name from sqlite_master where type = 'table' order by name)" \
+	  "select 'diff:      ' || powersync_diff('{\"a\":1,\"b\":2}', '{\"a\":1,\"b\":3,\"c\":4}')"
+
+# Everything CI runs: unit tests, the integration tests and conformance vectors against the
+# built cdylib, the system-shell smoke test and the static C smoke test.
+test: build unit integration smoke-shell smoke-static
+
+unit:
+	$(CARGO) test -p powersync-core
+
+integration: build
+	$(CARGO) test -p libpowersync-tests
+
+vectors: build
+	$(CARGO) test -p libpowersync-tests --test vectors -- --nocapture
+
+smoke-shell: build
+	bash tests/shell_smoke.sh
+
+smoke-static: static
+	@test -n "$(SQLITE_STATIC)" || { echo "libsqlite3.a not found: install libsqlite3-dev"; exit 1; }
+	$(CC) -O1 -Wall -Werror -Iinclude -o $(RELEASE)/static_smoke tests/c/static_smoke.c \
+	  $(STATIC) $(SQLITE_STATIC) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+	$(RELEASE)/static_smoke
+
+# Clippy, one invocation per feature set.
+lint:
+	$(CARGO) clippy -p powersync-core -p libpowersync-tests --all-targets -- -D warnings
+	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
+	$(CARGO) clippy --release -p powersync-static -- -D warnings
+
+# Differential check against the reference build (downloads it into .cache/; never used by CI).
+reference-vectors:
+	bash tools/reference/setup.sh
+	python3 tools/reference/run_vectors.py
+
+clean:
+	$(CARGO) clean
