@@ -1,5 +1,6 @@
 //! Reads of the `ps_kv` key/value table.
 
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use crate::error::{ErrorKind, PsError, PsResult};
@@ -8,9 +9,16 @@ use crate::sql;
 
 /// The stable client id written once by migration 3.
 pub fn client_id(db: &Connection) -> PsResult<String> {
+    // Read the way sqlite3_column_text would: a value stored with another type still counts.
     sql::query_optional(db, "select value from ps_kv where key = 'client_id'", [], |row| {
-        row.get::<_, String>(0)
+        Ok(match row.get_ref(0)? {
+            ValueRef::Null => None,
+            ValueRef::Integer(i) => Some(i.to_string()),
+            ValueRef::Real(f) => Some(f.to_string()),
+            ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        })
     })?
+    .flatten()
     .ok_or_else(|| PsError::new(ErrorKind::MissingClientId))
 }
 

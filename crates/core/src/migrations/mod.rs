@@ -33,7 +33,9 @@ pub fn migrate(db: &Connection, target: i64) -> PsResult<()> {
         current = after;
     }
 
-    for version in (current + 1)..=target {
+    // Versions above ours are unknown to us: migrating "up" to them is a no-op, as in the
+    // reference.
+    for version in (current + 1)..=target.min(LATEST_VERSION) {
         run_up_step(db, version, start)?;
     }
     Ok(())
@@ -65,13 +67,16 @@ fn run_down_step(db: &Connection, target: i64, current: i64) -> PsResult<()> {
     Ok(())
 }
 
-/// Prepares `statement` and steps it until done (stored steps may be SELECTs with side effects
-/// on every row, such as `SELECT powersync_drop_view(name) FROM ...`).
-fn run_to_completion(db: &Connection, statement: &str) -> PsResult<()> {
-    let wrap = |e| PsError::sqlite(Some(statement), e);
-    let mut stmt = db.prepare(statement).map_err(wrap)?;
-    let mut rows = stmt.raw_query();
-    while rows.next().map_err(wrap)?.is_some() {}
+/// Runs every statement in `sql`, each stepped until done (stored steps may be SELECTs with
+/// side effects on every row, such as `SELECT powersync_drop_view(name) FROM ...`).
+fn run_to_completion(db: &Connection, sql: &str) -> PsResult<()> {
+    use rusqlite::fallible_iterator::FallibleIterator;
+    let wrap = |e| PsError::sqlite(Some(sql), e);
+    let mut batch = rusqlite::Batch::new(db, sql);
+    while let Some(mut stmt) = batch.next().map_err(wrap)? {
+        let mut rows = stmt.raw_query();
+        while rows.next().map_err(wrap)?.is_some() {}
+    }
     Ok(())
 }
 
@@ -144,7 +149,7 @@ fn run_up_step(db: &Connection, version: i64, start: i64) -> PsResult<()> {
             sql::execute_batch(db, V14_UP)?;
             record(db, 14, Some(down::V14))
         }
-        other => Err(PsError::invalid_argument(format!("unknown migration version {other}"))),
+        other => Err(PsError::internal(format!("no up migration for version {other}"))),
     }
 }
 
