@@ -31,8 +31,9 @@ pub enum ErrorKind {
     NulInString(String),
     /// `[statement <sql>: ]internal SQLite call returned <CODE>[: <errmsg>]` (the original code)
     Sqlite { sql: Option<String>, code: i32, message: Option<String> },
-    /// A message used verbatim with an explicit code (e.g. `Unknown operation` without prefix).
-    Plain { message: String, code: i32 },
+    /// A message used verbatim with an explicit code; `prefixed` says whether a function's error
+    /// text starts with `<function name>: ` (`Unknown operation` of update_hooks has none).
+    Plain { message: String, code: i32, prefixed: bool },
 }
 
 /// An error with optional contexts, rendered `<inner> (context: <context>)`, innermost first.
@@ -69,8 +70,17 @@ impl PsError {
         Self::new(ErrorKind::Internal(cause.into()))
     }
 
+    /// A verbatim message with its code, reported without the function-name prefix.
     pub fn plain(message: impl Into<String>, code: i32) -> Self {
-        Self::new(ErrorKind::Plain { message: message.into(), code })
+        Self::new(ErrorKind::Plain { message: message.into(), code, prefixed: false })
+    }
+
+    /// Makes a plain message take the `<function name>: ` prefix after all.
+    pub fn with_function_prefix(mut self) -> Self {
+        if let ErrorKind::Plain { prefixed, .. } = &mut self.kind {
+            *prefixed = true;
+        }
+        self
     }
 
     /// Wraps a rusqlite error raised while running `sql`.
@@ -110,7 +120,7 @@ impl PsError {
 
     /// Whether a function's error text gets the `<function name>: ` prefix.
     pub fn takes_function_prefix(&self) -> bool {
-        !matches!(self.kind, ErrorKind::Plain { .. })
+        !matches!(self.kind, ErrorKind::Plain { prefixed: false, .. })
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::ffi::{c_int, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rusqlite::{ffi, Connection};
 
@@ -97,7 +97,7 @@ pub enum Output {
 pub struct Call<'a> {
     pub db: *mut ffi::sqlite3,
     pub args: Args,
-    pub state: &'a Rc<DatabaseState>,
+    pub state: &'a Arc<DatabaseState>,
 }
 
 impl Call<'_> {
@@ -139,18 +139,18 @@ pub struct FunctionDef {
 
 struct Registered {
     def: FunctionDef,
-    state: Rc<DatabaseState>,
+    state: Arc<DatabaseState>,
 }
 
 /// Registers `def` on `db`, sharing `state` with the function.
 ///
 /// # Safety
 /// `db` must be a valid, open connection handle.
-pub unsafe fn register(db: *mut ffi::sqlite3, state: &Rc<DatabaseState>, def: FunctionDef) -> PsResult<()> {
+pub unsafe fn register(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>, def: FunctionDef) -> PsResult<()> {
     let name = CString::new(def.name).map_err(|e| PsError::new(ErrorKind::NulInString(e.to_string())))?;
     let flags = ffi::SQLITE_UTF8 | def.flags;
     let n_arg = def.n_arg;
-    let data = Box::into_raw(Box::new(Registered { def, state: Rc::clone(state) }));
+    let data = Box::into_raw(Box::new(Registered { def, state: Arc::clone(state) }));
     // `data` is released by `destroy`, which SQLite also calls when registration fails.
     let rc = {
         ffi::sqlite3_create_function_v2(

@@ -4,9 +4,13 @@
 //! `sqlite-ext/` only wrap it in the C entry points. Everything here is plain Rust over
 //! rusqlite and is unit-tested against a bundled SQLite without loading a shared library.
 
+pub mod clear;
+pub mod close;
+pub mod crud;
 pub mod entry;
 pub mod error;
 pub mod function;
+pub mod hooks;
 pub mod json;
 pub mod kv;
 pub mod migrations;
@@ -16,12 +20,13 @@ pub mod state;
 pub mod uuid;
 pub mod version;
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The SQLite C API as this build reaches it (linked, or through the loadable API table).
 pub use rusqlite::ffi;
 
 use error::PsResult;
+use rusqlite::vtab::Module;
 use function::{FunctionDef, Output, DETERMINISTIC, RESULT_SUBTYPE, SUBTYPE};
 use state::DatabaseState;
 
@@ -31,7 +36,7 @@ use state::DatabaseState;
 /// `db` must be a valid, open connection handle, used only from the calling thread.
 pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
     version::check_sqlite_version()?;
-    let state = Rc::new(DatabaseState::default());
+    let state = Arc::new(DatabaseState::default());
     let f = |name, n_arg, flags, needs_transaction, func| FunctionDef {
         name,
         n_arg,
@@ -63,12 +68,29 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
         f("powersync_drop_view", 1, 0, false, schema::drop_view_fn),
         f("powersync_init", 0, 0, true, migrations::init_fn),
         f("powersync_test_migration", 1, 0, true, migrations::test_migration_fn),
+        f("powersync_clear", 1, 0, true, clear::clear_fn),
+        f("powersync_trigger_resync", 1, 0, true, clear::trigger_resync_fn),
         f("powersync_client_id", 0, DETERMINISTIC, false, kv::client_id_fn),
         f("powersync_in_sync_operation", 0, 0, false, in_sync_operation_fn),
+        f("powersync_update_hooks", 1, DETERMINISTIC | RESULT_SUBTYPE, false, hooks::update_hooks_fn),
+        f("powersync_replace_schema", 1, 0, true, schema::replace_schema_fn),
+        f("powersync_create_raw_table_crud_trigger", 3, 0, false, schema::raw::create_crud_trigger_fn),
     ];
     for def in defs {
         function::register(db, &state, def)?;
     }
+    register_modules(db, &state)
+}
+
+unsafe fn register_modules(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>) -> PsResult<()> {
+    // Constants, so `&` promotes them to the 'static lifetime SQLite needs.
+    const CLOSE_MODULE: Module<'static, close::CloseTable> = Module::update_module();
+    const CRUD_MODULE: Module<'static, crud::SimpleCrud> = Module::update_module_with_tx();
+    const CRUD_MANUAL_MODULE: Module<'static, crud::ManualCrud> = Module::update_module_with_tx();
+    let conn = function::connection_for(db);
+    conn.create_module(c"powersync_internal_close", &CLOSE_MODULE, Some(Arc::clone(state)))?;
+    conn.create_module(c"powersync_crud", &CRUD_MODULE, Some(Arc::clone(state)))?;
+    conn.create_module(c"powersync_crud_", &CRUD_MANUAL_MODULE, Some(Arc::clone(state)))?;
     Ok(())
 }
 

@@ -1,27 +1,67 @@
-//! Per-connection state shared by every function and virtual table of one connection.
+//! Per-connection state shared by every function, virtual table and hook of one connection.
 //!
-//! SQLite calls us on the connection's thread only, so plain `Rc`/`Cell` suffice. The state is
-//! dropped when the last registered function/module is destroyed (connection close).
+//! SQLite serialises all calls on a connection, so the locks below are never contended; they
+//! exist because the state is reachable from several registered objects (and rusqlite requires
+//! module data to be `Send + Sync`). The state lives until the last registered function or module
+//! is destroyed, when the connection closes.
 
-use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::schema::model::Schema;
 
 #[derive(Default)]
 pub struct DatabaseState {
     /// Set while the extension itself writes synced data (`powersync_in_sync_operation()`).
-    in_sync_operation: Cell<bool>,
+    in_sync_operation: AtomicBool,
+    /// The last schema given to `powersync_replace_schema` (used by `powersync_clear` only).
+    schema: Mutex<Option<Schema>>,
+    /// The local transaction id shared by the two CRUD vtabs (spec tables.md §5).
+    pub crud_transaction: Mutex<Option<CrudTransaction>>,
+    /// Table-change bookkeeping of `powersync_update_hooks`.
+    pub hooks: Mutex<HookState>,
+}
+
+/// The `ps_tx` id of the current transaction and which vtab instance allocated it.
+#[derive(Debug, Clone, Copy)]
+pub struct CrudTransaction {
+    pub tx_id: i64,
+    pub owner: usize,
+}
+
+#[derive(Default)]
+pub struct HookState {
+    pub installed: bool,
+    pub pending: BTreeSet<String>,
+    pub committed: BTreeSet<String>,
+}
+
+/// Locks `m`, ignoring poisoning: the data stays consistent because no panic can happen while
+/// one of these locks is held in a way that leaves half-written state.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl DatabaseState {
+    pub fn set_schema(&self, schema: Schema) {
+        *lock(&self.schema) = Some(schema);
+    }
+
+    pub fn schema(&self) -> Option<Schema> {
+        lock(&self.schema).clone()
+    }
+
     pub fn in_sync_operation(&self) -> bool {
-        self.in_sync_operation.get()
+        self.in_sync_operation.load(Ordering::Relaxed)
     }
 
     /// Runs `f` with the in-sync-operation flag set, restoring the previous value afterwards
     /// (also when `f` fails).
     pub fn while_syncing<T>(&self, f: impl FnOnce() -> T) -> T {
-        let previous = self.in_sync_operation.replace(true);
+        let previous = self.in_sync_operation.swap(true, Ordering::Relaxed);
         let result = f();
-        self.in_sync_operation.set(previous);
+        self.in_sync_operation.store(previous, Ordering::Relaxed);
         result
     }
 }

@@ -1,0 +1,71 @@
+//! `powersync_clear(flags)` and `powersync_trigger_resync(clear_progress)` (spec sql-api.md
+//! §4.10–§4.11): forgetting downloaded and local data, or re-applying it on the next checkpoint.
+
+use rusqlite::Connection;
+
+use crate::error::PsResult;
+use crate::function::{Call, Output};
+use crate::sql::{self, quote_identifier};
+use crate::state::DatabaseState;
+
+/// Also clear local-only tables.
+pub const CLEAR_LOCAL: i32 = 0x01;
+/// Keep downloaded bucket data, so a reconnect with overlapping buckets is cheaper.
+pub const SOFT_CLEAR: i32 = 0x02;
+
+pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()> {
+    if flags & SOFT_CLEAR == 0 {
+        sql::execute_batch(db, "DELETE FROM ps_oplog; DELETE FROM ps_buckets")?;
+    } else {
+        sql::execute_batch(db, "UPDATE ps_buckets SET last_applied_op = 0")?;
+    }
+    sql::execute_batch(
+        db,
+        "DELETE FROM ps_crud; DELETE FROM ps_untyped; DELETE FROM ps_updated_rows; DELETE FROM ps_kv WHERE key != 'client_id'; DELETE FROM ps_stream_subscriptions;",
+    )?;
+    sql::execute_batch(db, "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL")?;
+
+    let pattern = if flags & CLEAR_LOCAL != 0 { "ps_data_*" } else { "ps_data__*" };
+    let tables = sql::query_all(
+        db,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB ?",
+        [pattern],
+        |row| row.get::<_, String>(0),
+    )?;
+    for table in tables {
+        let quoted = quote_identifier(&table);
+        // One row first so that update hooks see the table; the full delete then uses SQLite's
+        // truncate optimisation, which reports nothing.
+        sql::execute_batch(
+            db,
+            &format!("DELETE FROM {quoted} WHERE rowid IN (SELECT rowid FROM {quoted} LIMIT 1)"),
+        )?;
+        sql::execute_batch(db, &format!("DELETE FROM {quoted}"))?;
+    }
+
+    if let Some(schema) = state.schema() {
+        for raw in &schema.raw_tables {
+            if let Some(statement) = &raw.clear {
+                // Flagged as a sync operation so that raw-table CRUD triggers do not record it.
+                state
+                    .while_syncing(|| sql::execute_batch(db, statement))
+                    .map_err(|e| e.with_context(format!("Clearing raw table {}", raw.name)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn clear_fn(call: &Call) -> PsResult<Output> {
+    clear(&call.connection(), call.state, call.args.int(0))?;
+    Ok(Output::Text(String::new()))
+}
+
+pub fn trigger_resync_fn(call: &Call) -> PsResult<Output> {
+    let db = call.connection();
+    sql::execute_batch(&db, "UPDATE ps_buckets SET last_applied_op = 0")?;
+    if call.args.int(0) != 0 {
+        sql::execute_batch(&db, "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL")?;
+    }
+    Ok(Output::Text(String::new()))
+}

@@ -1,0 +1,400 @@
+//! The insert-only CRUD virtual tables (spec sql-api.md §5.1, tables.md §4–§5):
+//! `powersync_crud` (the generated triggers insert op/id/type/data/old/metadata and we build the
+//! `ps_crud` JSON) and `powersync_crud_` (insert-only tables pass finished JSON).
+//!
+//! Both share one transaction id per local transaction through the connection state: the first
+//! vtab that SQLite begins a transaction on allocates it from `ps_tx`.
+
+use std::borrow::Cow;
+use std::ffi::{c_int, CStr};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use rusqlite::types::ValueRef;
+use rusqlite::vtab::{
+    sqlite3_vtab, Context, CreateVTab, Filters, IndexInfo, Inserts, TransactionVTab, UpdateVTab, Updates,
+    VTab, VTabConnection, VTabCursor, VTabKind,
+};
+use rusqlite::{ffi, Connection};
+
+use crate::error::{PsError, PsResult};
+use crate::function::panic_message;
+use crate::schema::model::flags;
+use crate::state::{lock, CrudTransaction, DatabaseState};
+
+/// Module data: the connection state (rusqlite wants it `Send + Sync`, which `Arc` is).
+pub type Aux = Arc<DatabaseState>;
+
+/// Which of the two tables an instance serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Simple,
+    Manual,
+}
+
+#[repr(C)]
+pub struct CrudTable<K> {
+    base: sqlite3_vtab,
+    kind: Kind,
+    state: Arc<DatabaseState>,
+    /// Non-owning handle whose statement cache keeps the hot-path statements prepared; dropped
+    /// (finalising them) when SQLite disconnects the table, before it closes the connection.
+    db: Connection,
+    /// Set once this transaction's first simple write closed the local write gate.
+    gate_closed: bool,
+    _kind: PhantomData<K>,
+}
+
+pub struct SimpleKind;
+pub struct ManualKind;
+
+pub trait KindMarker {
+    const KIND: Kind;
+    const SCHEMA: &'static CStr;
+}
+
+impl KindMarker for SimpleKind {
+    const KIND: Kind = Kind::Simple;
+    const SCHEMA: &'static CStr =
+        c"CREATE TABLE powersync_crud(op TEXT, id TEXT, type TEXT, data TEXT, old_values TEXT, metadata TEXT, options INT HIDDEN);";
+}
+
+impl KindMarker for ManualKind {
+    const KIND: Kind = Kind::Manual;
+    const SCHEMA: &'static CStr = c"CREATE TABLE powersync_crud_(data TEXT, options INT HIDDEN);";
+}
+
+pub type SimpleCrud = CrudTable<SimpleKind>;
+pub type ManualCrud = CrudTable<ManualKind>;
+
+fn misuse() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_MISUSE), None)
+}
+
+/// Converts our error for a vtab callback: the message goes to `zErrMsg` without prefix.
+fn to_vtab_error(err: PsError) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(ffi::Error::new(err.code()), Some(err.to_string()))
+}
+
+/// Runs `f`, turning errors and panics into vtab errors (a panic must not unwind into SQLite).
+fn guarded<T>(f: impl FnOnce() -> PsResult<T>) -> rusqlite::Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(to_vtab_error),
+        Err(panic) => Err(to_vtab_error(PsError::internal(format!("panic: {}", panic_message(&panic))))),
+    }
+}
+
+/// Text of a value the way `sqlite3_value_text` converts it; NULL gives `None`. A REAL is
+/// rendered by SQLite itself (its `%!.15g` differs from Rust's formatting).
+fn text_of(db: &Connection, value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => db
+            .prepare_cached("SELECT CAST(?1 AS TEXT)")
+            .and_then(|mut s| s.query_row([f], |r| r.get::<_, String>(0)))
+            .ok(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+fn push_json_string(out: &mut String, text: &str) {
+    out.push_str(&serde_json::to_string(text).expect("strings always serialise"));
+}
+
+impl<K: KindMarker> CrudTable<K> {
+    /// The address identifies this instance as the owner of the shared transaction id.
+    fn token(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    fn begin_transaction(&mut self) -> PsResult<()> {
+        self.gate_closed = false;
+        let mut current = lock(&self.state.crud_transaction);
+        if current.is_some() {
+            return Ok(());
+        }
+        let sql = "UPDATE ps_tx SET next_tx = next_tx + 1 WHERE id = 1 RETURNING next_tx";
+        let next: i64 = self
+            .db
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(|e| PsError::sqlite(Some(sql), e))?;
+        *current = Some(CrudTransaction { tx_id: next - 1, owner: self.token() });
+        Ok(())
+    }
+
+    fn end_transaction(&mut self) {
+        self.gate_closed = false;
+        let mut current = lock(&self.state.crud_transaction);
+        if current.is_some_and(|tx| tx.owner == self.token()) {
+            *current = None;
+        }
+    }
+
+    fn current_tx_id(&mut self) -> PsResult<i64> {
+        if let Some(tx) = *lock(&self.state.crud_transaction) {
+            return Ok(tx.tx_id);
+        }
+        // SQLite always calls xBegin before a write; be robust if it did not.
+        self.begin_transaction()?;
+        Ok(lock(&self.state.crud_transaction).map(|tx| tx.tx_id).unwrap_or_default())
+    }
+
+    fn insert_simple(&mut self, args: &Inserts<'_>) -> PsResult<()> {
+        // Columns: op, id, type, data, old_values, metadata, options (after the two rowids).
+        let values: Vec<ValueRef<'_>> = args.iter().skip(2).collect();
+        let value = |i: usize| values.get(i).copied().unwrap_or(ValueRef::Null);
+        let options = match value(6) {
+            ValueRef::Integer(i) => i,
+            ValueRef::Null => 0,
+            other => text_of(&self.db, other).and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+        };
+        let op = text_of(&self.db, value(0));
+        let data = match value(3) {
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        };
+        if options & flags::IGNORE_EMPTY_UPDATE != 0 && op.as_deref() == Some("PATCH") && data.as_deref() == Some("{}") {
+            return Ok(());
+        }
+        let id = text_of(&self.db, value(1));
+        let row_type = text_of(&self.db, value(2));
+
+        let mut json = String::with_capacity(64 + data.as_ref().map_or(0, String::len));
+        json.push_str("{\"op\":");
+        push_json_string(&mut json, op.as_deref().unwrap_or(""));
+        json.push_str(",\"id\":");
+        push_json_string(&mut json, id.as_deref().unwrap_or(""));
+        json.push_str(",\"type\":");
+        push_json_string(&mut json, row_type.as_deref().unwrap_or(""));
+        if let Some(data) = &data {
+            // Embedded raw, as the reference does: the triggers pass JSON made by SQLite.
+            json.push_str(",\"data\":");
+            json.push_str(data);
+        }
+        if let ValueRef::Text(old) = value(4) {
+            json.push_str(",\"old\":");
+            json.push_str(&String::from_utf8_lossy(old));
+        }
+        if let ValueRef::Text(metadata) = value(5) {
+            json.push_str(",\"metadata\":");
+            push_json_string(&mut json, &String::from_utf8_lossy(metadata));
+        }
+        json.push('}');
+
+        let tx_id = self.current_tx_id()?;
+        let sql = "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)";
+        self.db
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(rusqlite::params![tx_id, json]))
+            .map_err(|e| PsError::sqlite(Some(sql), e))?;
+        let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?, ?)";
+        self.db
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(rusqlite::params![row_type, id]))
+            .map_err(|e| PsError::sqlite(Some(sql), e))?;
+        if !self.gate_closed {
+            // A local write means downloaded data may only be applied once the service has
+            // acknowledged it (the sync client's local write gate, spec sync.md §5.2).
+            let sql = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES('target_checkpoint_request_id', 9223372036854775807)";
+            self.db
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map_err(|e| PsError::sqlite(Some(sql), e))?;
+            let sql = "DELETE FROM ps_kv WHERE key IN ('last_seen_checkpoint_request_id', 'last_applied_checkpoint_request_id')";
+            self.db
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map_err(|e| PsError::sqlite(Some(sql), e))?;
+            self.gate_closed = true;
+        }
+        Ok(())
+    }
+
+    fn insert_manual(&mut self, args: &Inserts<'_>) -> PsResult<()> {
+        let values: Vec<ValueRef<'_>> = args.iter().skip(2).collect();
+        let data = values.first().and_then(|v| text_of(&self.db, *v));
+        let options = match values.get(1) {
+            Some(ValueRef::Integer(i)) => *i,
+            Some(other) => text_of(&self.db, *other).and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+            None => 0,
+        };
+        let tx_id = self.current_tx_id()?;
+        let sql = "WITH insertion (tx_id, data) AS (VALUES (?1, ?2)) INSERT INTO ps_crud(tx_id, data) SELECT * FROM insertion WHERE (NOT (?3 & 16)) OR data->>'op' != 'PATCH' OR data->'data' != '{}'";
+        self.db
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(rusqlite::params![tx_id, data, options]))
+            .map_err(|e| PsError::sqlite(Some(sql), e))?;
+        Ok(())
+    }
+}
+
+unsafe impl<'vtab, K: KindMarker + 'vtab> VTab<'vtab> for CrudTable<K> {
+    type Aux = Aux;
+    type Cursor = NoCursor<'vtab>;
+
+    fn connect(
+        db: &mut VTabConnection,
+        aux: Option<&Aux>,
+        _module_name: &[u8],
+        _database_name: &[u8],
+        _table_name: &[u8],
+        _args: &[&[u8]],
+    ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
+        let state = aux.cloned().ok_or_else(misuse)?;
+        // SAFETY: SQLite hands us its live connection; the handle never closes it.
+        let conn = unsafe { crate::function::connection_for(db.handle()) };
+        let table = CrudTable {
+            base: sqlite3_vtab::default(),
+            kind: K::KIND,
+            state,
+            db: conn,
+            gate_closed: false,
+            _kind: PhantomData,
+        };
+        Ok((Cow::Borrowed(K::SCHEMA), table))
+    }
+
+    fn best_index(&self, _info: &mut IndexInfo) -> rusqlite::Result<bool> {
+        Err(misuse())
+    }
+
+    fn open(&'vtab mut self) -> rusqlite::Result<NoCursor<'vtab>> {
+        Err(misuse())
+    }
+}
+
+impl<'vtab, K: KindMarker + 'vtab> CreateVTab<'vtab> for CrudTable<K> {
+    const KIND: VTabKind = VTabKind::EponymousOnly;
+}
+
+impl<'vtab, K: KindMarker + 'vtab> UpdateVTab<'vtab> for CrudTable<K> {
+    fn delete(&mut self, _arg: ValueRef<'_>) -> rusqlite::Result<()> {
+        Err(misuse())
+    }
+
+    fn insert(&mut self, args: &Inserts<'_>) -> rusqlite::Result<i64> {
+        if self.state.in_sync_operation() {
+            return Ok(0);
+        }
+        guarded(|| match self.kind {
+            Kind::Simple => self.insert_simple(args),
+            Kind::Manual => self.insert_manual(args),
+        })?;
+        Ok(0)
+    }
+
+    fn update(&mut self, _args: &Updates<'_>) -> rusqlite::Result<()> {
+        Err(misuse())
+    }
+}
+
+impl<'vtab, K: KindMarker + 'vtab> TransactionVTab<'vtab> for CrudTable<K> {
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        guarded(|| self.begin_transaction())
+    }
+
+    fn commit(&mut self) -> rusqlite::Result<()> {
+        self.end_transaction();
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> rusqlite::Result<()> {
+        self.end_transaction();
+        Ok(())
+    }
+}
+
+/// The CRUD tables cannot be read: SQLite never gets a cursor (`xBestIndex` refuses).
+#[repr(C)]
+pub struct NoCursor<'vtab> {
+    base: rusqlite::vtab::sqlite3_vtab_cursor,
+    _table: PhantomData<&'vtab ()>,
+}
+
+unsafe impl VTabCursor for NoCursor<'_> {
+    fn filter(&mut self, _idx_num: c_int, _idx_str: Option<&str>, _args: &Filters<'_>) -> rusqlite::Result<()> {
+        Err(misuse())
+    }
+
+    fn next(&mut self) -> rusqlite::Result<()> {
+        Err(misuse())
+    }
+
+    fn eof(&self) -> bool {
+        true
+    }
+
+    fn column(&self, _ctx: &mut Context, _i: c_int) -> rusqlite::Result<()> {
+        Err(misuse())
+    }
+
+    fn rowid(&self) -> rusqlite::Result<i64> {
+        Err(misuse())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::open;
+
+    fn crud_rows(db: &rusqlite::Connection) -> Vec<(i64, i64, String)> {
+        let mut s = db.prepare("SELECT id, tx_id, data FROM ps_crud ORDER BY id").unwrap();
+        let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn observed_vtab_sequence() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        for sql in [
+            "insert into powersync_crud(op,id,type,data) values ('PUT','r1','users','{\"a\":1}')",
+            "insert into powersync_crud(op,id,type,data,old_values,metadata) values ('PATCH','r1','users','{\"a\":2}', '{\"a\":1}', 'meta')",
+            "insert into powersync_crud(op,id,type,metadata) values ('DELETE','r1','users', 42)",
+            "insert into powersync_crud(op,id,type,data) values ('PATCH','r1','users', 5)",
+            "insert into powersync_crud(op,id,type,data,options) values ('PATCH','r1','users','{}', 16)",
+            "insert into powersync_crud(op,id,type) values ('WHATEVER',NULL,'users')",
+            "insert into powersync_crud_(data, options) values ('{\"op\":\"PATCH\",\"type\":\"x\",\"id\":\"1\",\"data\":{}}', 16)",
+            "insert into powersync_crud_(data) values ('arbitrary text')",
+        ] {
+            db.execute(sql, []).unwrap();
+        }
+        db.execute_batch("BEGIN; insert into powersync_crud(op,id,type) values ('DELETE','a','t'); insert into powersync_crud_(data) values ('{\"op\":\"DELETE\",\"id\":\"b\",\"type\":\"t\"}'); COMMIT;").unwrap();
+        assert_eq!(
+            crud_rows(&db),
+            vec![
+                (1, 1, r#"{"op":"PUT","id":"r1","type":"users","data":{"a":1}}"#.to_owned()),
+                (2, 2, r#"{"op":"PATCH","id":"r1","type":"users","data":{"a":2},"old":{"a":1},"metadata":"meta"}"#.to_owned()),
+                (3, 3, r#"{"op":"DELETE","id":"r1","type":"users"}"#.to_owned()),
+                (4, 4, r#"{"op":"PATCH","id":"r1","type":"users"}"#.to_owned()),
+                (5, 6, r#"{"op":"WHATEVER","id":"","type":"users"}"#.to_owned()),
+                (6, 8, "arbitrary text".to_owned()),
+                (7, 9, r#"{"op":"DELETE","id":"a","type":"t"}"#.to_owned()),
+                (8, 9, r#"{"op":"DELETE","id":"b","type":"t"}"#.to_owned()),
+            ]
+        );
+        let next_tx: i64 = db.query_row("SELECT next_tx FROM ps_tx", [], |r| r.get(0)).unwrap();
+        assert_eq!(next_tx, 10);
+    }
+
+    #[test]
+    fn rolled_back_transaction_reuses_its_id() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        db.execute_batch("BEGIN; insert into powersync_crud(op,id,type) values ('DELETE','a','t'); ROLLBACK;").unwrap();
+        db.execute("insert into powersync_crud(op,id,type) values ('DELETE','b','t')", []).unwrap();
+        assert_eq!(crud_rows(&db), vec![(1, 1, r#"{"op":"DELETE","id":"b","type":"t"}"#.to_owned())]);
+    }
+
+    #[test]
+    fn reads_and_updates_are_refused() {
+        let db = open();
+        let err = db.query_row("SELECT * FROM powersync_crud", [], |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("bad parameter or other API misuse"), "{err}");
+        let err = db.execute("insert into powersync_internal_close values ('x')", []).unwrap_err();
+        assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::ApiMisuse));
+    }
+}
