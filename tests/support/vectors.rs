@@ -32,7 +32,9 @@ pub fn find_vectors(dir: &Path) -> Vec<PathBuf> {
 /// Runs one vector file on a fresh connection from `open`; `Err` describes the first mismatch.
 pub fn run_vector(path: &Path, open: &dyn Fn() -> Connection) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("read: {e}"))?;
-    let vector: Json = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let mut vector: Json = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let ordered: Ordered = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    attach_ordered_json(&mut vector, &ordered);
     let name = vector["name"].as_str().ok_or("missing name")?;
     let expected_name = {
         let stem = path.file_stem().unwrap().to_string_lossy();
@@ -218,6 +220,10 @@ fn value_matches(expected: &Json, actual: &SqlValue, captures: &mut Captures) ->
                     let captured = captures.get(name).ok_or_else(|| format!("nothing captured as {name:?}"))?;
                     Ok(captured == actual)
                 }
+                "json" => {
+                    let raw = o.get("__ordered").and_then(Json::as_str).ok_or("json matcher without its ordered text")?;
+                    json_matcher(raw, actual, captures)
+                }
                 other => Err(format!("unknown matcher {other:?}")),
             };
         }
@@ -287,5 +293,197 @@ pub fn owned(v: ValueRef<'_>) -> SqlValue {
         ValueRef::Real(f) => SqlValue::Real(f),
         ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+/// JSON with object keys in document order and integers kept apart from floats, for the
+/// `json` matcher (serde_json's own map sorts keys in this build).
+#[derive(Debug, Clone, PartialEq)]
+enum Ordered {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Arr(Vec<Ordered>),
+    Obj(Vec<(String, Ordered)>),
+}
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Null)
+            }
+            fn visit_none<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Int(v as i128))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Int(v as i128))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Str(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(Ordered::Arr(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered::Obj(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn json_value_of(v: &Ordered) -> SqlValue {
+    match v {
+        Ordered::Str(s) => SqlValue::Text(s.clone()),
+        Ordered::Int(i) => SqlValue::Integer(*i as i64),
+        Ordered::Float(f) => SqlValue::Real(*f),
+        Ordered::Null => SqlValue::Null,
+        other => SqlValue::Text(format!("{other:?}")),
+    }
+}
+
+/// Compares actual JSON with an expected value that may hold matchers.
+fn json_matches(expected: &Ordered, actual: &Ordered, captures: &mut Captures) -> Result<bool, String> {
+    if let Ordered::Obj(pairs) = expected {
+        if let Some((_, Ordered::Str(kind))) = pairs.iter().find(|(k, _)| k == "$") {
+            return match kind.as_str() {
+                "int" => Ok(matches!(actual, Ordered::Int(_))),
+                "any" | "uuid4" | "regex" | "capture" | "ref" => {
+                    if kind == "capture" {
+                        let name = pairs.iter().find(|(k, _)| k == "as").and_then(|(_, v)| match v {
+                            Ordered::Str(s) => Some(s.clone()),
+                            _ => None,
+                        });
+                        let inner = pairs.iter().find(|(k, _)| k == "match").map(|(_, v)| v.clone());
+                        let ok = match &inner {
+                            Some(m) => json_matches(m, actual, captures)?,
+                            None => true,
+                        };
+                        if ok {
+                            captures.insert(name.ok_or("capture needs `as`")?, json_value_of(actual));
+                        }
+                        return Ok(ok);
+                    }
+                    let as_json = to_plain_json(expected);
+                    value_matches(&as_json, &json_value_of(actual), captures)
+                }
+                other => Err(format!("unknown json matcher {other:?}")),
+            };
+        }
+    }
+    Ok(match (expected, actual) {
+        (Ordered::Obj(e), Ordered::Obj(a)) => {
+            if e.len() != a.len() {
+                return Ok(false);
+            }
+            for ((ek, ev), (ak, av)) in e.iter().zip(a) {
+                if ek != ak || !json_matches(ev, av, captures)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        (Ordered::Arr(e), Ordered::Arr(a)) => {
+            if e.len() != a.len() {
+                return Ok(false);
+            }
+            for (ev, av) in e.iter().zip(a) {
+                if !json_matches(ev, av, captures)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        (e, a) => e == a,
+    })
+}
+
+fn to_plain_json(v: &Ordered) -> Json {
+    match v {
+        Ordered::Null => Json::Null,
+        Ordered::Bool(b) => Json::Bool(*b),
+        Ordered::Int(i) => Json::from(*i as i64),
+        Ordered::Float(f) => Json::from(*f),
+        Ordered::Str(s) => Json::String(s.clone()),
+        Ordered::Arr(a) => Json::Array(a.iter().map(to_plain_json).collect()),
+        Ordered::Obj(o) => Json::Object(o.iter().map(|(k, v)| (k.clone(), to_plain_json(v))).collect()),
+    }
+}
+
+/// The `json` matcher: `expected_raw` is the vector's `value`, re-read in document order.
+fn json_matcher(expected_raw: &str, actual: &SqlValue, captures: &mut Captures) -> Result<bool, String> {
+    let SqlValue::Text(text) = actual else {
+        return Ok(false);
+    };
+    let Ok(actual) = serde_json::from_str::<Ordered>(text) else {
+        return Ok(false);
+    };
+    let expected: Ordered = serde_json::from_str(expected_raw).map_err(|e| e.to_string())?;
+    json_matches(&expected, &actual, captures)
+}
+
+/// Stores, inside every `{"$": "json"}` matcher of `plain`, the document-order text of its
+/// `value` (the plain tree sorts object keys) under `__ordered`.
+fn attach_ordered_json(plain: &mut Json, ordered: &Ordered) {
+    match (plain, ordered) {
+        (Json::Object(p), Ordered::Obj(o)) => {
+            if p.get("$").and_then(Json::as_str) == Some("json") {
+                if let Some((_, value)) = o.iter().find(|(k, _)| k == "value") {
+                    p.insert("__ordered".into(), Json::String(ordered_to_text(value)));
+                }
+                return;
+            }
+            for (k, ov) in o {
+                if let Some(pv) = p.get_mut(k) {
+                    attach_ordered_json(pv, ov);
+                }
+            }
+        }
+        (Json::Array(p), Ordered::Arr(o)) => {
+            for (pv, ov) in p.iter_mut().zip(o) {
+                attach_ordered_json(pv, ov);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn ordered_to_text(v: &Ordered) -> String {
+    match v {
+        Ordered::Null => "null".into(),
+        Ordered::Bool(b) => b.to_string(),
+        Ordered::Int(i) => i.to_string(),
+        Ordered::Float(f) => serde_json::to_string(f).unwrap(),
+        Ordered::Str(s) => serde_json::to_string(s).unwrap(),
+        Ordered::Arr(a) => format!("[{}]", a.iter().map(ordered_to_text).collect::<Vec<_>>().join(",")),
+        Ordered::Obj(o) => format!(
+            "{{{}}}",
+            o.iter().map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), ordered_to_text(v))).collect::<Vec<_>>().join(",")
+        ),
     }
 }

@@ -12,6 +12,10 @@ Default extension: the reference PowerSync core (0.5.3) installed by tools/refer
 Every vector runs on a fresh apsw ':memory:' connection with the extension loaded (entry point
 sqlite3_powersync_init). The last line printed is "N passed, M failed"; the exit status is 0 only
 when nothing failed.
+
+Matchers in expected rows: any, uuid4, regex, capture, ref, and json (structural JSON comparison:
+object key order and integer-vs-float significant, nested matchers incl. {"$": "int"}); see
+test-vectors/README.md. Self-test of the json matcher: tools/reference/test_json_matcher.py.
 """
 
 import argparse
@@ -111,8 +115,53 @@ def check_value_format(v, where, in_rows):
                     raise FormatError(f"{where}: bad capture matcher {v!r}")
                 check_value_format(v["match"], where, in_rows)
                 return
+            if kind == "json":
+                if set(v) != {"$", "value"}:
+                    raise FormatError(f"{where}: bad json matcher {v!r}")
+                check_json_pattern(v["value"], f"{where} json value")
+                return
             raise FormatError(f"{where}: unknown matcher {kind!r}")
     raise FormatError(f"{where}: unsupported value {v!r}")
+
+
+def check_json_pattern(v, where):
+    """Validates the `value` of a {"$": "json"} matcher: any JSON, where objects with a `$` key are
+    nested matchers (any, uuid4, regex, capture, ref, int)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return
+    if isinstance(v, list):
+        for i, e in enumerate(v):
+            check_json_pattern(e, f"{where}[{i}]")
+        return
+    if isinstance(v, dict):
+        if "$" not in v:
+            for k, e in v.items():
+                check_json_pattern(e, f"{where}.{k}")
+            return
+        kind = v["$"]
+        if kind in ("any", "uuid4", "int"):
+            if set(v) != {"$"}:
+                raise FormatError(f"{where}: bad matcher {v!r}")
+            return
+        if kind == "regex":
+            if set(v) != {"$", "pattern"} or not isinstance(v["pattern"], str):
+                raise FormatError(f"{where}: bad regex matcher {v!r}")
+            try:
+                re.compile(v["pattern"])
+            except re.error as e:
+                raise FormatError(f"{where}: bad regex {v['pattern']!r}: {e}")
+            return
+        if kind == "capture":
+            if set(v) != {"$", "as", "match"} or not isinstance(v["as"], str):
+                raise FormatError(f"{where}: bad capture matcher {v!r}")
+            check_json_pattern(v["match"], where)
+            return
+        if kind == "ref":
+            if set(v) != {"$", "name"} or not isinstance(v["name"], str):
+                raise FormatError(f"{where}: bad ref matcher {v!r}")
+            return
+        raise FormatError(f"{where}: unknown matcher {kind!r} inside json value")
+    raise FormatError(f"{where}: unsupported JSON value {v!r}")
 
 
 def to_sqlite(v, captures):
@@ -123,7 +172,12 @@ def to_sqlite(v, captures):
         if v.get("$") == "ref":
             if v["name"] not in captures:
                 raise Mismatch(f"param references unknown capture {v['name']!r}")
-            return captures[v["name"]]
+            cap = captures[v["name"]]
+            if isinstance(cap, (JsonObject, list)):
+                raise Mismatch(f"capture {v['name']!r} holds a JSON object/array and cannot be bound")
+            if cap is True or cap is False:
+                return int(cap)
+            return cap
     return v
 
 
@@ -183,13 +237,161 @@ def match_value(expected, actual, captures):
             if same_value_actual(captures[name], actual):
                 return True, ""
             return False, f"differs from captured {name!r} = {show(captures[name])}"
+        if kind == "json":
+            if not isinstance(actual, str):
+                return False, "not TEXT (json matcher)"
+            try:
+                parsed = parse_json_ordered(actual)
+            except ValueError as e:
+                return False, f"not valid JSON: {e}"
+            ok, why = match_json(expected["value"], parsed, captures, "$")
+            return ok, why
         return False, f"unknown matcher {kind!r}"
     if same_value(expected, actual):
         return True, ""
     return False, ""
 
 
+# ---------------------------------------------------------------------------------------------
+# Structural JSON comparison ({"$": "json"} matcher)
+
+
+class JsonObject:
+    """A parsed JSON object that keeps its keys in document order (duplicates included)."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs):
+        self.pairs = list(pairs)
+
+    def __eq__(self, other):
+        return isinstance(other, JsonObject) and len(self.pairs) == len(other.pairs) and all(
+            ka == kb and json_equal(va, vb) for (ka, va), (kb, vb) in zip(self.pairs, other.pairs))
+
+    def __repr__(self):
+        return dump_json(self)
+
+
+def _reject_constant(name):
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def parse_json_ordered(text):
+    """Parses JSON text; objects become JsonObject (key order kept), integers int, others float."""
+    return json.loads(text, object_pairs_hook=JsonObject, parse_constant=_reject_constant)
+
+
+def json_kind(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, JsonObject):
+        return "object"
+    return type(v).__name__
+
+
+def json_equal(a, b):
+    """Structural equality of two parsed JSON values (JsonObject key order significant,
+    integer vs float significant)."""
+    ka, kb = json_kind(a), json_kind(b)
+    if ka != kb:
+        return False
+    if ka == "array":
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def dump_json(v):
+    """Compact rendering of a parsed JSON value (for messages)."""
+    if isinstance(v, JsonObject):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + dump_json(x) for k, x in v.pairs) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(dump_json(x) for x in v) + "]"
+    if isinstance(v, dict):  # expected pattern from the vector file
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(v, ensure_ascii=False)
+
+
+def short_json(v, n=120):
+    t = dump_json(v)
+    return t if len(t) <= n else t[: n - 3] + "..."
+
+
+def match_json(expected, actual, captures, path):
+    """expected: value from the vector file (dict = object pattern, possibly a matcher);
+    actual: parsed with parse_json_ordered. Returns (ok, reason)."""
+    if isinstance(expected, dict) and "$" in expected:
+        kind = expected["$"]
+        if kind == "any":
+            return True, ""
+        if kind == "int":
+            if json_kind(actual) == "int":
+                return True, ""
+            return False, f"at {path}: expected a JSON integer, got {short_json(actual)}"
+        if kind == "uuid4":
+            if isinstance(actual, str) and UUID4_RE.fullmatch(actual):
+                return True, ""
+            return False, f"at {path}: expected a lowercase UUID v4 string, got {short_json(actual)}"
+        if kind == "regex":
+            if isinstance(actual, str) and re.fullmatch(expected["pattern"], actual):
+                return True, ""
+            return False, f"at {path}: {short_json(actual)} is not a string fully matching /{expected['pattern']}/"
+        if kind == "capture":
+            ok, why = match_json(expected["match"], actual, captures, path)
+            if ok:
+                captures[expected["as"]] = actual
+            return ok, why
+        if kind == "ref":
+            name = expected["name"]
+            if name not in captures:
+                return False, f"at {path}: no value captured as {name!r}"
+            cap = captures[name]
+            if isinstance(cap, (bytes, bytearray, memoryview)):
+                return False, f"at {path}: captured {name!r} is a BLOB, not a JSON value"
+            if json_equal(cap, actual):
+                return True, ""
+            return False, f"at {path}: expected captured {name!r} = {short_json(cap)}, got {short_json(actual)}"
+        return False, f"at {path}: unknown matcher {kind!r}"
+    if isinstance(expected, dict):
+        if not isinstance(actual, JsonObject):
+            return False, f"at {path}: expected an object, got {short_json(actual)}"
+        exp_keys = list(expected.keys())
+        act_keys = [k for k, _ in actual.pairs]
+        if exp_keys != act_keys:
+            return False, f"at {path}: object keys {act_keys}, expected {exp_keys} (order matters)"
+        for (k, a) in actual.pairs:
+            ok, why = match_json(expected[k], a, captures, f"{path}.{k}")
+            if not ok:
+                return ok, why
+        return True, ""
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return False, f"at {path}: expected an array, got {short_json(actual)}"
+        if len(expected) != len(actual):
+            return False, f"at {path}: array has {len(actual)} elements, expected {len(expected)}"
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            ok, why = match_json(e, a, captures, f"{path}[{i}]")
+            if not ok:
+                return ok, why
+        return True, ""
+    # scalars: null, bool, int, float, string
+    if json_kind(expected) == json_kind(actual) and expected == actual:
+        return True, ""
+    return False, f"at {path}: expected {short_json(expected)}, got {short_json(actual)}"
+
+
 def same_value_actual(a, b):
+    if isinstance(a, (JsonObject, list)):
+        return False  # a captured JSON object/array never equals an SQLite value
     if type(a) is not type(b):
         if isinstance(a, (bytes, bytearray, memoryview)) and isinstance(b, (bytes, bytearray, memoryview)):
             return bytes(a) == bytes(b)

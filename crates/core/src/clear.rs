@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use crate::error::PsResult;
+use crate::error::{PsError, PsResult};
 use crate::function::{Call, Output};
 use crate::sql::{self, quote_identifier};
 use crate::state::DatabaseState;
@@ -13,10 +13,18 @@ pub const CLEAR_LOCAL: i32 = 0x01;
 /// Keep downloaded bucket data, so a reconnect with overlapping buckets is cheaper.
 pub const SOFT_CLEAR: i32 = 0x02;
 
+fn refuse_while_syncing(state: &DatabaseState) -> PsResult<()> {
+    if crate::sync::iteration_active(state) {
+        return Err(PsError::invalid_argument("Cannot clear or trigger resync while a sync iteration is active."));
+    }
+    Ok(())
+}
+
 pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()> {
     if flags & SOFT_CLEAR == 0 {
         sql::execute_batch(db, "DELETE FROM ps_oplog; DELETE FROM ps_buckets")?;
     } else {
+        refuse_while_syncing(state)?;
         sql::execute_batch(db, "UPDATE ps_buckets SET last_applied_op = 0")?;
     }
     sql::execute_batch(
@@ -62,6 +70,7 @@ pub fn clear_fn(call: &Call) -> PsResult<Output> {
 }
 
 pub fn trigger_resync_fn(call: &Call) -> PsResult<Output> {
+    refuse_while_syncing(call.state)?;
     let db = call.connection();
     sql::execute_batch(&db, "UPDATE ps_buckets SET last_applied_op = 0")?;
     if call.args.int(0) != 0 {

@@ -27,6 +27,8 @@ impl Drop for CloseTable {
     fn drop(&mut self) {
         // SAFETY: SQLite disconnects us while the connection is still open.
         unsafe { crate::hooks::uninstall(self.db, &self.state) };
+        // The sync client holds cached statements; they must go before SQLite checks for them.
+        *crate::state::lock(&self.state.sync) = None;
     }
 }
 

@@ -62,6 +62,10 @@ impl PsError {
         Self::new(ErrorKind::InvalidArgument { desc: String::new(), cause: Some(err.to_string()) })
     }
 
+    pub fn sync_protocol(desc: impl Into<String>, cause: Option<String>) -> Self {
+        Self::new(ErrorKind::SyncProtocol { desc: desc.into(), cause })
+    }
+
     pub fn invalid_state(desc: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidState(desc.into()))
     }

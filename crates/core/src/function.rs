@@ -71,6 +71,20 @@ impl Args {
         }
     }
 
+    /// The argument's bytes as a BLOB (other types are converted the way SQLite converts them).
+    pub fn blob(&self, i: usize) -> Vec<u8> {
+        let v = self.raw(i);
+        unsafe {
+            let ptr = ffi::sqlite3_value_blob(v);
+            let len = ffi::sqlite3_value_bytes(v) as usize;
+            if ptr.is_null() || len == 0 {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(ptr.cast::<u8>(), len).to_vec()
+            }
+        }
+    }
+
     pub fn int64(&self, i: usize) -> i64 {
         unsafe { ffi::sqlite3_value_int64(self.raw(i)) }
     }

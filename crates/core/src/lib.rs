@@ -17,6 +17,7 @@ pub mod migrations;
 pub mod schema;
 pub mod sql;
 pub mod state;
+pub mod sync;
 pub mod uuid;
 pub mod version;
 
@@ -27,7 +28,7 @@ pub use rusqlite::ffi;
 
 use error::PsResult;
 use rusqlite::vtab::Module;
-use function::{FunctionDef, Output, DETERMINISTIC, RESULT_SUBTYPE, SUBTYPE};
+use function::{FunctionDef, Output, DETERMINISTIC, DIRECTONLY, RESULT_SUBTYPE, SUBTYPE};
 use state::DatabaseState;
 
 /// Registers the extension on `db`. Touches no table (that is `powersync_init()`).
@@ -72,6 +73,8 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
         f("powersync_trigger_resync", 1, 0, true, clear::trigger_resync_fn),
         f("powersync_client_id", 0, DETERMINISTIC, false, kv::client_id_fn),
         f("powersync_in_sync_operation", 0, 0, false, in_sync_operation_fn),
+        f("powersync_control", 2, DIRECTONLY | RESULT_SUBTYPE, true, sync::control_fn),
+        f("powersync_offline_sync_status", 0, DIRECTONLY | RESULT_SUBTYPE, false, sync::offline_sync_status_fn),
         f("powersync_update_hooks", 1, DETERMINISTIC | RESULT_SUBTYPE, false, hooks::update_hooks_fn),
         f("powersync_replace_schema", 1, 0, true, schema::replace_schema_fn),
         f("powersync_create_raw_table_crud_trigger", 3, 0, false, schema::raw::create_crud_trigger_fn),

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::schema::model::Schema;
+use crate::sync::iteration::Iteration;
 
 #[derive(Default)]
 pub struct DatabaseState {
@@ -21,6 +22,8 @@ pub struct DatabaseState {
     pub crud_transaction: Mutex<Option<CrudTransaction>>,
     /// Table-change bookkeeping of `powersync_update_hooks`.
     pub hooks: Mutex<HookState>,
+    /// The running sync iteration of `powersync_control`, if any.
+    pub sync: Mutex<Option<Iteration>>,
 }
 
 /// The `ps_tx` id of the current transaction and which vtab instance allocated it.

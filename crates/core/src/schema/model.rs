@@ -82,19 +82,85 @@ impl TableOptions {
         }
         bits
     }
+}
 
-    /// Reads one option key; returns `false` when `key` is not an option.
-    fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
-        match key {
-            "local_only" => self.local_only = map.next_value()?,
-            "insert_only" => self.insert_only = map.next_value()?,
-            "include_metadata" => self.include_metadata = map.next_value()?,
-            "include_old" => self.include_old = map.next_value::<IncludeOldValue>()?.0,
-            "include_old_only_when_changed" => self.include_old_only_when_changed = map.next_value()?,
-            "ignore_empty_update" => self.ignore_empty_update = map.next_value()?,
-            _ => return Ok(false),
+const OPTION_KEYS: [&str; 6] = [
+    "local_only",
+    "insert_only",
+    "include_metadata",
+    "include_old",
+    "include_old_only_when_changed",
+    "ignore_empty_update",
+];
+
+/// Option values collected while reading a table object and interpreted once it is complete:
+/// the reference reads them as a flattened part of the object, so their errors are reported at
+/// the object's end (serde_json positions say so), after the table's own fields.
+#[derive(Default)]
+struct PendingOptions(Vec<(&'static str, serde_json::Value)>);
+
+impl PendingOptions {
+    /// Takes an option key's value; returns `false` when `key` is not an option.
+    fn read<'de, A: MapAccess<'de>>(&mut self, key: &Key<'de>, map: &mut A) -> Result<bool, A::Error> {
+        let Some(option) = OPTION_KEYS.iter().find(|k| **k == key.as_str()) else {
+            return Ok(false);
+        };
+        if let Key::Owned(text) = key {
+            // Quirk of the reference: option keys must arrive as borrowed (unescaped) strings.
+            return Err(de::Error::invalid_type(de::Unexpected::Str(text), &"a borrowed string"));
         }
+        self.0.push((option, map.next_value()?));
         Ok(true)
+    }
+
+    fn finish<E: de::Error>(self) -> Result<TableOptions, E> {
+        let mut options = TableOptions::default();
+        for (key, value) in self.0 {
+            let flag = |v: serde_json::Value| bool::deserialize(v).map_err(E::custom);
+            match key {
+                "local_only" => options.local_only = flag(value)?,
+                "insert_only" => options.insert_only = flag(value)?,
+                "include_metadata" => options.include_metadata = flag(value)?,
+                "include_old_only_when_changed" => options.include_old_only_when_changed = flag(value)?,
+                "ignore_empty_update" => options.ignore_empty_update = flag(value)?,
+                _ => options.include_old = IncludeOldValue::deserialize(value).map_err(E::custom)?.0,
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// A map key, remembering whether the parser could lend it (it cannot when it had escapes).
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(V)
     }
 }
 
@@ -142,27 +208,23 @@ impl<'de> Deserialize<'de> for Table {
                 let mut view_name = None;
                 let mut columns = None;
                 let mut indexes = None;
-                let mut options = TableOptions::default();
-                while let Some(key) = map.next_key::<&'de str>()? {
-                    match key {
+                let mut options = PendingOptions::default();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    match key.as_str() {
                         "name" => name = Some(map.next_value()?),
                         "view_name" => view_name = map.next_value()?,
                         "columns" => columns = Some(map.next_value()?),
                         "indexes" => indexes = Some(map.next_value()?),
-                        other => {
-                            if !options.read(other, &mut map)? {
+                        _ => {
+                            if !options.read(&key, &mut map)? {
                                 map.next_value::<IgnoredAny>()?;
                             }
                         }
                     }
                 }
-                Ok(Table {
-                    name: name.ok_or_else(|| de::Error::missing_field("name"))?,
-                    view_name,
-                    columns: columns.ok_or_else(|| de::Error::missing_field("columns"))?,
-                    indexes: indexes.unwrap_or_default(),
-                    options,
-                })
+                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                let columns = columns.ok_or_else(|| de::Error::missing_field("columns"))?;
+                Ok(Table { name, view_name, columns, indexes: indexes.unwrap_or_default(), options: options.finish()? })
             }
         }
 
@@ -235,22 +297,24 @@ impl<'de> Deserialize<'de> for RawTable {
                     clear: None,
                     options: TableOptions::default(),
                 };
-                while let Some(key) = map.next_key::<&'de str>()? {
-                    match key {
+                let mut options = PendingOptions::default();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    match key.as_str() {
                         "name" => name = Some(map.next_value()?),
                         "table_name" => table.table_name = map.next_value()?,
                         "synced_columns" => table.synced_columns = map.next_value()?,
                         "put" => table.put = map.next_value()?,
                         "delete" => table.delete = map.next_value()?,
                         "clear" => table.clear = map.next_value()?,
-                        other => {
-                            if !table.options.read(other, &mut map)? {
+                        _ => {
+                            if !options.read(&key, &mut map)? {
                                 map.next_value::<IgnoredAny>()?;
                             }
                         }
                     }
                 }
                 table.name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                table.options = options.finish()?;
                 Ok(table)
             }
         }

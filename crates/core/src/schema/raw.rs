@@ -56,7 +56,7 @@ pub fn crud_trigger_sql(
         quote_identifier(trigger_name),
         quote_identifier(&local.table_name),
     );
-    if write_type == "UPDATE" && table.synced_columns.is_some() && !columns.is_empty() {
+    if write_type == "UPDATE" && table.synced_columns.is_some() {
         let changed: Vec<String> = columns
             .iter()
             .map(|c| format!("OLD.{q} IS NOT NEW.{q}", q = quote_identifier(c)))

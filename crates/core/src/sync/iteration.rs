@@ -1,0 +1,516 @@
+//! The sync state machine behind `powersync_control` (spec sync.md §6): one iteration from
+//! `start` until the stream closes, turning SDK events and service lines into database effects
+//! and instructions.
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value as Json};
+
+use crate::error::PsResult;
+use crate::kv;
+use crate::schema::model::Schema;
+use crate::state::DatabaseState;
+use crate::sync::instruction::{
+    BucketChange, BucketRequest, CheckpointRequest, Diagnostics, Instruction, Severity, StreamingSyncRequest,
+    StreamsRequest, SubscriptionRequest, ValueType,
+};
+use crate::sync::line::{Checkpoint, DataLine, OpType, Priority, SyncLine};
+use crate::sync::raw_tables::RawTables;
+use crate::sync::status::{self, BucketProgress, Downloading, SyncStatus};
+use crate::sync::storage;
+use crate::sync::streams::{self, StreamKey, TrackedStream};
+use crate::sync::sync_local::{buckets_in_range, sync_local, SyncLocalResult};
+use crate::sync::{checkpoint_requests, now_micros};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointMode {
+    #[default]
+    Legacy,
+    Requests,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The `start` payload (StartSyncStream).
+#[derive(Debug, Deserialize)]
+pub struct StartOptions {
+    #[serde(default)]
+    pub parameters: Option<Map<String, Json>>,
+    #[serde(default)]
+    pub schema: Option<Schema>,
+    #[serde(default = "default_true")]
+    pub include_defaults: bool,
+    #[serde(default)]
+    pub active_streams: Vec<StreamKey>,
+    #[serde(default)]
+    pub app_metadata: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub checkpoint_mode: CheckpointMode,
+    #[serde(default)]
+    pub diagnostics: Option<Map<String, Json>>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            parameters: None,
+            schema: None,
+            include_defaults: true,
+            active_streams: Vec::new(),
+            app_metadata: None,
+            checkpoint_mode: CheckpointMode::Legacy,
+            diagnostics: None,
+        }
+    }
+}
+
+/// Instructions of an event, and whether the iteration ended with it.
+pub struct Outcome {
+    pub instructions: Vec<Instruction>,
+    pub ended: bool,
+}
+
+impl Outcome {
+    fn ended(instructions: Vec<Instruction>) -> Outcome {
+        Outcome { instructions, ended: true }
+    }
+}
+
+pub struct Iteration {
+    active_streams: Vec<StreamKey>,
+    include_defaults: bool,
+    raw_tables: RawTables,
+    status: SyncStatus,
+    last_status: Option<String>,
+    received_line: bool,
+    start_bucket_names: Vec<String>,
+    /// The checkpoint being downloaded (buckets sorted by name).
+    target: Option<Checkpoint>,
+    /// A validated checkpoint the local-write gate held back.
+    pending: Option<Checkpoint>,
+    downloading: bool,
+    /// Per-bucket progress of `target`, sorted by bucket name.
+    progress: Vec<(String, BucketProgress)>,
+    /// The subscriptions the stream was opened with.
+    requested: Vec<SubscriptionRequest>,
+    streams: Vec<TrackedStream>,
+    /// Column types seen per (table, column), when diagnostics are on.
+    diagnostics: Option<HashMap<(String, String), ValueType>>,
+}
+
+impl Iteration {
+    /// Starts an iteration; returns it with its first instructions.
+    pub fn start(db: &Connection, options: StartOptions) -> PsResult<(Iteration, Vec<Instruction>)> {
+        let now = now_micros();
+        let mut status = status::offline_status(db)?;
+        status.connecting = true;
+        let positions = storage::bucket_positions(db)?;
+        streams::refresh_ttls(db, &options.active_streams, now)?;
+        streams::cleanup(db, now)?;
+        let requested = streams::request_subscriptions(db)?;
+        let tracked = streams::load(db)?;
+        status.streams = tracked.iter().map(|s| s.status.clone()).collect();
+        let client_id = kv::client_id(db)?;
+
+        let checkpoint_request = match options.checkpoint_mode {
+            CheckpointMode::Legacy => None,
+            CheckpointMode::Requests => Some(CheckpointRequest {
+                client_id: client_id.clone(),
+                checkpoint_request_id: checkpoint_requests::initial_request_id(db)?.to_string(),
+            }),
+        };
+        let request = StreamingSyncRequest {
+            buckets: positions.iter().map(|(name, after)| BucketRequest { name: name.clone(), after: after.to_string() }).collect(),
+            include_checksum: true,
+            raw_data: true,
+            binary_data: true,
+            client_id,
+            parameters: options.parameters,
+            streams: StreamsRequest { include_defaults: options.include_defaults, subscriptions: requested.clone() },
+            app_metadata: options.app_metadata,
+        };
+
+        let mut iteration = Iteration {
+            active_streams: options.active_streams,
+            include_defaults: options.include_defaults,
+            raw_tables: RawTables::new(options.schema.map(|s| s.raw_tables).unwrap_or_default()),
+            status,
+            last_status: None,
+            received_line: false,
+            start_bucket_names: positions.into_iter().map(|(name, _)| name).collect(),
+            target: None,
+            pending: None,
+            downloading: false,
+            progress: Vec::new(),
+            requested,
+            streams: tracked,
+            diagnostics: options.diagnostics.map(|_| HashMap::new()),
+        };
+        let mut instructions = Vec::new();
+        iteration.emit_status(&mut instructions);
+        instructions.push(Instruction::EstablishSyncStream { request, checkpoint_request });
+        Ok((iteration, instructions))
+    }
+
+    pub fn include_defaults(&self) -> bool {
+        self.include_defaults
+    }
+
+    /// Appends `UpdateSyncStatus` when the status differs from the last one sent.
+    fn emit_status(&mut self, out: &mut Vec<Instruction>) {
+        self.status.downloading = if self.downloading { Some(Downloading::from_buckets(self.progress.iter().map(|(_, p)| p))) } else { None };
+        if let Some(target) = &self.target {
+            streams::update_stream_progress(&mut self.streams, target, &self.requested, &self.progress, self.downloading);
+        }
+        self.status.streams = self.streams.iter().map(|s| s.status.clone()).collect();
+        let json = serde_json::to_string(&self.status).expect("status always serialises");
+        if self.last_status.as_deref() != Some(json.as_str()) {
+            self.last_status = Some(json);
+            out.push(Instruction::UpdateSyncStatus { status: self.status.clone() });
+        }
+    }
+
+    /// Finishes a normal event: status (if changed) after the event's instructions, then
+    /// diagnostics.
+    fn finish(&mut self, mut instructions: Vec<Instruction>, diagnostics: Vec<Instruction>) -> Outcome {
+        self.emit_status(&mut instructions);
+        instructions.extend(diagnostics);
+        Outcome { instructions, ended: false }
+    }
+
+    pub fn connection_established(&mut self) -> Outcome {
+        self.status.connected = true;
+        self.status.connecting = false;
+        self.finish(Vec::new(), Vec::new())
+    }
+
+    /// `connection end` and `stop`: the status goes offline and the stream closes.
+    pub fn disconnect(&mut self) -> Outcome {
+        self.status.connected = false;
+        self.status.connecting = false;
+        self.downloading = false;
+        self.status.internal_last_applied_checkpoint_request_id = None;
+        let mut out = Vec::new();
+        self.emit_status(&mut out);
+        out.push(Instruction::CloseSyncStream { hide_disconnect: false });
+        Outcome::ended(out)
+    }
+
+    pub fn refreshed_token(&mut self) -> Outcome {
+        Outcome::ended(vec![Instruction::CloseSyncStream { hide_disconnect: true }])
+    }
+
+    pub fn update_subscriptions(&mut self, db: &Connection, active: Vec<StreamKey>) -> PsResult<Outcome> {
+        let now = now_micros();
+        streams::refresh_ttls(db, &active, now)?;
+        streams::cleanup(db, now)?;
+        let requested = streams::request_subscriptions(db)?;
+        if requested != self.requested {
+            return Ok(Outcome::ended(vec![Instruction::CloseSyncStream { hide_disconnect: true }]));
+        }
+        self.active_streams = active;
+        Ok(Outcome { instructions: Vec::new(), ended: false })
+    }
+
+    pub fn line(&mut self, db: &Connection, state: &DatabaseState, line: SyncLine, raw_size: usize) -> PsResult<Outcome> {
+        if !self.received_line {
+            self.received_line = true;
+            self.status.connected = true;
+            self.status.connecting = false;
+        }
+        let mut out = Vec::new();
+        let mut diagnostics = Vec::new();
+        match line {
+            SyncLine::Checkpoint(mut checkpoint) => {
+                checkpoint.buckets.sort_by(|a, b| a.bucket.cmp(&b.bucket));
+                let previous: Vec<String> = match &self.target {
+                    Some(t) => t.buckets.iter().map(|b| b.bucket.clone()).collect(),
+                    None => self.start_bucket_names.clone(),
+                };
+                for name in previous {
+                    if !checkpoint.buckets.iter().any(|b| b.bucket == name) {
+                        storage::delete_bucket(db, &name)?;
+                    }
+                }
+                let (tracked, warnings) = streams::reconcile(db, &checkpoint, &self.requested)?;
+                self.streams = tracked;
+                out.extend(warnings);
+                self.set_target(db, checkpoint)?;
+                self.pending = None;
+                self.bucket_state_diagnostics(&mut diagnostics, None);
+            }
+            SyncLine::CheckpointDiff(diff) => {
+                let Some(mut checkpoint) = self.target.take() else {
+                    return Err(crate::error::PsError::sync_protocol("Received checkpoint_diff without previous checkpoint", None));
+                };
+                checkpoint.buckets.retain(|b| {
+                    !diff.removed_buckets.contains(&b.bucket) && !diff.updated_buckets.iter().any(|u| u.bucket == b.bucket)
+                });
+                checkpoint.buckets.extend(diff.updated_buckets);
+                checkpoint.buckets.sort_by(|a, b| a.bucket.cmp(&b.bucket));
+                checkpoint.last_op_id = diff.last_op_id;
+                checkpoint.write_checkpoint = diff.write_checkpoint;
+                for name in &diff.removed_buckets {
+                    storage::delete_bucket(db, name)?;
+                }
+                let (tracked, warnings) = streams::reconcile(db, &checkpoint, &self.requested)?;
+                self.streams = tracked;
+                out.extend(warnings);
+                self.set_target(db, checkpoint)?;
+                self.pending = None;
+                self.bucket_state_diagnostics(&mut diagnostics, None);
+            }
+            SyncLine::Data(data) => {
+                storage::apply_data_line(db, &data, raw_size)?;
+                if let Some((_, progress)) = self.progress.iter_mut().find(|(name, _)| *name == data.bucket) {
+                    progress.since_last += data.data.len() as i64;
+                    self.bucket_state_diagnostics(&mut diagnostics, Some(&data.bucket));
+                }
+                self.schema_diagnostics(&mut diagnostics, &data);
+            }
+            SyncLine::CheckpointComplete => {
+                if self.target.is_none() {
+                    return Err(crate::error::PsError::sync_protocol(
+                        "Received checkpoint complete without previous checkpoint",
+                        None,
+                    ));
+                }
+                return self.apply_checkpoint(db, state, None);
+            }
+            SyncLine::PartialCheckpointComplete(priority) => {
+                if self.target.is_none() {
+                    return Err(crate::error::PsError::invalid_state("Received checkpoint complete without previous checkpoint"));
+                }
+                return self.apply_checkpoint(db, state, Some(priority));
+            }
+            SyncLine::TokenExpiresIn(seconds) => {
+                let now = now_micros();
+                streams::refresh_ttls(db, &self.active_streams, now)?;
+                if seconds <= 0 {
+                    return Ok(Outcome::ended(vec![
+                        Instruction::FetchCredentials { did_expire: true },
+                        Instruction::CloseSyncStream { hide_disconnect: false },
+                    ]));
+                } else if seconds <= 30 {
+                    out.push(Instruction::FetchCredentials { did_expire: false });
+                } else {
+                    streams::cleanup(db, now)?;
+                    if streams::request_subscriptions(db)? != self.requested {
+                        return Ok(Outcome::ended(vec![Instruction::CloseSyncStream { hide_disconnect: true }]));
+                    }
+                }
+            }
+            SyncLine::Unknown => out.push(Instruction::log(Severity::DEBUG, "Unknown sync line")),
+        }
+        Ok(self.finish(out, diagnostics))
+    }
+
+    /// Tracks a new target checkpoint and computes its download progress (§3.3).
+    fn set_target(&mut self, db: &Connection, checkpoint: Checkpoint) -> PsResult<()> {
+        let mut progress = Vec::with_capacity(checkpoint.buckets.len());
+        let mut shrank = false;
+        for bucket in &checkpoint.buckets {
+            let (at_last, since_last) = storage::bucket_counts(db, &bucket.bucket)?;
+            let target_count = bucket.count.unwrap_or(0);
+            if target_count < at_last + since_last {
+                shrank = true;
+            }
+            progress.push((bucket.bucket.clone(), BucketProgress { priority: bucket.priority().0, at_last, since_last, target_count }));
+        }
+        if shrank {
+            // A bucket got smaller (compaction): counting from scratch is the only consistent view.
+            for (_, p) in &mut progress {
+                p.at_last = 0;
+                p.since_last = 0;
+            }
+            storage::reset_all_counts(db)?;
+        }
+        self.progress = progress;
+        self.target = Some(checkpoint);
+        self.downloading = true;
+        Ok(())
+    }
+
+    fn bucket_state_diagnostics(&self, out: &mut Vec<Instruction>, only: Option<&str>) {
+        if self.diagnostics.is_none() {
+            return;
+        }
+        let changes = self
+            .progress
+            .iter()
+            .filter(|(name, _)| only.is_none_or(|o| o == name))
+            .map(|(name, progress)| BucketChange { name: name.clone(), progress: *progress })
+            .collect();
+        out.push(Instruction::HandleDiagnostics(Diagnostics::BucketStateChange { changes, incremental: only.is_some() }));
+    }
+
+    fn schema_diagnostics(&mut self, out: &mut Vec<Instruction>, data: &DataLine) {
+        let Some(seen) = &mut self.diagnostics else {
+            return;
+        };
+        for op in &data.data {
+            let (OpType::PUT, Some(table), Some(text)) = (op.op, &op.object_type, &op.data) else {
+                continue;
+            };
+            let Ok(pairs) = serde_json::from_str::<OrderedObject>(text) else {
+                continue;
+            };
+            for (column, kind) in pairs.0 {
+                if column == "id" {
+                    continue;
+                }
+                let value_type = match kind {
+                    JsonKind::Null => continue,
+                    JsonKind::String => ValueType::String,
+                    JsonKind::Integer => ValueType::Integer,
+                    JsonKind::Real => ValueType::Real,
+                    // Booleans, objects and arrays end the scan of this op.
+                    JsonKind::Other => break,
+                };
+                let key = (table.clone(), column.clone());
+                let changed = match seen.get(&key) {
+                    None => true,
+                    Some(ValueType::String) => false,
+                    Some(old) => *old != value_type,
+                };
+                if changed {
+                    seen.insert(key, value_type);
+                    out.push(Instruction::HandleDiagnostics(Diagnostics::SchemaChange {
+                        table: table.clone(),
+                        column,
+                        value_type,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn apply_checkpoint(&mut self, db: &Connection, state: &DatabaseState, priority: Option<Priority>) -> PsResult<Outcome> {
+        let target = self.target.clone().expect("checked by the caller");
+        let failures = storage::validate_checksums(db, buckets_in_range(&target, priority))?;
+        if !failures.is_empty() {
+            for failure in &failures {
+                storage::delete_bucket(db, &failure.bucket)?;
+            }
+            let which = if priority.is_some() { "partial checkpoint" } else { "checkpoint" };
+            let list: Vec<String> = failures.iter().map(|f| f.describe()).collect();
+            return Ok(Outcome::ended(vec![
+                Instruction::log(
+                    Severity::WARNING,
+                    format!("Could not apply {which}, Checksums didn't match, failed for: {}", list.join(", ")),
+                ),
+                Instruction::CloseSyncStream { hide_disconnect: false },
+            ]));
+        }
+        let now = now_micros();
+        let result = sync_local(db, state, &target, priority, &mut self.raw_tables, now)?;
+        let mut out = Vec::new();
+        match (priority, result) {
+            (None, SyncLocalResult::Applied) => {
+                out.push(Instruction::log(Severity::DEBUG, "Validated and applied checkpoint"));
+                self.after_complete_apply(db, &target, now, &mut out)?;
+            }
+            (None, SyncLocalResult::PendingLocalChanges) => {
+                out.push(Instruction::log(
+                    Severity::INFO,
+                    "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint.",
+                ));
+                self.pending = Some(target);
+            }
+            (Some(p), SyncLocalResult::Applied) => {
+                status::record_sync(&mut self.status.priority_status, p, now);
+                streams::mark_synced(db, &mut self.streams, Some(p), now)?;
+            }
+            (Some(_), SyncLocalResult::PendingLocalChanges) => {}
+        }
+        Ok(self.finish(out, Vec::new()))
+    }
+
+    /// Status and bookkeeping after a complete checkpoint was published.
+    fn after_complete_apply(&mut self, db: &Connection, target: &Checkpoint, now: i64, out: &mut Vec<Instruction>) -> PsResult<()> {
+        let applied = target.write_checkpoint.map(|w| w.0);
+        if let Some(w) = applied {
+            out.push(Instruction::log(Severity::DEBUG, format!("Applied checkpoint request id {w}")));
+        }
+        out.push(Instruction::DidCompleteSync { applied_checkpoint_request_id: applied.map(|w| w.to_string()) });
+        status::record_sync(&mut self.status.priority_status, Priority::FULL_SYNC, now);
+        self.status.internal_last_applied_checkpoint_request_id = applied;
+        self.downloading = false;
+        for (name, progress) in &mut self.progress {
+            if let Some(count) = target.buckets.iter().find(|b| b.bucket == *name).and_then(|b| b.count) {
+                progress.at_last = count;
+                progress.since_last = 0;
+            }
+        }
+        streams::mark_synced(db, &mut self.streams, None, now)?;
+        self.pending = None;
+        Ok(())
+    }
+
+    pub fn completed_upload(&mut self, db: &Connection, state: &DatabaseState) -> PsResult<Outcome> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(self.finish(Vec::new(), Vec::new()));
+        };
+        let target = checkpoint_requests::target(db)?;
+        if pending.write_checkpoint.map(|w| w.0) < target {
+            return Ok(self.finish(Vec::new(), Vec::new()));
+        }
+        let now = now_micros();
+        let mut out = Vec::new();
+        match sync_local(db, state, &pending, None, &mut self.raw_tables, now)? {
+            SyncLocalResult::Applied => {
+                out.push(Instruction::log(Severity::DEBUG, "Applied pending checkpoint after completed upload"));
+                self.after_complete_apply(db, &pending, now, &mut out)?;
+            }
+            SyncLocalResult::PendingLocalChanges => {
+                out.push(Instruction::log(Severity::WARNING, "Could not apply pending checkpoint even after completed upload"));
+            }
+        }
+        Ok(self.finish(out, Vec::new()))
+    }
+}
+
+/// What kind of JSON value each property of an object holds, in document order.
+struct OrderedObject(Vec<(String, JsonKind)>);
+
+enum JsonKind {
+    Null,
+    String,
+    Integer,
+    Real,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for OrderedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedObject, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: Json = map.next_value()?;
+                    let kind = match value {
+                        Json::Null => JsonKind::Null,
+                        Json::String(_) => JsonKind::String,
+                        Json::Number(n) if n.is_f64() => JsonKind::Real,
+                        Json::Number(_) => JsonKind::Integer,
+                        _ => JsonKind::Other,
+                    };
+                    out.push((key, kind));
+                }
+                Ok(OrderedObject(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}

@@ -1,0 +1,168 @@
+//! The sync client behind `powersync_control` (spec sync.md): line decoding (`line`), bucket
+//! storage and checksums (`storage`), publishing (`sync_local`, `raw_tables`), streams, status,
+//! instructions, checkpoint requests and the state machine (`iteration`).
+
+pub mod checkpoint_requests;
+pub mod instruction;
+pub mod iteration;
+pub mod line;
+pub mod raw_tables;
+pub mod status;
+pub mod storage;
+pub mod streams;
+pub mod sync_local;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::ffi;
+
+use crate::error::{ErrorKind, PsError, PsResult};
+use crate::function::{Call, Output};
+use crate::state::lock;
+use instruction::to_json;
+use iteration::{Iteration, Outcome, StartOptions};
+
+/// Now in microseconds since the Unix epoch, truncated to whole milliseconds (what the
+/// reference's `unixepoch('subsec')` yields, computed here so it works before SQLite 3.42).
+pub fn now_micros() -> i64 {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    millis * 1000
+}
+
+fn json_payload<T: serde::de::DeserializeOwned>(call: &Call) -> PsResult<T> {
+    let text = call.args.text(1).unwrap_or_default();
+    serde_json::from_str(&text).map_err(|e| PsError::json_argument(&e))
+}
+
+fn no_iteration() -> PsError {
+    PsError::invalid_state("No iteration is active")
+}
+
+/// Whether an error leaves the iteration usable (the event may be retried).
+fn is_transient(err: &PsError) -> bool {
+    matches!(err.kind, ErrorKind::Sqlite { code, .. } if code & 0xff == ffi::SQLITE_BUSY || code & 0xff == ffi::SQLITE_LOCKED)
+}
+
+pub fn control_fn(call: &Call) -> PsResult<Output> {
+    let op = call
+        .args
+        .text_if_text(0)
+        .ok_or_else(|| PsError::invalid_argument("First argument must be a string"))?;
+    let db = call.connection();
+    let state = call.state;
+    let Ok(mut client) = state.sync.try_lock() else {
+        return Err(PsError::invalid_state("The sync client is already in use"));
+    };
+
+    // Runs an event on the active iteration; errors (other than busy/locked) end it.
+    let mut on_iteration = |f: &mut dyn FnMut(&mut Iteration) -> PsResult<Outcome>| -> PsResult<Output> {
+        let iteration = client.as_mut().ok_or_else(no_iteration)?;
+        match f(iteration) {
+            Ok(outcome) => {
+                if outcome.ended {
+                    *client = None;
+                }
+                Ok(Output::Json(to_json(&outcome.instructions)))
+            }
+            Err(err) => {
+                if !is_transient(&err) {
+                    *client = None;
+                }
+                Err(err)
+            }
+        }
+    };
+
+    match op.as_str() {
+        "start" => {
+            let options: StartOptions = match call.args.value_type(1) {
+                ffi::SQLITE_TEXT => {
+                    // serde would fill a struct from an array of defaults; the payload is an object.
+                    if call.args.text(1).unwrap_or_default().trim_start().starts_with('[') {
+                        return Err(PsError::new(ErrorKind::InvalidArgument {
+                            desc: String::new(),
+                            cause: Some("invalid type: sequence, expected struct StartSyncStream".into()),
+                        }));
+                    }
+                    json_payload(call)?
+                }
+                _ => StartOptions::default(),
+            };
+            // The previous iteration is torn down silently.
+            *client = None;
+            let (iteration, instructions) = Iteration::start(&db, options)?;
+            *client = Some(iteration);
+            Ok(Output::Json(to_json(&instructions)))
+        }
+        "stop" => match client.take() {
+            Some(mut iteration) => Ok(Output::Json(to_json(&iteration.disconnect().instructions))),
+            None => Ok(Output::Json(to_json(&[]))),
+        },
+        "line_text" => {
+            let text = call
+                .args
+                .text_if_text(1)
+                .ok_or_else(|| PsError::invalid_argument("Second argument must be a string"))?;
+            on_iteration(&mut |it| {
+                let line = line::parse_text(&text)?;
+                it.line(&db, state, line, text.len())
+            })
+        }
+        "line_binary" => {
+            if call.args.value_type(1) != ffi::SQLITE_BLOB {
+                return Err(PsError::invalid_argument("Second argument must be a byte array"));
+            }
+            let bytes = call.args.blob(1);
+            on_iteration(&mut |it| {
+                let line = line::parse_binary(&bytes)?;
+                it.line(&db, state, line, bytes.len())
+            })
+        }
+        // Any value whose text is `established` / `end` counts (a BLOB too, as observed).
+        "connection" => match call.args.text(1).as_deref() {
+            Some("established") => on_iteration(&mut |it| Ok(it.connection_established())),
+            Some("end") => on_iteration(&mut |it| Ok(it.disconnect())),
+            _ => Err(PsError::invalid_argument("unknown connection event")),
+        },
+        "completed_upload" => on_iteration(&mut |it| it.completed_upload(&db, state)),
+        "refreshed_token" => on_iteration(&mut |it| Ok(it.refreshed_token())),
+        "update_subscriptions" => {
+            let active: Vec<streams::StreamKey> = json_payload(call)?;
+            let mut active = Some(active);
+            on_iteration(&mut |it| it.update_subscriptions(&db, active.take().unwrap_or_default()))
+        }
+        "subscriptions" => {
+            let command: streams::SubscriptionCommand = json_payload(call)?;
+            streams::apply_subscription_command(&db, &command, now_micros())?;
+            Ok(Output::Null)
+        }
+        "seed_checkpoint_request_id" => {
+            if client.is_none() {
+                return Err(no_iteration());
+            }
+            Ok(Output::Int(checkpoint_requests::seed(&db, &call.args)?))
+        }
+        "next_checkpoint_request_id" => {
+            if client.is_none() {
+                return Err(no_iteration());
+            }
+            Ok(Output::Int(checkpoint_requests::next(&db)?))
+        }
+        "current_checkpoint_request_id" => Ok(checkpoint_requests::current(&db)?.map_or(Output::Null, Output::Int)),
+        "target_checkpoint_request_id" => {
+            Ok(checkpoint_requests::set_target(&db, &call.args)?.map_or(Output::Null, Output::Int))
+        }
+        _ => Err(PsError::invalid_argument("Unknown operation")),
+    }
+}
+
+pub fn offline_sync_status_fn(call: &Call) -> PsResult<Output> {
+    let status = status::offline_status(&call.connection())?;
+    Ok(Output::Text(serde_json::to_string(&status).expect("status always serialises")))
+}
+
+/// Whether a sync iteration is running on this connection.
+pub fn iteration_active(state: &crate::state::DatabaseState) -> bool {
+    lock(&state.sync).is_some()
+}
+

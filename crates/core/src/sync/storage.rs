@@ -1,0 +1,180 @@
+//! Bucket storage (spec sync.md §3–§4): applying `data` lines to `ps_oplog`/`ps_buckets`,
+//! deleting buckets, progress counters and checksum validation.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{PsError, PsResult};
+use crate::sync::line::{BucketChecksum, Checksum, DataLine, OpType};
+
+fn run(db: &Connection, sql: &str, params: impl rusqlite::Params) -> PsResult<usize> {
+    db.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(|e| PsError::sqlite(Some(sql), e))
+}
+
+/// Applies one `data` line (§3.1). `raw_size` is the byte length of the line as received.
+pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsResult<()> {
+    let sql = "INSERT INTO ps_buckets(name) VALUES(?) ON CONFLICT DO NOTHING";
+    run(db, sql, [&line.bucket])?;
+    let sql = "SELECT id, last_applied_op FROM ps_buckets WHERE name = ?";
+    let (bucket_id, last_applied_op): (i64, i64) = db
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row([&line.bucket], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(|e| PsError::sqlite(Some(sql), e))?;
+
+    // A bucket that was never applied cannot have published rows, so superseded ops need no
+    // re-evaluation (initial-sync optimisation).
+    let mut empty = last_applied_op == 0;
+    let mut add = Checksum::default();
+    let mut opsum = Checksum::default();
+    let mut last_op = None;
+
+    for op in &line.data {
+        last_op = Some(op.op_id.0);
+        match op.op {
+            OpType::PUT | OpType::REMOVE => {
+                let key = match (&op.object_type, &op.object_id) {
+                    (Some(t), Some(id)) => Some(format!("{t}/{id}/{}", op.subkey.as_deref().unwrap_or("null"))),
+                    _ => None,
+                };
+                let mut superseded = false;
+                if let Some(key) = &key {
+                    let sql = "DELETE FROM ps_oplog WHERE bucket = ?1 AND key = ?2 RETURNING hash";
+                    let hashes: Vec<i64> = db
+                        .prepare_cached(sql)
+                        .and_then(|mut s| {
+                            s.query_map(params![bucket_id, key], |r| r.get(0))?.collect::<rusqlite::Result<_>>()
+                        })
+                        .map_err(|e| PsError::sqlite(Some(sql), e))?;
+                    for hash in hashes {
+                        let hash = Checksum::from_stored(hash);
+                        add = add.wrapping_add(hash);
+                        opsum = opsum.wrapping_sub(hash);
+                        if !empty {
+                            superseded = true;
+                        }
+                    }
+                }
+                if op.op == OpType::REMOVE {
+                    add = add.wrapping_add(op.checksum);
+                    if superseded {
+                        let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?1, ?2)";
+                        run(db, sql, params![op.object_type, op.object_id])?;
+                    }
+                } else {
+                    // Without a key the op is stored with no row identity at all (as observed).
+                    let (row_type, row_id) = match key {
+                        Some(_) => (op.object_type.as_deref(), op.object_id.as_deref()),
+                        None => (None, None),
+                    };
+                    let sql = "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)";
+                    run(db, sql, params![bucket_id, op.op_id.0, key, row_type, row_id, op.data, op.checksum.as_signed()])?;
+                    opsum = opsum.wrapping_add(op.checksum);
+                }
+            }
+            OpType::MOVE => add = add.wrapping_add(op.checksum),
+            OpType::CLEAR => {
+                let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) SELECT row_type, row_id FROM ps_oplog WHERE bucket = ?1";
+                run(db, sql, [bucket_id])?;
+                run(db, "DELETE FROM ps_oplog WHERE bucket = ?1", [bucket_id])?;
+                // The CLEAR op's checksum stands for everything before it.
+                let sql = "UPDATE ps_buckets SET last_applied_op = 0, add_checksum = ?1, op_checksum = 0 WHERE id = ?2";
+                run(db, sql, params![op.checksum.as_signed(), bucket_id])?;
+                add = Checksum::default();
+                opsum = Checksum::default();
+                empty = true;
+            }
+        }
+    }
+
+    if let Some(last_op) = last_op {
+        let sql = "UPDATE ps_buckets SET last_op = ?2, add_checksum = (add_checksum + ?3) & 0xffffffff, op_checksum = (op_checksum + ?4) & 0xffffffff, count_since_last = count_since_last + ?5, downloaded_size = downloaded_size + ?6 WHERE id = ?1";
+        run(
+            db,
+            sql,
+            params![bucket_id, last_op, add.as_signed(), opsum.as_signed(), line.data.len() as i64, raw_size as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// Deletes a bucket and queues its rows for re-evaluation (§3.2). Unknown names are ignored.
+pub fn delete_bucket(db: &Connection, name: &str) -> PsResult<()> {
+    let sql = "DELETE FROM ps_buckets WHERE name = ? RETURNING id";
+    let id: Option<i64> = db
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(|e| PsError::sqlite(Some(sql), e))?;
+    if let Some(id) = id {
+        let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) SELECT row_type, row_id FROM ps_oplog WHERE bucket = ?1";
+        run(db, sql, [id])?;
+        run(db, "DELETE FROM ps_oplog WHERE bucket = ?1", [id])?;
+    }
+    Ok(())
+}
+
+/// The positions the next stream request starts from: `(name, last_op)` of every bucket.
+pub fn bucket_positions(db: &Connection) -> PsResult<Vec<(String, i64)>> {
+    crate::sql::query_all(
+        db,
+        "SELECT name, last_op FROM ps_buckets WHERE pending_delete = 0 ORDER BY id",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// `(count_at_last, count_since_last)` of a bucket, zeros when it has no row.
+pub fn bucket_counts(db: &Connection, name: &str) -> PsResult<(i64, i64)> {
+    let sql = "SELECT count_at_last, count_since_last FROM ps_buckets WHERE name = ?";
+    Ok(db
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row([name], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(|e| PsError::sqlite(Some(sql), e))?
+        .unwrap_or((0, 0)))
+}
+
+pub fn reset_all_counts(db: &Connection) -> PsResult<()> {
+    run(db, "UPDATE ps_buckets SET count_since_last = 0, count_at_last = 0", [])?;
+    Ok(())
+}
+
+/// A bucket whose local checksum differs from the checkpoint's.
+pub struct ChecksumMismatch {
+    pub bucket: String,
+    pub expected: Checksum,
+    pub add: Checksum,
+    pub op: Checksum,
+}
+
+impl ChecksumMismatch {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (expected 0x{:08x}, got 0x{:08x} = 0x{:08x} (op) + 0x{:08x} (add))",
+            self.bucket,
+            self.expected.0,
+            self.op.wrapping_add(self.add).0,
+            self.op.0,
+            self.add.0
+        )
+    }
+}
+
+/// Compares each bucket's expected checksum with `add_checksum + op_checksum` (§4).
+pub fn validate_checksums<'a>(
+    db: &Connection,
+    buckets: impl IntoIterator<Item = &'a BucketChecksum>,
+) -> PsResult<Vec<ChecksumMismatch>> {
+    let sql = "SELECT add_checksum, op_checksum FROM ps_buckets WHERE name = ?";
+    let mut stmt = db.prepare_cached(sql).map_err(|e| PsError::sqlite(Some(sql), e))?;
+    let mut failures = Vec::new();
+    for bucket in buckets {
+        let (add, op): (i64, i64) = stmt
+            .query_row([&bucket.bucket], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| PsError::sqlite(Some(sql), e))?
+            .unwrap_or((0, 0));
+        let (add, op) = (Checksum::from_stored(add), Checksum::from_stored(op));
+        if add.wrapping_add(op) != bucket.checksum {
+            failures.push(ChecksumMismatch { bucket: bucket.bucket.clone(), expected: bucket.checksum, add, op });
+        }
+    }
+    Ok(failures)
+}

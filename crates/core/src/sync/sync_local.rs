@@ -1,0 +1,158 @@
+//! Publishing downloaded data into the app's tables (spec sync.md §5), once a checkpoint's
+//! checksums are valid and the local-write gate is open.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection};
+
+use crate::error::{PsError, PsResult};
+use crate::sql::{self, quote_identifier};
+use crate::state::DatabaseState;
+use crate::sync::line::{BucketChecksum, Checkpoint, Priority};
+use crate::sync::raw_tables::RawTables;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SyncLocalResult {
+    Applied,
+    /// Local changes not yet acknowledged by the service: nothing was published.
+    PendingLocalChanges,
+}
+
+/// Buckets of `checkpoint` covered by a sync at `priority` (all for a complete sync).
+pub fn buckets_in_range(checkpoint: &Checkpoint, priority: Option<Priority>) -> Vec<&BucketChecksum> {
+    checkpoint.buckets.iter().filter(|b| priority.is_none_or(|p| b.priority() <= p)).collect()
+}
+
+/// Whether local writes block publication (§5.2).
+fn gate_closed(db: &Connection) -> PsResult<bool> {
+    let sql = "SELECT IFNULL((SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = 'target_checkpoint_request_id') > COALESCE((SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = 'last_seen_checkpoint_request_id'), 0), 0) OR EXISTS (SELECT 1 FROM ps_crud)";
+    db.prepare_cached(sql)
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(|e| PsError::sqlite(Some(sql), e))
+}
+
+enum Target {
+    JsonTable(String),
+    Raw,
+    Untyped,
+}
+
+/// Steps 2–9 of §5 (the caller validated checksums). `now` is the sync time in microseconds.
+pub fn sync_local(
+    db: &Connection,
+    state: &DatabaseState,
+    checkpoint: &Checkpoint,
+    priority: Option<Priority>,
+    raw_tables: &mut RawTables,
+    now: i64,
+) -> PsResult<SyncLocalResult> {
+    let range = buckets_in_range(checkpoint, priority);
+    let names: Vec<&str> = range.iter().map(|b| b.bucket.as_str()).collect();
+    let names_json = serde_json::to_string(&names).expect("strings always serialise");
+
+    let sql = "UPDATE ps_buckets SET last_op = ?1 WHERE name IN (SELECT value FROM json_each(?2))";
+    sql::execute(db, sql, params![checkpoint.last_op_id.0, names_json])?;
+    if priority.is_none() {
+        if let Some(w) = checkpoint.write_checkpoint {
+            let sql = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES ('last_seen_checkpoint_request_id', ?)";
+            sql::execute(db, sql, [w.0])?;
+        }
+    }
+    if priority != Some(Priority(0)) && gate_closed(db)? {
+        return Ok(SyncLocalResult::PendingLocalChanges);
+    }
+
+    let rows_sql = match priority {
+        None => "WITH updated AS (\
+                   SELECT o.row_type, o.row_id FROM ps_buckets b JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op \
+                   UNION SELECT row_type, row_id FROM ps_updated_rows) \
+                 SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
+                 FROM updated u",
+        Some(_) => "WITH range AS (SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))), \
+                 updated AS (SELECT o.row_type, o.row_id FROM range b JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op GROUP BY o.row_type, o.row_id) \
+                 SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.bucket IN (SELECT id FROM range) ORDER BY o.op_id DESC LIMIT 1) \
+                 FROM updated u",
+    };
+    let rows: Vec<(Option<String>, Option<String>, Option<String>)> = {
+        let mut stmt = db.prepare_cached(rows_sql).map_err(|e| PsError::sqlite(Some(rows_sql), e))?;
+        let map = |r: &rusqlite::Row| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+        let collected = match priority {
+            None => stmt.query_map([], map).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
+            Some(_) => stmt.query_map([&names_json], map).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
+        };
+        collected.map_err(|e| PsError::sqlite(Some(rows_sql), e))?
+    };
+
+    state.while_syncing(|| -> PsResult<()> {
+        let mut targets: HashMap<String, Target> = HashMap::new();
+        for (row_type, row_id, data) in &rows {
+            let (Some(row_type), Some(row_id)) = (row_type, row_id) else {
+                // The service never sends PUTs without type and id; such rows cannot be published.
+                return Err(PsError::internal("downloaded operation without object_type or object_id"));
+            };
+            if !targets.contains_key(row_type) {
+                let internal = format!("ps_data__{row_type}");
+                let exists = sql::query_optional(
+                    db,
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    [&internal],
+                    |_| Ok(()),
+                )?
+                .is_some();
+                let target = if exists {
+                    Target::JsonTable(quote_identifier(&internal))
+                } else if raw_tables.contains(row_type) {
+                    Target::Raw
+                } else {
+                    Target::Untyped
+                };
+                targets.insert(row_type.to_string(), target);
+            }
+            match (&targets[row_type], data) {
+                (Target::JsonTable(table), Some(data)) => {
+                    sql::execute(db, &format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"), params![row_id, data])?;
+                }
+                (Target::JsonTable(table), None) => {
+                    sql::execute(db, &format!("DELETE FROM {table} WHERE id = ?"), [row_id])?;
+                }
+                (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data.as_deref())?,
+                (Target::Untyped, Some(data)) => {
+                    let sql = "REPLACE INTO ps_untyped(type, id, data) VALUES(?, ?, ?)";
+                    sql::execute(db, sql, params![row_type, row_id, data])?;
+                }
+                (Target::Untyped, None) => {
+                    sql::execute(db, "DELETE FROM ps_untyped WHERE type = ? AND id = ?", params![row_type, row_id])?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+
+    match priority {
+        None => {
+            sql::execute(db, "UPDATE ps_buckets SET last_applied_op = last_op WHERE last_applied_op != last_op", [])?;
+            sql::execute(db, "DELETE FROM ps_updated_rows", [])?;
+        }
+        Some(_) => {
+            let sql = "UPDATE ps_buckets SET last_applied_op = last_op WHERE last_applied_op != last_op AND name IN (SELECT value FROM json_each(?))";
+            sql::execute(db, sql, [&names_json])?;
+        }
+    }
+    let code = priority.unwrap_or(Priority::FULL_SYNC).0;
+    sql::execute(db, "DELETE FROM ps_sync_state WHERE priority < ?", [code])?;
+    sql::execute(db, "INSERT OR REPLACE INTO ps_sync_state(priority, last_synced_at) VALUES (?, ?)", params![code, now])?;
+
+    if priority.is_none() {
+        for bucket in &checkpoint.buckets {
+            if let Some(count) = bucket.count {
+                let sql = "UPDATE ps_buckets SET count_since_last = 0, count_at_last = ?2 WHERE name = ?1";
+                sql::execute(db, sql, params![bucket.bucket, count])?;
+            }
+        }
+        if let Some(w) = checkpoint.write_checkpoint {
+            let sql = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES ('last_applied_checkpoint_request_id', ?)";
+            sql::execute(db, sql, [w.0])?;
+        }
+    }
+    Ok(SyncLocalResult::Applied)
+}
