@@ -76,7 +76,7 @@ fn update_tables(db: &Connection, schema: &Schema) -> PsResult<()> {
 
     // Deterministic order, so failures and hook notifications do not depend on hashing.
     let mut to_drop: Vec<DataTable> = to_drop.into_iter().collect();
-    to_drop.sort_by(|a, b| a.internal().cmp(&b.internal()));
+    to_drop.sort_by_key(DataTable::internal);
     for table in to_drop {
         let internal = quote_identifier(&table.internal());
         if !table.local_only {
