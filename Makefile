@@ -8,7 +8,7 @@ STATIC := $(RELEASE)/libpowersync.a
 CC ?= cc
 SQLITE_STATIC ?= $(shell ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a 2>/dev/null | head -n 1)
 
-.PHONY: all build static test unit integration vectors smoke-shell smoke-static lint demo reference-vectors clean
+.PHONY: all build static test unit integration vectors smoke-shell smoke-static old-sqlite lint demo reference-vectors clean
 
 # `make`: build the loadable extension and show it working in the system sqlite3 shell.
 all: build demo
@@ -29,8 +29,9 @@ demo: build
 	  "select 'diff:      ' || powersync_diff('{\"a\":1,\"b\":2}', '{\"a\":1,\"b\":3,\"c\":4}')"
 
 # Everything CI runs: unit tests, the integration tests and conformance vectors against the
-# built cdylib, the system-shell smoke test and the static C smoke test.
-test: build unit integration smoke-shell smoke-static
+# built cdylib, the system-shell smoke test, the static C smoke test, and the old-SQLite run
+# (refused on 3.37, everything again on 3.38).
+test: build unit integration smoke-shell smoke-static old-sqlite
 
 unit:
 	$(CARGO) test -p powersync-core
@@ -49,6 +50,9 @@ smoke-static: static
 	$(CC) -O1 -Wall -Werror -Iinclude -o $(RELEASE)/static_smoke tests/c/static_smoke.c \
 	  $(STATIC) $(SQLITE_STATIC) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 	$(RELEASE)/static_smoke
+
+old-sqlite: build
+	bash tests/old-sqlite/run.sh
 
 # Clippy, one invocation per feature set.
 lint:

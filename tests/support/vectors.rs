@@ -29,8 +29,23 @@ pub fn find_vectors(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// What running a vector did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VectorRun {
+    Passed,
+    /// The vector describes another SQLite version range (its `sqlite` key); the other test
+    /// configuration (bundled SQLite or the 3.38 run) covers it.
+    NotForThisSqlite(String),
+}
+
+/// `"3.45.0"` -> 3045000.
+fn version_number(text: &str) -> Result<i64, String> {
+    let parts: Vec<i64> = text.split('.').map(|p| p.parse::<i64>().map_err(|e| format!("bad version {text:?}: {e}"))).collect::<Result<_, _>>()?;
+    Ok(parts.first().copied().unwrap_or(0) * 1_000_000 + parts.get(1).copied().unwrap_or(0) * 1000 + parts.get(2).copied().unwrap_or(0))
+}
+
 /// Runs one vector file on a fresh connection from `open`; `Err` describes the first mismatch.
-pub fn run_vector(path: &Path, open: &dyn Fn() -> Connection) -> Result<(), String> {
+pub fn run_vector(path: &Path, open: &dyn Fn() -> Connection) -> Result<VectorRun, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("read: {e}"))?;
     let mut vector: Json = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
     let ordered: Ordered = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -55,11 +70,24 @@ pub fn run_vector(path: &Path, open: &dyn Fn() -> Connection) -> Result<(), Stri
         return Err("no steps".into());
     }
     let db = open();
+    if let Some(range) = vector.get("sqlite") {
+        let linked: i64 = db.query_row("select sqlite_version()", [], |r| r.get::<_, String>(0)).map_err(|e| e.to_string()).and_then(|v| version_number(&v))?;
+        if let Some(min) = range.get("min").and_then(Json::as_str) {
+            if linked < version_number(min)? {
+                return Ok(VectorRun::NotForThisSqlite(format!("needs SQLite >= {min}")));
+            }
+        }
+        if let Some(below) = range.get("below").and_then(Json::as_str) {
+            if linked >= version_number(below)? {
+                return Ok(VectorRun::NotForThisSqlite(format!("needs SQLite < {below}")));
+            }
+        }
+    }
     let mut captures = HashMap::new();
     for (i, step) in steps.iter().enumerate() {
         run_step(&db, step, &mut captures).map_err(|e| format!("step {i} ({}): {e}", step_label(step)))?;
     }
-    Ok(())
+    Ok(VectorRun::Passed)
 }
 
 fn step_label(step: &Json) -> String {
@@ -113,6 +141,8 @@ fn query(db: &Connection, sql: &str, params: &[SqlValue]) -> rusqlite::Result<Ve
 fn sqlite_error(e: &rusqlite::Error) -> Option<(i32, String)> {
     match e {
         rusqlite::Error::SqliteFailure(code, msg) => Some((code.extended_code, msg.clone().unwrap_or_default())),
+        // Only reported this way with rusqlite's modern_sqlite, which `bundled` enables.
+        #[cfg(feature = "bundled")]
         rusqlite::Error::SqlInputError { error, msg, .. } => Some((error.extended_code, msg.clone())),
         _ => None,
     }

@@ -34,7 +34,7 @@ DEFAULT_VECTORS = os.path.join(REPO_ROOT, "test-vectors")
 
 UUID4_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
-TOP_KEYS = {"name", "description", "spec", "steps"}
+TOP_KEYS = {"name", "description", "spec", "steps", "sqlite"}
 STEP_KEYS = {"sql", "exec", "params", "rows", "unordered", "error", "note"}
 ERROR_KEYS = {"code", "message", "message_prefix"}
 
@@ -523,8 +523,20 @@ def validate_vector(vec, path, root):
                 raise FormatError(f"{where}: message and message_prefix are exclusive")
 
 
+def version_number(text):
+    parts = [int(p) for p in text.split(".")] + [0, 0]
+    return parts[0] * 1_000_000 + parts[1] * 1000 + parts[2]
+
+
 def run_vector(apsw, ext, entry, vec, show_actual):
     """Returns list of failure strings (empty = pass)."""
+    wanted = vec.get("sqlite") or {}
+    linked = version_number(apsw.sqlite_lib_version())
+    if ("min" in wanted and linked < version_number(wanted["min"])) or (
+        "below" in wanted and linked >= version_number(wanted["below"])
+    ):
+        print(f"not run on SQLite {apsw.sqlite_lib_version()} ({wanted}): {vec['name']}")
+        return []
     conn = apsw.Connection(":memory:")
     try:
         conn.enable_load_extension(True)

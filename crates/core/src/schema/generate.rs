@@ -18,12 +18,32 @@ const FRAGMENT_CHUNK: usize = 50;
 /// The JSON path literal for a column. Names the reference handles correctly keep its exact
 /// text (`'$.<name>'`); names containing `.` or `[`, which that path cannot reach, use a quoted
 /// label (`'$."<name>"'`, understood since SQLite 3.38) unless the name also contains `"`.
+///
+/// SQLite before 3.45 compares path labels with the *escaped* text of JSON keys, so there a name
+/// with characters JSON escapes (`"`, `\`, control characters) must be written escaped in the
+/// path too, or the view reads NULL. (The reference never runs on those versions.)
 pub fn json_path(column: &str) -> String {
-    if (column.contains('.') || column.contains('[')) && !column.contains('"') {
-        quote_string(&format!("$.\"{column}\""))
+    let label = if legacy_json_labels() && needs_json_escape(column) {
+        let escaped = serde_json::to_string(column).expect("strings always serialise");
+        escaped[1..escaped.len() - 1].to_owned()
     } else {
-        quote_string(&format!("$.{column}"))
+        column.to_owned()
+    };
+    if (column.contains('.') || column.contains('[')) && !column.contains('"') {
+        quote_string(&format!("$.\"{label}\""))
+    } else {
+        quote_string(&format!("$.{label}"))
     }
+}
+
+fn needs_json_escape(text: &str) -> bool {
+    text.chars().any(|c| c == '"' || c == '\\' || c < ' ')
+}
+
+/// Whether this SQLite matches JSON path labels against escaped key text (before 3.45.0).
+fn legacy_json_labels() -> bool {
+    // SAFETY: a plain library query, valid once the extension API is initialised.
+    unsafe { rusqlite::ffi::sqlite3_libversion_number() < 3_045_000 }
 }
 
 /// `CAST(json_extract(data, <path>) as <type>)`.

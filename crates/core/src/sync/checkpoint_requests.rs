@@ -43,7 +43,7 @@ pub fn initial_request_id(db: &Connection) -> PsResult<i64> {
 fn integer_argument(args: &Args, i: usize) -> Option<i64> {
     match args.value_type(i) {
         rusqlite::ffi::SQLITE_INTEGER => Some(args.int64(i)),
-        rusqlite::ffi::SQLITE_TEXT => args.text(i).and_then(|t| t.trim().parse::<i64>().ok()),
+        rusqlite::ffi::SQLITE_TEXT => args.text(i).and_then(|t| t.parse::<i64>().ok()),
         _ => None,
     }
 }

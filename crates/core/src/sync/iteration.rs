@@ -37,12 +37,17 @@ fn default_true() -> bool {
     true
 }
 
+/// An optional field that, when present, must not be `null`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// The `start` payload (StartSyncStream).
 #[derive(Debug, Deserialize)]
 pub struct StartOptions {
     #[serde(default)]
     pub parameters: Option<Map<String, Json>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub schema: Option<Schema>,
     #[serde(default = "default_true")]
     pub include_defaults: bool,
@@ -110,12 +115,13 @@ impl Iteration {
         let now = now_micros();
         let mut status = status::offline_status(db)?;
         status.connecting = true;
+        // The iteration reports the streams as they were before the refresh and cleanup below,
+        // until a checkpoint reconciles them (as the reference does).
+        let tracked = streams::load(db)?;
         let positions = storage::bucket_positions(db)?;
         streams::refresh_ttls(db, &options.active_streams, now)?;
         streams::cleanup(db, now)?;
         let requested = streams::request_subscriptions(db)?;
-        let tracked = streams::load(db)?;
-        status.streams = tracked.iter().map(|s| s.status.clone()).collect();
         let client_id = kv::client_id(db)?;
 
         let checkpoint_request = match options.checkpoint_mode {

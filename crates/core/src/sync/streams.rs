@@ -213,18 +213,22 @@ pub fn reconcile(
                 StreamErrorSubscription::Default(_) => {
                     format!("Default subscription {} has errors: {}", stream.name, error.message)
                 }
+                // An index names a subscription of the request (its name, not the entry's);
+                // one that does not exist is ignored.
                 StreamErrorSubscription::Index(i) => {
-                    let parameters = requested.get(*i as usize).and_then(|r| r.parameters.as_ref());
-                    match parameters {
+                    let Some(subscription) = requested.get(*i as usize) else {
+                        continue;
+                    };
+                    match &subscription.parameters {
                         Some(p) => format!(
                             "Subscription to stream {} (with parameters {}) could not be resolved: {}",
-                            stream.name,
+                            subscription.stream,
                             p.get(),
                             error.message
                         ),
                         None => format!(
                             "Subscription to stream {} (without parameters) could not be resolved: {}",
-                            stream.name, error.message
+                            subscription.stream, error.message
                         ),
                     }
                 }
@@ -249,8 +253,11 @@ pub fn streams_of_bucket(
                 let params = r.parameters.as_ref().map_or("null", |p| p.get());
                 streams.iter().position(|s| s.status.name == r.stream && s.local_params == params)
             }),
+            // Only the row a default stream created itself (no explicit subscription) counts.
             SubscriptionReason::Default(j) => checkpoint.streams.get(*j as usize).and_then(|d| {
-                streams.iter().position(|s| s.status.name == d.name && s.local_params == "null")
+                streams.iter().position(|s| {
+                    s.status.name == d.name && s.local_params == "null" && !s.status.has_explicit_subscription
+                })
             }),
         };
         if let Some(index) = found {

@@ -1,0 +1,1 @@
+// Fetch-only crate; see Cargo.toml.
