@@ -34,13 +34,7 @@ pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()>
     sql::execute_batch(db, "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL")?;
 
     let pattern = if flags & CLEAR_LOCAL != 0 { "ps_data_*" } else { "ps_data__*" };
-    let tables = sql::query_all(
-        db,
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB ?",
-        [pattern],
-        |row| row.get::<_, String>(0),
-    )?;
-    for table in tables {
+    for table in sql::names_matching(db, "table", pattern)? {
         let quoted = quote_identifier(&table);
         // One row first so that update hooks see the table; the full delete then uses SQLite's
         // truncate optimisation, which reports nothing.

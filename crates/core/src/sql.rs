@@ -53,6 +53,16 @@ pub fn query_optional<T>(
     }
 }
 
+/// Names of the schema objects of `kind` (`table`, `index`, ...) whose name matches `glob`.
+pub fn names_matching(db: &Connection, kind: &str, glob: &str) -> PsResult<Vec<String>> {
+    query_all(
+        db,
+        "SELECT name FROM sqlite_master WHERE type = ? AND name GLOB ?",
+        [kind, glob],
+        |row| row.get::<_, String>(0),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,13 +175,7 @@ fn recreate_marked_views_without_triggers(db: &Connection) -> PsResult<()> {
 /// Version 6 data fix: rows in data tables that no oplog entry backs are queued for
 /// re-evaluation, so the next sync removes rows the server no longer has.
 fn mark_rows_without_oplog(db: &Connection) -> PsResult<()> {
-    let tables = sql::query_all(
-        db,
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'ps_data__*'",
-        [],
-        |row| row.get::<_, String>(0),
-    )?;
-    for table in tables {
+    for table in sql::names_matching(db, "table", "ps_data__*")? {
         let row_type = &table["ps_data__".len()..];
         let statement = format!(
             "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) SELECT {ty}, id FROM {table} \

@@ -44,12 +44,7 @@ pub fn apply(db: &Connection, schema: &Schema) -> PsResult<()> {
 }
 
 fn update_tables(db: &Connection, schema: &Schema) -> PsResult<()> {
-    let existing: Vec<DataTable> = sql::query_all(
-        db,
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'ps_data_*'",
-        [],
-        |row| row.get::<_, String>(0),
-    )?
+    let existing: Vec<DataTable> = sql::names_matching(db, "table", "ps_data_*")?
     .iter()
     .filter_map(|name| DataTable::from_internal(name))
     .collect();
@@ -114,13 +109,7 @@ fn update_indexes(db: &Connection, schema: &Schema) -> PsResult<()> {
             wanted_names.insert(name);
         }
     }
-    let existing = sql::query_all(
-        db,
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB 'ps_data_*'",
-        [],
-        |row| row.get::<_, String>(0),
-    )?;
-    for name in existing {
+    for name in sql::names_matching(db, "index", "ps_data_*")? {
         if !wanted_names.contains(&name) {
             statements.push(format!("DROP INDEX {}", quote_identifier(&name)));
         }

@@ -244,12 +244,7 @@ impl Iteration {
                         storage::delete_bucket(db, &name)?;
                     }
                 }
-                let (tracked, warnings) = streams::reconcile(db, &checkpoint, &self.requested)?;
-                self.streams = tracked;
-                out.extend(warnings);
-                self.set_target(db, checkpoint)?;
-                self.pending = None;
-                self.bucket_state_diagnostics(&mut diagnostics, None);
+                self.track(db, checkpoint, &mut out, &mut diagnostics)?;
             }
             SyncLine::CheckpointDiff(diff) => {
                 let Some(mut checkpoint) = self.target.take() else {
@@ -265,12 +260,7 @@ impl Iteration {
                 for name in &diff.removed_buckets {
                     storage::delete_bucket(db, name)?;
                 }
-                let (tracked, warnings) = streams::reconcile(db, &checkpoint, &self.requested)?;
-                self.streams = tracked;
-                out.extend(warnings);
-                self.set_target(db, checkpoint)?;
-                self.pending = None;
-                self.bucket_state_diagnostics(&mut diagnostics, None);
+                self.track(db, checkpoint, &mut out, &mut diagnostics)?;
             }
             SyncLine::Data(data) => {
                 storage::apply_data_line(db, &data, raw_size)?;
@@ -315,6 +305,24 @@ impl Iteration {
             SyncLine::Unknown => out.push(Instruction::log(Severity::DEBUG, "Unknown sync line")),
         }
         Ok(self.finish(out, diagnostics))
+    }
+
+    /// Makes `checkpoint` (new or patched by a diff) the target: streams reconciled, progress
+    /// recomputed, any held-back checkpoint dropped.
+    fn track(
+        &mut self,
+        db: &Connection,
+        checkpoint: Checkpoint,
+        out: &mut Vec<Instruction>,
+        diagnostics: &mut Vec<Instruction>,
+    ) -> PsResult<()> {
+        let (tracked, warnings) = streams::reconcile(db, &checkpoint, &self.requested)?;
+        self.streams = tracked;
+        out.extend(warnings);
+        self.set_target(db, checkpoint)?;
+        self.pending = None;
+        self.bucket_state_diagnostics(diagnostics, None);
+        Ok(())
     }
 
     /// Tracks a new target checkpoint and computes its download progress (§3.3).
