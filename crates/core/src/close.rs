@@ -14,6 +14,7 @@ use rusqlite::vtab::{
 };
 use rusqlite::ffi;
 
+use crate::crud::misuse;
 use crate::state::DatabaseState;
 
 #[repr(C)]
@@ -27,13 +28,9 @@ impl Drop for CloseTable {
     fn drop(&mut self) {
         // SAFETY: SQLite disconnects us while the connection is still open.
         unsafe { crate::hooks::uninstall(self.db, &self.state) };
-        // The sync client holds cached statements; they must go before SQLite checks for them.
+        // The sync iteration ends with the connection.
         *crate::state::lock(&self.state.sync) = None;
     }
-}
-
-fn misuse() -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_MISUSE), None)
 }
 
 unsafe impl<'vtab> VTab<'vtab> for CloseTable {
@@ -49,6 +46,7 @@ unsafe impl<'vtab> VTab<'vtab> for CloseTable {
         _args: &[&[u8]],
     ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
         let state = aux.cloned().ok_or_else(misuse)?;
+        state.close_table_connected.store(true, std::sync::atomic::Ordering::Relaxed);
         // SAFETY: only stored to remove hooks at disconnect, while the connection is open.
         let db = unsafe { db.handle() };
         Ok((

@@ -21,6 +21,7 @@ use rusqlite::{ffi, Connection};
 use crate::error::{PsError, PsResult};
 use crate::function::panic_message;
 use crate::schema::model::flags;
+use crate::sql;
 use crate::state::{lock, CrudTransaction, DatabaseState};
 
 /// Module data: the connection state (rusqlite wants it `Send + Sync`, which `Arc` is).
@@ -36,7 +37,6 @@ pub enum Kind {
 #[repr(C)]
 pub struct CrudTable<K> {
     base: sqlite3_vtab,
-    kind: Kind,
     state: Arc<DatabaseState>,
     /// Non-owning handle whose statement cache keeps the hot-path statements prepared; dropped
     /// (finalising them) when SQLite disconnects the table, before it closes the connection.
@@ -68,7 +68,8 @@ impl KindMarker for ManualKind {
 pub type SimpleCrud = CrudTable<SimpleKind>;
 pub type ManualCrud = CrudTable<ManualKind>;
 
-fn misuse() -> rusqlite::Error {
+/// `SQLITE_MISUSE` without a message: SQLite then reports "bad parameter or other API misuse".
+pub(crate) fn misuse() -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_MISUSE), None)
 }
 
@@ -111,17 +112,20 @@ impl<K: KindMarker> CrudTable<K> {
 
     fn begin_transaction(&mut self) -> PsResult<()> {
         self.gate_closed = false;
-        let mut current = lock(&self.state.crud_transaction);
-        if current.is_some() {
+        if lock(&self.state.crud_transaction).is_some() {
             return Ok(());
         }
+        // Not under the lock: the UPDATE could fire app triggers that write through a CRUD vtab.
         let sql = "UPDATE ps_tx SET next_tx = next_tx + 1 WHERE id = 1 RETURNING next_tx";
         let next: i64 = self
             .db
             .prepare_cached(sql)
             .and_then(|mut s| s.query_row([], |row| row.get(0)))
             .map_err(|e| PsError::sqlite(Some(sql), e))?;
-        *current = Some(CrudTransaction { tx_id: next - 1, owner: self.token() });
+        let mut current = lock(&self.state.crud_transaction);
+        if current.is_none() {
+            *current = Some(CrudTransaction { tx_id: next - 1, owner: self.token() });
+        }
         Ok(())
     }
 
@@ -133,13 +137,10 @@ impl<K: KindMarker> CrudTable<K> {
         }
     }
 
-    fn current_tx_id(&mut self) -> PsResult<i64> {
-        if let Some(tx) = *lock(&self.state.crud_transaction) {
-            return Ok(tx.tx_id);
-        }
-        // SQLite always calls xBegin before a write; be robust if it did not.
-        self.begin_transaction()?;
-        Ok(lock(&self.state.crud_transaction).map(|tx| tx.tx_id).unwrap_or_default())
+    fn current_tx_id(&self) -> PsResult<i64> {
+        lock(&self.state.crud_transaction)
+            .map(|tx| tx.tx_id)
+            .ok_or_else(|| PsError::internal("write to a CRUD table outside a transaction"))
     }
 
     fn insert_simple(&mut self, args: &Inserts<'_>) -> PsResult<()> {
@@ -185,29 +186,19 @@ impl<K: KindMarker> CrudTable<K> {
         json.push('}');
 
         let tx_id = self.current_tx_id()?;
-        let sql = "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)";
-        self.db
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute(rusqlite::params![tx_id, json]))
-            .map_err(|e| PsError::sqlite(Some(sql), e))?;
-        let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?, ?)";
-        self.db
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute(rusqlite::params![row_type, id]))
-            .map_err(|e| PsError::sqlite(Some(sql), e))?;
+        sql::execute(&self.db, "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)", rusqlite::params![tx_id, json])?;
+        sql::execute(
+            &self.db,
+            "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?, ?)",
+            rusqlite::params![row_type, id],
+        )?;
         if !self.gate_closed {
             // A local write means downloaded data may only be applied once the service has
             // acknowledged it (the sync client's local write gate, spec sync.md §5.2).
-            let sql = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES('target_checkpoint_request_id', 9223372036854775807)";
-            self.db
-                .prepare_cached(sql)
-                .and_then(|mut s| s.execute([]))
-                .map_err(|e| PsError::sqlite(Some(sql), e))?;
-            let sql = "DELETE FROM ps_kv WHERE key IN ('last_seen_checkpoint_request_id', 'last_applied_checkpoint_request_id')";
-            self.db
-                .prepare_cached(sql)
-                .and_then(|mut s| s.execute([]))
-                .map_err(|e| PsError::sqlite(Some(sql), e))?;
+            sql::execute_batch(
+                &self.db,
+                "INSERT OR REPLACE INTO ps_kv(key, value) VALUES('target_checkpoint_request_id', 9223372036854775807);\nDELETE FROM ps_kv WHERE key IN ('last_seen_checkpoint_request_id', 'last_applied_checkpoint_request_id')",
+            )?;
             self.gate_closed = true;
         }
         Ok(())
@@ -223,10 +214,7 @@ impl<K: KindMarker> CrudTable<K> {
         };
         let tx_id = self.current_tx_id()?;
         let sql = "WITH insertion (tx_id, data) AS (VALUES (?1, ?2)) INSERT INTO ps_crud(tx_id, data) SELECT * FROM insertion WHERE (NOT (?3 & 16)) OR data->>'op' != 'PATCH' OR data->'data' != '{}'";
-        self.db
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute(rusqlite::params![tx_id, data, options]))
-            .map_err(|e| PsError::sqlite(Some(sql), e))?;
+        sql::execute(&self.db, sql, rusqlite::params![tx_id, data, options])?;
         Ok(())
     }
 }
@@ -248,7 +236,6 @@ unsafe impl<'vtab, K: KindMarker + 'vtab> VTab<'vtab> for CrudTable<K> {
         let conn = unsafe { crate::function::connection_for(db.handle()) };
         let table = CrudTable {
             base: sqlite3_vtab::default(),
-            kind: K::KIND,
             state,
             db: conn,
             gate_closed: false,
@@ -279,7 +266,7 @@ impl<'vtab, K: KindMarker + 'vtab> UpdateVTab<'vtab> for CrudTable<K> {
         if self.state.in_sync_operation() {
             return Ok(0);
         }
-        guarded(|| match self.kind {
+        guarded(|| match K::KIND {
             Kind::Simple => self.insert_simple(args),
             Kind::Manual => self.insert_manual(args),
         })?;

@@ -34,6 +34,11 @@ pub fn update_hooks_fn(call: &Call) -> PsResult<Output> {
 fn install(call: &Call) -> PsResult<()> {
     // Connects the close-hook table, whose disconnect removes these hooks again.
     sql::execute_batch(&call.connection(), "SELECT 1 FROM powersync_internal_close;")?;
+    if !call.state.close_table_connected.load(std::sync::atomic::Ordering::Relaxed) {
+        // Something shadows the table (a real table of that name): without its disconnect the
+        // hooks would outlive our state.
+        return Err(PsError::invalid_state("powersync_internal_close is not the PowerSync close table"));
+    }
     let data = Arc::as_ptr(call.state) as *mut c_void;
     // SAFETY: `data` points to the connection state, which outlives the hooks: they are removed
     // by `uninstall` when the close-hook table disconnects, before the state is dropped.

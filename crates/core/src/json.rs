@@ -1,7 +1,7 @@
 //! The JSON helper functions: `powersync_diff`, `powersync_json_merge`,
 //! `powersync_strip_subtype` and `powersync_remove_duplicate_key_encoding`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{PsError, PsResult};
 use crate::function::{Call, Output};
@@ -97,11 +97,6 @@ pub fn remove_duplicate_key_encoding_fn(call: &Call) -> PsResult<Output> {
         .text_if_text(0)
         .ok_or_else(|| PsError::invalid_argument("Expected a text argument"))?;
     Ok(remove_duplicate_key_encoding(&key).map_or(Output::Null, Output::Text))
-}
-
-/// Parses `text` as a JSON object map, reporting serde's message as an invalid argument.
-pub fn parse_object(text: &str) -> PsResult<Map<String, Value>> {
-    serde_json::from_str(text).map_err(|e| PsError::json_argument(&e))
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use crate::sql;
 
 /// The stable client id written once by migration 3.
 pub fn client_id(db: &Connection) -> PsResult<String> {
-    // Read the way sqlite3_column_text would: a value stored with another type still counts.
+    // A value stored with another type still counts, as with sqlite3_column_text (a REAL is
+    // formatted by Rust, not SQLite; no SDK stores one).
     sql::query_optional(db, "select value from ps_kv where key = 'client_id'", [], |row| {
         Ok(match row.get_ref(0)? {
             ValueRef::Null => None,

@@ -14,9 +14,11 @@ pub fn quote_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Runs one statement; a failure is reported as `statement <sql>: internal SQLite call ...`.
+/// Runs one statement (prepared once per connection handle and cached, since the hot paths
+/// run the same statements for every row); a failure is reported as
+/// `statement <sql>: internal SQLite call ...`.
 pub fn execute(db: &Connection, sql: &str, params: impl Params) -> PsResult<usize> {
-    db.execute(sql, params).map_err(|e| PsError::sqlite(Some(sql), e))
+    db.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(|e| PsError::sqlite(Some(sql), e))
 }
 
 /// Runs a batch of statements, reporting the batch text on failure.

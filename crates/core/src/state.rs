@@ -1,9 +1,11 @@
 //! Per-connection state shared by every function, virtual table and hook of one connection.
 //!
-//! SQLite serialises all calls on a connection, so the locks below are never contended; they
-//! exist because the state is reachable from several registered objects (and rusqlite requires
-//! module data to be `Send + Sync`). The state lives until the last registered function or module
-//! is destroyed, when the connection closes.
+//! SQLite serialises all calls on a connection, so the locks below are never contended by other
+//! threads; they exist because the state is reachable from several registered objects (and
+//! rusqlite requires module data to be `Send + Sync`). They can be re-entered on the same thread
+//! (SQL we run may fire app triggers that call us again), so no lock is held while running SQL
+//! that could come back here, or it is taken with `try_lock`. The state lives until the last
+//! registered function or module is destroyed, when the connection closes.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,8 @@ pub struct DatabaseState {
     pub hooks: Mutex<HookState>,
     /// The running sync iteration of `powersync_control`, if any.
     pub sync: Mutex<Option<Iteration>>,
+    /// Set once `powersync_internal_close` is connected, so its disconnect will clean up.
+    pub close_table_connected: AtomicBool,
 }
 
 /// The `ps_tx` id of the current transaction and which vtab instance allocated it.
@@ -62,9 +66,15 @@ impl DatabaseState {
     /// Runs `f` with the in-sync-operation flag set, restoring the previous value afterwards
     /// (also when `f` fails).
     pub fn while_syncing<T>(&self, f: impl FnOnce() -> T) -> T {
-        let previous = self.in_sync_operation.swap(true, Ordering::Relaxed);
-        let result = f();
-        self.in_sync_operation.store(previous, Ordering::Relaxed);
-        result
+        /// Restores the flag even if `f` panics: a flag stuck at true would silently stop
+        /// recording local writes.
+        struct Restore<'a>(&'a AtomicBool, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.store(self.1, Ordering::Relaxed);
+            }
+        }
+        let _restore = Restore(&self.in_sync_operation, self.in_sync_operation.swap(true, Ordering::Relaxed));
+        f()
     }
 }

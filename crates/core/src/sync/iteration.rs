@@ -89,7 +89,6 @@ impl Outcome {
 
 pub struct Iteration {
     active_streams: Vec<StreamKey>,
-    include_defaults: bool,
     raw_tables: RawTables,
     status: SyncStatus,
     last_status: Option<String>,
@@ -117,7 +116,7 @@ impl Iteration {
         status.connecting = true;
         // The iteration reports the streams as they were before the refresh and cleanup below,
         // until a checkpoint reconciles them (as the reference does).
-        let tracked = streams::load(db)?;
+        let tracked = streams::stored_streams(db)?;
         let positions = storage::bucket_positions(db)?;
         streams::refresh_ttls(db, &options.active_streams, now)?;
         streams::cleanup(db, now)?;
@@ -144,7 +143,6 @@ impl Iteration {
 
         let mut iteration = Iteration {
             active_streams: options.active_streams,
-            include_defaults: options.include_defaults,
             raw_tables: RawTables::new(options.schema.map(|s| s.raw_tables).unwrap_or_default()),
             status,
             last_status: None,
@@ -162,10 +160,6 @@ impl Iteration {
         iteration.emit_status(&mut instructions);
         instructions.push(Instruction::EstablishSyncStream { request, checkpoint_request });
         Ok((iteration, instructions))
-    }
-
-    pub fn include_defaults(&self) -> bool {
-        self.include_defaults
     }
 
     /// Appends `UpdateSyncStatus` when the status differs from the last one sent.
@@ -247,7 +241,8 @@ impl Iteration {
                 self.track(db, checkpoint, &mut out, &mut diagnostics)?;
             }
             SyncLine::CheckpointDiff(diff) => {
-                let Some(mut checkpoint) = self.target.take() else {
+                // Patched on a copy: a busy database lets the SDK retry this very line.
+                let Some(mut checkpoint) = self.target.clone() else {
                     return Err(crate::error::PsError::sync_protocol("Received checkpoint_diff without previous checkpoint", None));
                 };
                 checkpoint.buckets.retain(|b| {
@@ -265,7 +260,7 @@ impl Iteration {
             SyncLine::Data(data) => {
                 storage::apply_data_line(db, &data, raw_size)?;
                 if let Some((_, progress)) = self.progress.iter_mut().find(|(name, _)| *name == data.bucket) {
-                    progress.since_last += data.data.len() as i64;
+                    progress.since_last = progress.since_last.saturating_add(data.data.len() as i64);
                     self.bucket_state_diagnostics(&mut diagnostics, Some(&data.bucket));
                 }
                 self.schema_diagnostics(&mut diagnostics, &data);
@@ -332,7 +327,7 @@ impl Iteration {
         for bucket in &checkpoint.buckets {
             let (at_last, since_last) = storage::bucket_counts(db, &bucket.bucket)?;
             let target_count = bucket.count.unwrap_or(0);
-            if target_count < at_last + since_last {
+            if target_count < at_last.saturating_add(since_last) {
                 shrank = true;
             }
             progress.push((bucket.bucket.clone(), BucketProgress { priority: bucket.priority().0, at_last, since_last, target_count }));

@@ -274,8 +274,80 @@ pub fn parse_text(text: &str) -> PsResult<SyncLine> {
     serde_json::from_str(text).map_err(|e| PsError::sync_protocol("invalid text line", Some(e.to_string())))
 }
 
+/// Deepest document nesting we decode. The BSON decoder recurses per level without a limit, so
+/// a crafted line could otherwise overflow the stack and abort the host (serde_json stops at
+/// 128 for the same reason).
+const MAX_BSON_DEPTH: usize = 128;
+
+/// Whether the documents in `bytes` nest deeper than `MAX_BSON_DEPTH`, found without recursion.
+/// Malformed input answers `false`: the decoder reports it properly.
+fn nested_too_deeply(bytes: &[u8]) -> bool {
+    let int32 = |at: usize| -> Option<usize> {
+        let b = bytes.get(at..at.checked_add(4)?)?;
+        usize::try_from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
+    };
+    // Each entry: (position of the next element, end of its document).
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let Some(len) = int32(0) else { return false };
+    stack.push((4, len.min(bytes.len())));
+    while let Some(&(pos, end)) = stack.last() {
+        if stack.len() > MAX_BSON_DEPTH {
+            return true;
+        }
+        if pos + 1 >= end {
+            stack.pop();
+            continue;
+        }
+        let element_type = bytes[pos];
+        let Some(name_len) = bytes.get(pos + 1..end).and_then(|b| b.iter().position(|&c| c == 0)) else {
+            return false;
+        };
+        let value = pos + 1 + name_len + 1;
+        let (value_len, child) = match element_type {
+            0x01 | 0x09 | 0x11 | 0x12 => (8, None),
+            0x02 | 0x0D | 0x0E => match int32(value) {
+                Some(n) => (4 + n, None),
+                None => return false,
+            },
+            0x03 | 0x04 => match int32(value) {
+                Some(n) => (n, Some(value + 4)),
+                None => return false,
+            },
+            // Code with scope: int32 total, string, then the scope document.
+            0x0F => match (int32(value), int32(value + 4)) {
+                (Some(total), Some(code)) => (total, Some(value + 8 + code + 4)),
+                _ => return false,
+            },
+            0x05 => match int32(value) {
+                Some(n) => (5 + n, None),
+                None => return false,
+            },
+            0x06 | 0x0A | 0x7F | 0xFF => (0, None),
+            0x07 => (12, None),
+            0x08 => (1, None),
+            0x10 => (4, None),
+            0x13 => (16, None),
+            _ => return false,
+        };
+        let Some(next) = value.checked_add(value_len) else { return false };
+        stack.last_mut().expect("not empty").0 = next;
+        if let Some(child_start) = child {
+            if child_start <= next && next <= bytes.len() {
+                stack.push((child_start, next));
+            }
+        }
+    }
+    false
+}
+
 /// Decodes one BSON document.
 pub fn parse_binary(bytes: &[u8]) -> PsResult<SyncLine> {
+    if nested_too_deeply(bytes) {
+        return Err(PsError::sync_protocol(
+            "invalid binary line",
+            Some(format!("documents nested deeper than {MAX_BSON_DEPTH} levels")),
+        ));
+    }
     let first = first_element_document(bytes);
     bson::deserialize_from_slice(first.as_deref().unwrap_or(bytes))
         .map_err(|e| PsError::sync_protocol("invalid binary line", Some(e.to_string())))
@@ -369,5 +441,24 @@ mod tests {
         assert_eq!(c.buckets[0].count, Some(2));
         assert!(parse_binary(&bytes[..20]).is_err());
         assert!(parse_binary(&[]).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_bson_is_refused_without_recursion() {
+        // {"x": {"x": {"x": ... {}}}} nested 5,000 levels: each level is a 0x03 element "x".
+        let depth = 5_000;
+        let mut doc = vec![5u8, 0, 0, 0, 0];
+        for _ in 0..depth {
+            let mut outer = Vec::with_capacity(doc.len() + 8);
+            let len = (4 + 1 + 2 + doc.len() + 1) as i32;
+            outer.extend_from_slice(&len.to_le_bytes());
+            outer.push(0x03);
+            outer.extend_from_slice(b"x\0");
+            outer.extend_from_slice(&doc);
+            outer.push(0);
+            doc = outer;
+        }
+        let err = parse_binary(&doc).unwrap_err().to_string();
+        assert!(err.contains("nested deeper"), "{err}");
     }
 }

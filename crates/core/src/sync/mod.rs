@@ -18,7 +18,6 @@ use rusqlite::ffi;
 
 use crate::error::{ErrorKind, PsError, PsResult};
 use crate::function::{Call, Output};
-use crate::state::lock;
 use instruction::to_json;
 use iteration::{Iteration, Outcome, StartOptions};
 
@@ -50,8 +49,17 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
         .ok_or_else(|| PsError::invalid_argument("First argument must be a string"))?;
     let db = call.connection();
     let state = call.state;
-    let Ok(mut client) = state.sync.try_lock() else {
-        return Err(PsError::invalid_state("The sync client is already in use"));
+    let mut client = match state.sync.try_lock() {
+        Ok(client) => client,
+        // A panic was caught during an earlier call: its iteration may be half-updated.
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+            let mut client = poisoned.into_inner();
+            *client = None;
+            client
+        }
+        Err(std::sync::TryLockError::WouldBlock) => {
+            return Err(PsError::invalid_state("The sync client is already in use"));
+        }
     };
 
     // Runs an event on the active iteration; errors (other than busy/locked) end it.
@@ -161,8 +169,13 @@ pub fn offline_sync_status_fn(call: &Call) -> PsResult<Output> {
     Ok(Output::Text(serde_json::to_string(&status).expect("status always serialises")))
 }
 
-/// Whether a sync iteration is running on this connection.
+/// Whether a sync iteration is running on this connection (a call into the sync client that is
+/// in progress right now, which is how an app trigger could get here, counts as running).
 pub fn iteration_active(state: &crate::state::DatabaseState) -> bool {
-    lock(&state.sync).is_some()
+    match state.sync.try_lock() {
+        Ok(client) => client.is_some(),
+        Err(std::sync::TryLockError::Poisoned(client)) => client.into_inner().is_some(),
+        Err(std::sync::TryLockError::WouldBlock) => true,
+    }
 }
 

@@ -15,11 +15,31 @@ use crate::sql::quote_identifier;
 pub struct RawTables {
     tables: HashMap<String, RawTable>,
     statements: HashMap<String, (PendingStatement, PendingStatement)>,
+    /// `PRAGMA schema_version` the inferred statements were built for.
+    schema_version: Option<i64>,
 }
 
 impl RawTables {
     pub fn new(tables: Vec<RawTable>) -> RawTables {
-        RawTables { tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(), statements: HashMap::new() }
+        RawTables {
+            tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            statements: HashMap::new(),
+            schema_version: None,
+        }
+    }
+
+    /// Forgets inferred statements when the database schema changed (a local table may have
+    /// gained columns since they were built).
+    pub fn refresh(&mut self, db: &Connection) -> PsResult<()> {
+        if self.tables.is_empty() {
+            return Ok(());
+        }
+        let version: i64 = crate::sql::query_optional(db, "PRAGMA schema_version", [], |r| r.get(0))?.unwrap_or(0);
+        if self.schema_version != Some(version) {
+            self.statements.clear();
+            self.schema_version = Some(version);
+        }
+        Ok(())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -115,13 +135,16 @@ fn bind_values(statement: &PendingStatement, id: &str, object: &Map<String, Json
             StatementParam::Id => Value::Text(id.to_owned()),
             StatementParam::Column(c) => json_to_sql(object.get(c)),
             StatementParam::Rest => {
+                // Keys bound elsewhere: every Column, and `id` when the row id is bound (observed).
                 let named: Vec<&str> = statement
                     .params
                     .iter()
-                    .filter_map(|p| match p {
-                        StatementParam::Column(c) => Some(c.as_str()),
-                        _ => None,
+                    .map(|p| match p {
+                        StatementParam::Column(c) => c.as_str(),
+                        StatementParam::Id => "id",
+                        StatementParam::Rest => "",
                     })
+                    .filter(|n| !n.is_empty())
                     .collect();
                 let rest: Map<String, Json> =
                     object.iter().filter(|(k, _)| !named.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();

@@ -58,8 +58,8 @@ impl Downloading {
         let mut groups: BTreeMap<i32, BucketProgress> = BTreeMap::new();
         for b in buckets {
             let g = groups.entry(b.priority).or_insert(BucketProgress { priority: b.priority, ..Default::default() });
-            g.since_last += b.since_last;
-            g.target_count += b.target_count - b.at_last;
+            g.since_last = g.since_last.saturating_add(b.since_last);
+            g.target_count = g.target_count.saturating_add(b.target_count.saturating_sub(b.at_last));
         }
         Downloading { groups: groups.into_values().rev().collect() }
     }

@@ -4,16 +4,14 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{PsError, PsResult};
+use crate::sql;
 use crate::sync::line::{BucketChecksum, Checksum, DataLine, OpType};
 
-fn run(db: &Connection, sql: &str, params: impl rusqlite::Params) -> PsResult<usize> {
-    db.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(|e| PsError::sqlite(Some(sql), e))
-}
 
 /// Applies one `data` line (§3.1). `raw_size` is the byte length of the line as received.
 pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsResult<()> {
     let sql = "INSERT INTO ps_buckets(name) VALUES(?) ON CONFLICT DO NOTHING";
-    run(db, sql, [&line.bucket])?;
+    sql::execute(db, sql, [&line.bucket])?;
     let sql = "SELECT id, last_applied_op FROM ps_buckets WHERE name = ?";
     let (bucket_id, last_applied_op): (i64, i64) = db
         .prepare_cached(sql)
@@ -57,7 +55,7 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                     add = add.wrapping_add(op.checksum);
                     if superseded {
                         let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?1, ?2)";
-                        run(db, sql, params![op.object_type, op.object_id])?;
+                        sql::execute(db, sql, params![op.object_type, op.object_id])?;
                     }
                 } else {
                     // Without a key the op is stored with no row identity at all (as observed).
@@ -66,18 +64,18 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                         None => (None, None),
                     };
                     let sql = "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)";
-                    run(db, sql, params![bucket_id, op.op_id.0, key, row_type, row_id, op.data, op.checksum.as_signed()])?;
+                    sql::execute(db, sql, params![bucket_id, op.op_id.0, key, row_type, row_id, op.data, op.checksum.as_signed()])?;
                     opsum = opsum.wrapping_add(op.checksum);
                 }
             }
             OpType::MOVE => add = add.wrapping_add(op.checksum),
             OpType::CLEAR => {
                 let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) SELECT row_type, row_id FROM ps_oplog WHERE bucket = ?1";
-                run(db, sql, [bucket_id])?;
-                run(db, "DELETE FROM ps_oplog WHERE bucket = ?1", [bucket_id])?;
+                sql::execute(db, sql, [bucket_id])?;
+                sql::execute(db, "DELETE FROM ps_oplog WHERE bucket = ?1", [bucket_id])?;
                 // The CLEAR op's checksum stands for everything before it.
                 let sql = "UPDATE ps_buckets SET last_applied_op = 0, add_checksum = ?1, op_checksum = 0 WHERE id = ?2";
-                run(db, sql, params![op.checksum.as_signed(), bucket_id])?;
+                sql::execute(db, sql, params![op.checksum.as_signed(), bucket_id])?;
                 add = Checksum::default();
                 opsum = Checksum::default();
                 empty = true;
@@ -87,7 +85,7 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
 
     if let Some(last_op) = last_op {
         let sql = "UPDATE ps_buckets SET last_op = ?2, add_checksum = (add_checksum + ?3) & 0xffffffff, op_checksum = (op_checksum + ?4) & 0xffffffff, count_since_last = count_since_last + ?5, downloaded_size = downloaded_size + ?6 WHERE id = ?1";
-        run(
+        sql::execute(
             db,
             sql,
             params![bucket_id, last_op, add.as_signed(), opsum.as_signed(), line.data.len() as i64, raw_size as i64],
@@ -105,8 +103,8 @@ pub fn delete_bucket(db: &Connection, name: &str) -> PsResult<()> {
         .map_err(|e| PsError::sqlite(Some(sql), e))?;
     if let Some(id) = id {
         let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) SELECT row_type, row_id FROM ps_oplog WHERE bucket = ?1";
-        run(db, sql, [id])?;
-        run(db, "DELETE FROM ps_oplog WHERE bucket = ?1", [id])?;
+        sql::execute(db, sql, [id])?;
+        sql::execute(db, "DELETE FROM ps_oplog WHERE bucket = ?1", [id])?;
     }
     Ok(())
 }
@@ -132,7 +130,7 @@ pub fn bucket_counts(db: &Connection, name: &str) -> PsResult<(i64, i64)> {
 }
 
 pub fn reset_all_counts(db: &Connection) -> PsResult<()> {
-    run(db, "UPDATE ps_buckets SET count_since_last = 0, count_at_last = 0", [])?;
+    sql::execute(db, "UPDATE ps_buckets SET count_since_last = 0, count_at_last = 0", [])?;
     Ok(())
 }
 

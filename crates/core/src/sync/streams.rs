@@ -14,6 +14,9 @@ use crate::sync::status::{raw_json, BucketProgress, StreamProgress, StreamStatus
 
 /// Default time a subscription is kept without being used: one day.
 const DEFAULT_TTL_SECONDS: i64 = 86_400;
+/// Longest TTL we store (~285,000 years): `now + ttl * 1e6` must stay a 64-bit integer, also
+/// when SQL recomputes it in `refresh_ttls`.
+const MAX_TTL_SECONDS: i64 = 9_000_000_000_000;
 
 /// A stream with its parameters (kept as the raw JSON text the SDK sent).
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +49,7 @@ pub enum SubscriptionCommand {
 pub fn apply_subscription_command(db: &Connection, command: &SubscriptionCommand, now: i64) -> PsResult<()> {
     match command {
         SubscriptionCommand::Subscribe { stream, ttl, priority } => {
-            let ttl = ttl.map_or(DEFAULT_TTL_SECONDS, |t| t.min(i64::MAX as u64) as i64);
+            let ttl = ttl.map_or(DEFAULT_TTL_SECONDS, |t| t.min(MAX_TTL_SECONDS as u64) as i64);
             let expires_at = now.saturating_add(ttl.saturating_mul(1_000_000));
             sql::execute(
                 db,
@@ -112,7 +115,8 @@ pub struct TrackedStream {
     pub status: StreamStatus,
 }
 
-fn stored_streams(db: &Connection) -> PsResult<Vec<TrackedStream>> {
+/// Every row of `ps_stream_subscriptions`, in table order.
+pub fn stored_streams(db: &Connection) -> PsResult<Vec<TrackedStream>> {
     sql::query_all(
         db,
         "SELECT id, stream_name, active, is_default, local_params, ttl, expires_at, last_synced_at FROM ps_stream_subscriptions ORDER BY id",
@@ -142,11 +146,6 @@ pub fn stored_stream_statuses(db: &Connection) -> PsResult<Vec<StreamStatus>> {
     Ok(stored_streams(db)?.into_iter().map(|s| s.status).collect())
 }
 
-/// Loads the stream rows for a new iteration.
-pub fn load(db: &Connection) -> PsResult<Vec<TrackedStream>> {
-    stored_streams(db)
-}
-
 /// Brings `ps_stream_subscriptions` in line with the streams of `checkpoint` and returns the
 /// rows (for the status) and warnings for stream errors.
 pub fn reconcile(
@@ -167,13 +166,8 @@ pub fn reconcile(
             found = true;
         }
         if stream.is_default && !found {
-            let id: i64 = db
-                .query_row(
-                    "INSERT INTO ps_stream_subscriptions (stream_name, active, is_default) VALUES (?, 1, 1) RETURNING id",
-                    [&stream.name],
-                    |r| r.get(0),
-                )
-                .map_err(|e| PsError::sqlite(Some("INSERT INTO ps_stream_subscriptions"), e))?;
+            let sql = "INSERT INTO ps_stream_subscriptions (stream_name, active, is_default) VALUES (?, 1, 1) RETURNING id";
+            let id: i64 = db.query_row(sql, [&stream.name], |r| r.get(0)).map_err(|e| PsError::sqlite(Some(sql), e))?;
             rows.push(TrackedStream {
                 id,
                 local_params: "null".into(),
@@ -289,8 +283,8 @@ pub fn update_stream_progress(
             let prio = bucket.priority().0;
             s.priority = Some(s.priority.map_or(prio, |old| old.max(prio)));
             if downloading {
-                s.progress.total += p.target_count - p.at_last;
-                s.progress.downloaded += p.since_last;
+                s.progress.total = s.progress.total.saturating_add(p.target_count.saturating_sub(p.at_last));
+                s.progress.downloaded = s.progress.downloaded.saturating_add(p.since_last);
             }
         }
     }

@@ -83,6 +83,7 @@ pub fn sync_local(
         collected.map_err(|e| PsError::sqlite(Some(rows_sql), e))?
     };
 
+    raw_tables.refresh(db)?;
     state.while_syncing(|| -> PsResult<()> {
         let mut targets: HashMap<String, Target> = HashMap::new();
         for (row_type, row_id, data) in &rows {
