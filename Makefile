@@ -54,6 +54,18 @@ smoke-static: static
 old-sqlite: build
 	bash tests/old-sqlite/run.sh
 
+# The unmodified official Node SDK (@powersync/node 1.1.0 + better-sqlite3) on our cdylib against a
+# mock PowerSync service on 127.0.0.1, then the same run on the reference build; both must pass and
+# their recorded powersync_control/SQL traffic must be identical (tests/sdk-check/README.md).
+# Installs the npm dependencies once (better-sqlite3 compiles from source, ~2 min; node-gyp uses the
+# system node headers when /usr/include/node exists, as there is no download here).
+SDK_CHECK_NODEDIR := $(if $(wildcard /usr/include/node/node.h),npm_config_nodedir=/usr,)
+.PHONY: sdk-check
+sdk-check: build
+	cd tests/sdk-check && { [ node_modules/.sdk-check-installed -nt package-lock.json ] || \
+	  { $(SDK_CHECK_NODEDIR) npm ci --no-audit --no-fund && touch node_modules/.sdk-check-installed; }; }
+	cd tests/sdk-check && node run.mjs
+
 # Clippy, one invocation per feature set.
 lint:
 	$(CARGO) clippy -p powersync-core -p libpowersync-tests --all-targets -- -D warnings
