@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use rusqlite::Connection;
 
 use crate::error::PsResult;
-use crate::migrations::VIEW_MARKER_GLOB;
 use crate::schema::generate;
 use crate::schema::model::Schema;
 use crate::sql::{self, quote_identifier};
@@ -130,12 +129,7 @@ struct StoredView {
 }
 
 fn stored_views(db: &Connection) -> PsResult<Vec<StoredView>> {
-    let views = sql::query_all(
-        db,
-        "SELECT name, sql FROM sqlite_master WHERE type = 'view' AND sql GLOB ?",
-        [VIEW_MARKER_GLOB],
-        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-    )?;
+    let views = crate::schema::marked_views(db)?;
     let mut out = Vec::with_capacity(views.len());
     for (name, sql) in views {
         let triggers = sql::query_all(

@@ -176,3 +176,63 @@ pub fn validate_checksums<'a>(
     }
     Ok(failures)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::line::{parse_text, SyncLine};
+    use crate::testing::open;
+
+    fn data_line(text: &str) -> DataLine {
+        match parse_text(text).unwrap() {
+            SyncLine::Data(d) => d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn initial_line_supersedes_without_queueing_rows() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let text = r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","object_type":"items","object_id":"r1","checksum":1,"data":"{}"},{"op_id":"2","op":"REMOVE","object_type":"items","object_id":"r1","checksum":2},{"op_id":"3","op":"MOVE","checksum":4},{"op_id":"4","op":"PUT","object_type":"items","object_id":"r2","subkey":"sk1","checksum":8,"data":"{}"},{"op_id":"5","op":"PUT","object_type":"unknown_tbl","object_id":"u1","checksum":16,"data":"{}"}]}}"#;
+        apply_data_line(&db, &data_line(text), text.len()).unwrap();
+        let bucket: (i64, i64, i64, i64) = db
+            .query_row("SELECT last_op, add_checksum, op_checksum, count_since_last FROM ps_buckets", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(bucket, (5, 7, 24, 5));
+        let keys: Vec<String> = {
+            let mut s = db.prepare("SELECT key FROM ps_oplog ORDER BY op_id").unwrap();
+            let rows = s.query_map([], |r| r.get(0)).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(keys, ["items/r2/sk1", "unknown_tbl/u1/null"]);
+        let queued: i64 = db.query_row("SELECT count(*) FROM ps_updated_rows", [], |r| r.get(0)).unwrap();
+        assert_eq!(queued, 0);
+    }
+
+    #[test]
+    fn checksums_wrap_and_mismatches_render_like_the_reference() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let text = r#"{"data":{"bucket":"bad","data":[{"op_id":"1","op":"PUT","object_type":"t","object_id":"a","checksum":3000000000,"data":"{}"},{"op_id":"2","op":"PUT","object_type":"t","object_id":"b","checksum":3000000000,"data":"{}"}]}}"#;
+        apply_data_line(&db, &data_line(text), text.len()).unwrap();
+        let hash: i64 = db.query_row("SELECT hash FROM ps_oplog WHERE op_id = 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(hash, -1294967296);
+        let expected = BucketChecksum {
+            bucket: "bad".into(),
+            checksum: Checksum(999),
+            priority: None,
+            count: None,
+            subscriptions: vec![],
+        };
+        let failures = validate_checksums(&db, [&expected]).unwrap();
+        assert_eq!(
+            failures[0].describe(),
+            "bad (expected 0x000003e7, got 0x65a0bc00 = 0x65a0bc00 (op) + 0x00000000 (add))"
+        );
+        let good = BucketChecksum { checksum: Checksum(6_000_000_000u64 as u32), ..expected };
+        assert!(validate_checksums(&db, [&good]).unwrap().is_empty());
+    }
+}
