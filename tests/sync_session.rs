@@ -185,4 +185,9 @@ fn full_session() {
     let err = sdk.db.query_row("SELECT powersync_control('line_text', '{}')", [], |_| Ok(())).unwrap_err();
     sdk.db.execute_batch("ROLLBACK").unwrap();
     assert!(err.to_string().contains("No iteration is active"), "{err}");
+
+    // The sync client keeps statements prepared across calls; closing still works (SQLite's
+    // plain close refuses while statements are unfinalised).
+    sdk.control("start", None);
+    sdk.db.close().map_err(|(_, e)| e).expect("close after syncing");
 }

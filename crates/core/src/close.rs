@@ -28,8 +28,9 @@ impl Drop for CloseTable {
     fn drop(&mut self) {
         // SAFETY: SQLite disconnects us while the connection is still open.
         unsafe { crate::hooks::uninstall(self.db, &self.state) };
-        // The sync iteration ends with the connection.
-        *crate::state::lock(&self.state.sync) = None;
+        // The sync iteration ends with the connection, and its cached statements must be
+        // finalised before SQLite checks for unfinalised statements.
+        *crate::state::lock(&self.state.sync) = crate::sync::SyncClient::default();
     }
 }
 

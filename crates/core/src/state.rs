@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::schema::model::Schema;
-use crate::sync::iteration::Iteration;
+use crate::sync::SyncClient;
 
 #[derive(Default)]
 pub struct DatabaseState {
@@ -25,7 +25,7 @@ pub struct DatabaseState {
     /// Table-change bookkeeping of `powersync_update_hooks`.
     pub hooks: Mutex<HookState>,
     /// The running sync iteration of `powersync_control`, if any.
-    pub sync: Mutex<Option<Iteration>>,
+    pub sync: Mutex<SyncClient>,
     /// Set once `powersync_internal_close` is connected, so its disconnect will clean up.
     pub close_table_connected: AtomicBool,
 }

@@ -12,12 +12,14 @@ pub mod storage;
 pub mod streams;
 pub mod sync_local;
 
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::ffi;
+use rusqlite::{ffi, Connection};
 
 use crate::error::{ErrorKind, PsError, PsResult};
 use crate::function::{Call, Output};
+use crate::sql;
 use instruction::to_json;
 use iteration::{Iteration, Outcome, StartOptions};
 
@@ -42,23 +44,51 @@ fn is_transient(err: &PsError) -> bool {
     matches!(err.kind, ErrorKind::Sqlite { code, .. } if code & 0xff == ffi::SQLITE_BUSY || code & 0xff == ffi::SQLITE_LOCKED)
 }
 
+/// The sync client of a connection: the running iteration and a connection handle whose
+/// statement cache keeps the sync statements prepared across calls.
+#[derive(Default)]
+pub struct SyncClient {
+    pub iteration: Option<Iteration>,
+    db: Option<Connection>,
+}
+
+/// A handle with a statement cache that outlives the call, if the close table is connected:
+/// its disconnect drops the handle, finalising the statements before SQLite checks for
+/// unfinalised ones at close (spec sql-api.md §5.2).
+fn cached_connection(call: &Call) -> Option<Connection> {
+    // An error here only means no caching; the call itself reports real problems.
+    let _ = sql::execute_batch(&call.connection(), "SELECT 1 FROM powersync_internal_close");
+    call.state.close_table_connected.load(Ordering::Relaxed).then(|| call.connection())
+}
+
 pub fn control_fn(call: &Call) -> PsResult<Output> {
     let op = call
         .args
         .text_if_text(0)
         .ok_or_else(|| PsError::invalid_argument("First argument must be a string"))?;
-    let db = call.connection();
     let state = call.state;
-    let mut client = match state.sync.try_lock() {
-        Ok(client) => client,
+    let mut guard = match state.sync.try_lock() {
+        Ok(guard) => guard,
         // A panic was caught during an earlier call: its iteration may be half-updated.
         Err(std::sync::TryLockError::Poisoned(poisoned)) => {
-            let mut client = poisoned.into_inner();
-            *client = None;
-            client
+            let mut guard = poisoned.into_inner();
+            *guard = SyncClient::default();
+            guard
         }
         Err(std::sync::TryLockError::WouldBlock) => {
             return Err(PsError::invalid_state("The sync client is already in use"));
+        }
+    };
+    let SyncClient { iteration: client, db: cached } = &mut *guard;
+    if cached.is_none() {
+        *cached = cached_connection(call);
+    }
+    let fresh;
+    let db: &Connection = match cached {
+        Some(db) => db,
+        None => {
+            fresh = call.connection();
+            &fresh
         }
     };
 
@@ -98,7 +128,7 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
             };
             // The previous iteration is torn down silently.
             *client = None;
-            let (iteration, instructions) = Iteration::start(&db, options)?;
+            let (iteration, instructions) = Iteration::start(db, options)?;
             *client = Some(iteration);
             Ok(Output::Json(to_json(&instructions)))
         }
@@ -113,7 +143,7 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
                 .ok_or_else(|| PsError::invalid_argument("Second argument must be a string"))?;
             on_iteration(&mut |it| {
                 let line = line::parse_text(&text)?;
-                it.line(&db, state, line, text.len())
+                it.line(db, state, line, text.len())
             })
         }
         "line_binary" => {
@@ -123,7 +153,7 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
             let bytes = call.args.blob(1);
             on_iteration(&mut |it| {
                 let line = line::parse_binary(&bytes)?;
-                it.line(&db, state, line, bytes.len())
+                it.line(db, state, line, bytes.len())
             })
         }
         // Any value whose text is `established` / `end` counts (a BLOB too, as observed).
@@ -132,33 +162,33 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
             Some("end") => on_iteration(&mut |it| Ok(it.disconnect())),
             _ => Err(PsError::invalid_argument("unknown connection event")),
         },
-        "completed_upload" => on_iteration(&mut |it| it.completed_upload(&db, state)),
+        "completed_upload" => on_iteration(&mut |it| it.completed_upload(db, state)),
         "refreshed_token" => on_iteration(&mut |it| Ok(it.refreshed_token())),
         "update_subscriptions" => {
             let active: Vec<streams::StreamKey> = json_payload(call)?;
             let mut active = Some(active);
-            on_iteration(&mut |it| it.update_subscriptions(&db, active.take().unwrap_or_default()))
+            on_iteration(&mut |it| it.update_subscriptions(db, active.take().unwrap_or_default()))
         }
         "subscriptions" => {
             let command: streams::SubscriptionCommand = json_payload(call)?;
-            streams::apply_subscription_command(&db, &command, now_micros())?;
+            streams::apply_subscription_command(db, &command, now_micros())?;
             Ok(Output::Null)
         }
         "seed_checkpoint_request_id" => {
             if client.is_none() {
                 return Err(no_iteration());
             }
-            Ok(Output::Int(checkpoint_requests::seed(&db, &call.args)?))
+            Ok(Output::Int(checkpoint_requests::seed(db, &call.args)?))
         }
         "next_checkpoint_request_id" => {
             if client.is_none() {
                 return Err(no_iteration());
             }
-            Ok(Output::Int(checkpoint_requests::next(&db)?))
+            Ok(Output::Int(checkpoint_requests::next(db)?))
         }
-        "current_checkpoint_request_id" => Ok(checkpoint_requests::current(&db)?.map_or(Output::Null, Output::Int)),
+        "current_checkpoint_request_id" => Ok(checkpoint_requests::current(db)?.map_or(Output::Null, Output::Int)),
         "target_checkpoint_request_id" => {
-            Ok(checkpoint_requests::set_target(&db, &call.args)?.map_or(Output::Null, Output::Int))
+            Ok(checkpoint_requests::set_target(db, &call.args)?.map_or(Output::Null, Output::Int))
         }
         _ => Err(PsError::invalid_argument("Unknown operation")),
     }
@@ -173,8 +203,8 @@ pub fn offline_sync_status_fn(call: &Call) -> PsResult<Output> {
 /// in progress right now, which is how an app trigger could get here, counts as running).
 pub fn iteration_active(state: &crate::state::DatabaseState) -> bool {
     match state.sync.try_lock() {
-        Ok(client) => client.is_some(),
-        Err(std::sync::TryLockError::Poisoned(client)) => client.into_inner().is_some(),
+        Ok(client) => client.iteration.is_some(),
+        Err(std::sync::TryLockError::Poisoned(client)) => client.into_inner().iteration.is_some(),
         Err(std::sync::TryLockError::WouldBlock) => true,
     }
 }
