@@ -195,9 +195,15 @@ impl<K: KindMarker> CrudTable<K> {
         if !self.gate_closed {
             // A local write means downloaded data may only be applied once the service has
             // acknowledged it (the sync client's local write gate, spec sync.md §5.2).
-            sql::execute_batch(
+            sql::execute(
                 &self.db,
-                "INSERT OR REPLACE INTO ps_kv(key, value) VALUES('target_checkpoint_request_id', 9223372036854775807);\nDELETE FROM ps_kv WHERE key IN ('last_seen_checkpoint_request_id', 'last_applied_checkpoint_request_id')",
+                "INSERT OR REPLACE INTO ps_kv(key, value) VALUES('target_checkpoint_request_id', 9223372036854775807)",
+                [],
+            )?;
+            sql::execute(
+                &self.db,
+                "DELETE FROM ps_kv WHERE key IN ('last_seen_checkpoint_request_id', 'last_applied_checkpoint_request_id')",
+                [],
             )?;
             self.gate_closed = true;
         }

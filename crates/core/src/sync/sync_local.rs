@@ -32,7 +32,8 @@ fn gate_closed(db: &Connection) -> PsResult<bool> {
 }
 
 enum Target {
-    JsonTable(String),
+    /// A synced JSON table: its REPLACE and DELETE statements.
+    JsonTable { replace: String, delete: String },
     Raw,
     Untyped,
 }
@@ -101,7 +102,11 @@ pub fn sync_local(
                 )?
                 .is_some();
                 let target = if exists {
-                    Target::JsonTable(quote_identifier(&internal))
+                    let table = quote_identifier(&internal);
+                    Target::JsonTable {
+                        replace: format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"),
+                        delete: format!("DELETE FROM {table} WHERE id = ?"),
+                    }
                 } else if raw_tables.contains(row_type) {
                     Target::Raw
                 } else {
@@ -110,11 +115,11 @@ pub fn sync_local(
                 targets.insert(row_type.to_string(), target);
             }
             match (&targets[row_type], data) {
-                (Target::JsonTable(table), Some(data)) => {
-                    sql::execute(db, &format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"), params![row_id, data])?;
+                (Target::JsonTable { replace, .. }, Some(data)) => {
+                    sql::execute(db, replace, params![row_id, data])?;
                 }
-                (Target::JsonTable(table), None) => {
-                    sql::execute(db, &format!("DELETE FROM {table} WHERE id = ?"), [row_id])?;
+                (Target::JsonTable { delete, .. }, None) => {
+                    sql::execute(db, delete, [row_id])?;
                 }
                 (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data.as_deref())?,
                 (Target::Untyped, Some(data)) => {
