@@ -8,7 +8,7 @@ STATIC := $(RELEASE)/libpowersync.a
 CC ?= cc
 SQLITE_STATIC ?= $(shell ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a 2>/dev/null | head -n 1)
 
-.PHONY: all build static test unit integration vectors smoke-shell smoke-static old-sqlite lint demo reference-vectors bench clean
+.PHONY: all build static test unit integration vectors smoke-shell smoke-static old-sqlite lint demo reference-vectors bench check clean
 
 # `make`: build the loadable extension and show it working in the system sqlite3 shell.
 all: build demo
@@ -71,6 +71,10 @@ lint:
 	$(CARGO) clippy -p powersync-core -p libpowersync-tests --all-targets -- -D warnings
 	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
 	$(CARGO) clippy --release -p powersync-static -- -D warnings
+
+# Memory errors: every integration test binary under valgrind memcheck (slow; run by hand).
+check: build
+	bash tests/valgrind.sh
 
 # Our cdylib and the reference build side by side on the same workloads (installs the reference
 # into .cache/ first; a manual measurement, never part of CI).
