@@ -65,7 +65,7 @@ pub struct BucketRequest {
     pub after: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StreamsRequest {
     pub include_defaults: bool,
     pub subscriptions: Vec<SubscriptionRequest>,

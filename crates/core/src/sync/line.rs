@@ -279,16 +279,47 @@ pub fn parse_text(text: &str) -> PsResult<SyncLine> {
 /// 128 for the same reason).
 const MAX_BSON_DEPTH: usize = 128;
 
+/// A little-endian int32 at `at`, as a non-negative length.
+fn bson_int32(bytes: &[u8], at: usize) -> Option<usize> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    usize::try_from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
+}
+
+/// One BSON element starting at `pos` (its type byte): where it ends, and where the document it
+/// holds starts (embedded documents, arrays, code-with-scope). `None` when it cannot be measured.
+struct BsonElement {
+    end: usize,
+    child: Option<usize>,
+}
+
+fn bson_element(bytes: &[u8], pos: usize) -> Option<BsonElement> {
+    let element_type = *bytes.get(pos)?;
+    let name_len = bytes.get(pos + 1..)?.iter().position(|&c| c == 0)?;
+    let value = pos + 1 + name_len + 1;
+    let int32 = |at: usize| bson_int32(bytes, at);
+    let (value_len, child) = match element_type {
+        0x01 | 0x09 | 0x11 | 0x12 => (8, None),
+        0x02 | 0x0D | 0x0E => (4 + int32(value)?, None),
+        0x03 | 0x04 => (int32(value)?, Some(value + 4)),
+        // Code with scope: int32 total, string, then the scope document.
+        0x0F => (int32(value)?, Some(value + 8 + int32(value + 4)? + 4)),
+        0x05 => (5 + int32(value)?, None),
+        0x06 | 0x0A | 0x7F | 0xFF => (0, None),
+        0x07 => (12, None),
+        0x08 => (1, None),
+        0x10 => (4, None),
+        0x13 => (16, None),
+        _ => return None,
+    };
+    Some(BsonElement { end: value.checked_add(value_len)?, child })
+}
+
 /// Whether the documents in `bytes` nest deeper than `MAX_BSON_DEPTH`, found without recursion.
 /// Malformed input answers `false`: the decoder reports it properly.
 fn nested_too_deeply(bytes: &[u8]) -> bool {
-    let int32 = |at: usize| -> Option<usize> {
-        let b = bytes.get(at..at.checked_add(4)?)?;
-        usize::try_from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
-    };
     // Each entry: (position of the next element, end of its document).
     let mut stack: Vec<(usize, usize)> = Vec::new();
-    let Some(len) = int32(0) else { return false };
+    let Some(len) = bson_int32(bytes, 0) else { return false };
     stack.push((4, len.min(bytes.len())));
     while let Some(&(pos, end)) = stack.last() {
         if stack.len() > MAX_BSON_DEPTH {
@@ -298,42 +329,11 @@ fn nested_too_deeply(bytes: &[u8]) -> bool {
             stack.pop();
             continue;
         }
-        let element_type = bytes[pos];
-        let Some(name_len) = bytes.get(pos + 1..end).and_then(|b| b.iter().position(|&c| c == 0)) else {
-            return false;
-        };
-        let value = pos + 1 + name_len + 1;
-        let (value_len, child) = match element_type {
-            0x01 | 0x09 | 0x11 | 0x12 => (8, None),
-            0x02 | 0x0D | 0x0E => match int32(value) {
-                Some(n) => (4 + n, None),
-                None => return false,
-            },
-            0x03 | 0x04 => match int32(value) {
-                Some(n) => (n, Some(value + 4)),
-                None => return false,
-            },
-            // Code with scope: int32 total, string, then the scope document.
-            0x0F => match (int32(value), int32(value + 4)) {
-                (Some(total), Some(code)) => (total, Some(value + 8 + code + 4)),
-                _ => return false,
-            },
-            0x05 => match int32(value) {
-                Some(n) => (5 + n, None),
-                None => return false,
-            },
-            0x06 | 0x0A | 0x7F | 0xFF => (0, None),
-            0x07 => (12, None),
-            0x08 => (1, None),
-            0x10 => (4, None),
-            0x13 => (16, None),
-            _ => return false,
-        };
-        let Some(next) = value.checked_add(value_len) else { return false };
-        stack.last_mut().expect("not empty").0 = next;
-        if let Some(child_start) = child {
-            if child_start <= next && next <= bytes.len() {
-                stack.push((child_start, next));
+        let Some(element) = bson_element(&bytes[..end], pos) else { return false };
+        stack.last_mut().expect("not empty").0 = element.end;
+        if let Some(child_start) = element.child {
+            if child_start <= element.end && element.end <= bytes.len() {
+                stack.push((child_start, element.end));
             }
         }
     }
@@ -358,31 +358,11 @@ pub fn parse_binary(bytes: &[u8]) -> PsResult<SyncLine> {
 /// that element so the strict decoder sees the same line; `None` leaves the bytes as they are
 /// (the decoder then reports what is wrong with them).
 fn first_element_document(bytes: &[u8]) -> Option<Vec<u8>> {
-    let int32 = |at: usize| -> Option<usize> {
-        let b = bytes.get(at..at + 4)?;
-        let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        usize::try_from(v).ok()
-    };
-    let declared = int32(0)?;
+    let declared = bson_int32(bytes, 0)?;
     if declared > bytes.len() || bytes.len() < 5 {
         return None;
     }
-    let element_type = bytes[4];
-    let name_end = 5 + bytes.get(5..)?.iter().position(|&b| b == 0)?;
-    let value = name_end + 1;
-    let value_len = match element_type {
-        0x01 | 0x09 | 0x11 | 0x12 => 8,
-        0x02 | 0x0D | 0x0E => 4 + int32(value)?,
-        0x03 | 0x04 | 0x0F => int32(value)?,
-        0x05 => 5 + int32(value)?,
-        0x06 | 0x0A | 0x7F | 0xFF => 0,
-        0x07 => 12,
-        0x08 => 1,
-        0x10 => 4,
-        0x13 => 16,
-        _ => return None,
-    };
-    let end = value.checked_add(value_len)?;
+    let end = bson_element(bytes, 4)?.end;
     if end > declared {
         return None;
     }

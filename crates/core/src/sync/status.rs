@@ -12,7 +12,7 @@ use crate::error::PsResult;
 use crate::sql;
 use crate::sync::line::Priority;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SyncStatus {
     pub connected: bool,
     pub connecting: bool,
@@ -30,7 +30,7 @@ fn as_decimal_string<S: Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, 
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PriorityStatus {
     pub priority: i32,
     pub last_synced_at: Option<i64>,
@@ -48,7 +48,7 @@ pub struct BucketProgress {
 
 /// Download progress grouped per priority, serialised as `{"buckets": {"prio_3": ..., ...}}`
 /// with keys in descending priority order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Downloading {
     pub groups: Vec<BucketProgress>,
 }
@@ -94,12 +94,6 @@ pub struct StreamStatus {
     pub expires_at: Option<i64>,
     pub last_synced_at: Option<i64>,
     pub progress: StreamProgress,
-}
-
-impl PartialEq for StreamStatus {
-    fn eq(&self, other: &Self) -> bool {
-        serde_json::to_string(self).ok() == serde_json::to_string(other).ok()
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
