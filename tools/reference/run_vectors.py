@@ -76,6 +76,33 @@ def is_matcher(v):
     return isinstance(v, dict) and "$" in v
 
 
+def check_matcher_shape(kind, v, where, check_inner):
+    """Validates a matcher that may appear both in rows and inside json values; returns False
+    for kinds it does not know. `check_inner` validates a capture's inner matcher."""
+    if kind in ("any", "uuid4"):
+        if set(v) != {"$"}:
+            raise FormatError(f"{where}: bad matcher {v!r}")
+        return True
+    if kind == "regex":
+        if set(v) != {"$", "pattern"} or not isinstance(v["pattern"], str):
+            raise FormatError(f"{where}: bad regex matcher {v!r}")
+        try:
+            re.compile(v["pattern"])
+        except re.error as e:
+            raise FormatError(f"{where}: bad regex {v['pattern']!r}: {e}")
+        return True
+    if kind == "capture":
+        if set(v) != {"$", "as", "match"} or not isinstance(v["as"], str):
+            raise FormatError(f"{where}: bad capture matcher {v!r}")
+        check_inner(v["match"])
+        return True
+    if kind == "ref":
+        if set(v) != {"$", "name"} or not isinstance(v["name"], str):
+            raise FormatError(f"{where}: bad ref matcher {v!r}")
+        return True
+    return False
+
+
 def check_value_format(v, where, in_rows):
     if v is None or isinstance(v, str):
         return
@@ -92,28 +119,9 @@ def check_value_format(v, where, in_rows):
             return
         if "$" in v:
             kind = v["$"]
-            if kind == "ref":
-                if set(v) != {"$", "name"} or not isinstance(v["name"], str):
-                    raise FormatError(f"{where}: bad ref matcher {v!r}")
-                return
-            if not in_rows:
+            if kind != "ref" and not in_rows:
                 raise FormatError(f"{where}: matcher {kind!r} not allowed in params")
-            if kind in ("any", "uuid4"):
-                if set(v) != {"$"}:
-                    raise FormatError(f"{where}: bad matcher {v!r}")
-                return
-            if kind == "regex":
-                if set(v) != {"$", "pattern"} or not isinstance(v["pattern"], str):
-                    raise FormatError(f"{where}: bad regex matcher {v!r}")
-                try:
-                    re.compile(v["pattern"])
-                except re.error as e:
-                    raise FormatError(f"{where}: bad regex {v['pattern']!r}: {e}")
-                return
-            if kind == "capture":
-                if set(v) != {"$", "as", "match"} or not isinstance(v["as"], str):
-                    raise FormatError(f"{where}: bad capture matcher {v!r}")
-                check_value_format(v["match"], where, in_rows)
+            if check_matcher_shape(kind, v, where, lambda inner: check_value_format(inner, where, in_rows)):
                 return
             if kind == "json":
                 if set(v) != {"$", "value"}:
@@ -139,26 +147,11 @@ def check_json_pattern(v, where):
                 check_json_pattern(e, f"{where}.{k}")
             return
         kind = v["$"]
-        if kind in ("any", "uuid4", "int"):
+        if kind == "int":
             if set(v) != {"$"}:
                 raise FormatError(f"{where}: bad matcher {v!r}")
             return
-        if kind == "regex":
-            if set(v) != {"$", "pattern"} or not isinstance(v["pattern"], str):
-                raise FormatError(f"{where}: bad regex matcher {v!r}")
-            try:
-                re.compile(v["pattern"])
-            except re.error as e:
-                raise FormatError(f"{where}: bad regex {v['pattern']!r}: {e}")
-            return
-        if kind == "capture":
-            if set(v) != {"$", "as", "match"} or not isinstance(v["as"], str):
-                raise FormatError(f"{where}: bad capture matcher {v!r}")
-            check_json_pattern(v["match"], where)
-            return
-        if kind == "ref":
-            if set(v) != {"$", "name"} or not isinstance(v["name"], str):
-                raise FormatError(f"{where}: bad ref matcher {v!r}")
+        if check_matcher_shape(kind, v, where, lambda inner: check_json_pattern(inner, where)):
             return
         raise FormatError(f"{where}: unknown matcher {kind!r} inside json value")
     raise FormatError(f"{where}: unsupported JSON value {v!r}")
