@@ -7,12 +7,19 @@ fn main() {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| manifest.join("target"));
-    let target = if target.is_relative() { manifest.join(target) } else { target };
+    let target = if target.is_relative() {
+        manifest.join(target)
+    } else {
+        target
+    };
     println!(
         "cargo:rustc-env=POWERSYNC_DEFAULT_EXTENSION={}",
         target.join("release").join("libpowersync.so").display()
     );
-    println!("cargo:rustc-env=POWERSYNC_VECTORS_DIR={}", manifest.join("test-vectors").display());
+    println!(
+        "cargo:rustc-env=POWERSYNC_VECTORS_DIR={}",
+        manifest.join("test-vectors").display()
+    );
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
     println!("cargo:rerun-if-changed=build.rs");
 }

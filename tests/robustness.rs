@@ -92,7 +92,9 @@ fn every_function_survives_every_argument_type() {
         }
     }
     // The connection still works.
-    let n: i64 = db.query_row("SELECT count(*) FROM ps_migration", [], |r| r.get(0)).unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM ps_migration", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 14);
 }
 
@@ -130,13 +132,19 @@ fn garbled_sync_lines_are_errors_not_crashes() {
     // A valid BSON data line to garble.
     let bson: Vec<u8> = {
         let hex = "8a00000003636865636b706f696e740079000000026c6173745f6f705f6964000200000032000a77726974655f636865636b706f696e7400046275636b65747300470000000330003f000000026275636b6574000300000062620010636865636b73756d00ffffffff107072696f72697479000300000012636f756e7400020000000000000000000000";
-        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
     };
     let mut rng = Rng(42);
     for round in 0..3000 {
         db.execute_batch("BEGIN").unwrap();
         if round % 50 == 0 {
-            check_no_panic(db.query_row("SELECT powersync_control('start', NULL)", [], |_| Ok(())), "start");
+            check_no_panic(
+                db.query_row("SELECT powersync_control('start', NULL)", [], |_| Ok(())),
+                "start",
+            );
         }
         let result = if rng.below(2) == 0 {
             let base = json_lines[rng.below(json_lines.len())].as_bytes();
@@ -149,6 +157,8 @@ fn garbled_sync_lines_are_errors_not_crashes() {
         check_no_panic(result, "powersync_control line");
         db.execute_batch("COMMIT").unwrap();
     }
-    let status: String = db.query_row("SELECT powersync_offline_sync_status()", [], |r| r.get(0)).unwrap();
+    let status: String = db
+        .query_row("SELECT powersync_offline_sync_status()", [], |r| r.get(0))
+        .unwrap();
     assert!(status.starts_with("{\"connected\":false"));
 }

@@ -18,7 +18,10 @@ impl Sdk {
     fn new() -> Sdk {
         let db = open_with_extension();
         db.execute_batch("BEGIN").unwrap();
-        db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |r| r.get::<_, String>(0)).unwrap();
+        db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap();
         db.execute_batch("COMMIT").unwrap();
         Sdk { db }
     }
@@ -27,11 +30,18 @@ impl Sdk {
     fn control(&self, op: &str, payload: Option<&str>) -> Vec<Value> {
         self.db.execute_batch("BEGIN").unwrap();
         let result: rusqlite::Result<Option<String>> =
-            self.db.query_row("SELECT powersync_control(?, ?)", rusqlite::params![op, payload], |r| r.get(0));
+            self.db
+                .query_row("SELECT powersync_control(?, ?)", rusqlite::params![op, payload], |r| {
+                    r.get(0)
+                });
         match result {
             Ok(text) => {
                 self.db.execute_batch("COMMIT").unwrap();
-                serde_json::from_str::<Value>(&text.unwrap_or_else(|| "[]".into())).unwrap().as_array().unwrap().clone()
+                serde_json::from_str::<Value>(&text.unwrap_or_else(|| "[]".into()))
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .clone()
             }
             Err(e) => {
                 self.db.execute_batch("ROLLBACK").unwrap();
@@ -53,7 +63,10 @@ impl Sdk {
 
 /// The names of the instructions, in order.
 fn kinds(instructions: &[Value]) -> Vec<String> {
-    instructions.iter().map(|i| i.as_object().unwrap().keys().next().unwrap().clone()).collect()
+    instructions
+        .iter()
+        .map(|i| i.as_object().unwrap().keys().next().unwrap().clone())
+        .collect()
 }
 
 fn find<'a>(instructions: &'a [Value], kind: &str) -> Option<&'a Value> {
@@ -61,7 +74,11 @@ fn find<'a>(instructions: &'a [Value], kind: &str) -> Option<&'a Value> {
 }
 
 fn log_lines(instructions: &[Value]) -> Vec<String> {
-    instructions.iter().filter_map(|i| i.get("LogLine")).map(|l| l["line"].as_str().unwrap().to_owned()).collect()
+    instructions
+        .iter()
+        .filter_map(|i| i.get("LogLine"))
+        .map(|l| l["line"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn put(op_id: u32, table: &str, id: &str, checksum: u32, data: Value) -> Value {
@@ -79,7 +96,10 @@ fn full_session() {
     assert_eq!(request["buckets"], json!([]));
     assert_eq!(request["parameters"], json!({"team": "t1"}));
     let established = sdk.control("connection", Some("established"));
-    assert_eq!(find(&established, "UpdateSyncStatus").unwrap()["status"]["connected"], json!(true));
+    assert_eq!(
+        find(&established, "UpdateSyncStatus").unwrap()["status"]["connected"],
+        json!(true)
+    );
 
     // A checkpoint with a priority-0 bucket (lists) and a default-priority bucket (items).
     let checkpoint = sdk.line(json!({"checkpoint": {"last_op_id": "3", "buckets": [
@@ -92,7 +112,10 @@ fn full_session() {
     sdk.line(json!({"data": {"bucket": "b_items", "data": [
         put(2, "items", "i1", 3000000000, json!({"name": "apple", "qty": 1})),
         put(3, "items", "i2", 3, json!({"name": "pear", "qty": 2}))]}}));
-    assert!(sdk.rows("SELECT id FROM items").is_empty(), "nothing is visible before a checkpoint completes");
+    assert!(
+        sdk.rows("SELECT id FROM items").is_empty(),
+        "nothing is visible before a checkpoint completes"
+    );
 
     // Priority 0 completes first: lists are visible, items are not yet.
     let partial = sdk.line(json!({"partial_checkpoint_complete": {"last_op_id": "3", "priority": 0}}));
@@ -104,7 +127,10 @@ fn full_session() {
     let complete = sdk.line(json!({"checkpoint_complete": {"last_op_id": "3"}}));
     assert_eq!(kinds(&complete), ["LogLine", "DidCompleteSync", "UpdateSyncStatus"]);
     assert_eq!(log_lines(&complete), ["Validated and applied checkpoint"]);
-    assert_eq!(sdk.rows("SELECT name || ':' || qty FROM items ORDER BY id"), ["apple:1", "pear:2"]);
+    assert_eq!(
+        sdk.rows("SELECT name || ':' || qty FROM items ORDER BY id"),
+        ["apple:1", "pear:2"]
+    );
 
     // A diff that updates i1 and removes i2.
     sdk.line(json!({"checkpoint_diff": {"last_op_id": "5", "updated_buckets": [
@@ -114,35 +140,65 @@ fn full_session() {
         put(4, "items", "i1", 7, json!({"name": "apple", "qty": 5})),
         {"op_id": "5", "op": "REMOVE", "object_type": "items", "object_id": "i2", "checksum": 9}]}}));
     sdk.line(json!({"checkpoint_complete": {"last_op_id": "5"}}));
-    assert_eq!(sdk.rows("SELECT name || ':' || qty FROM items ORDER BY id"), ["apple:5"]);
+    assert_eq!(
+        sdk.rows("SELECT name || ':' || qty FROM items ORDER BY id"),
+        ["apple:5"]
+    );
 
     // A local write closes the gate: the next checkpoint is downloaded but not published.
-    sdk.db.execute("INSERT INTO items(id, name, qty) VALUES ('local1', 'mine', 1)", []).unwrap();
-    sdk.line(json!({"checkpoint_diff": {"last_op_id": "6", "write_checkpoint": "8", "updated_buckets": [
+    sdk.db
+        .execute("INSERT INTO items(id, name, qty) VALUES ('local1', 'mine', 1)", [])
+        .unwrap();
+    sdk.line(
+        json!({"checkpoint_diff": {"last_op_id": "6", "write_checkpoint": "8", "updated_buckets": [
         {"bucket": "b_items", "checksum": 3000000003u32.wrapping_add(16).wrapping_add(11), "priority": 3, "count": 5}],
-        "removed_buckets": []}}));
-    sdk.line(json!({"data": {"bucket": "b_items", "data": [put(6, "items", "i1", 11, json!({"name": "apple", "qty": 6}))]}}));
+        "removed_buckets": []}}),
+    );
+    sdk.line(
+        json!({"data": {"bucket": "b_items", "data": [put(6, "items", "i1", 11, json!({"name": "apple", "qty": 6}))]}}),
+    );
     let held = sdk.line(json!({"checkpoint_complete": {"last_op_id": "6"}}));
     assert_eq!(
         log_lines(&held),
         ["Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint."]
     );
-    assert_eq!(sdk.rows("SELECT name || ':' || qty FROM items WHERE id = 'i1'"), ["apple:5"]);
+    assert_eq!(
+        sdk.rows("SELECT name || ':' || qty FROM items WHERE id = 'i1'"),
+        ["apple:5"]
+    );
 
     // The SDK uploads the queue, records the write checkpoint it got and reports the upload.
     let queued = sdk.rows("SELECT data FROM ps_crud");
-    assert_eq!(queued, [r#"{"op":"PUT","id":"local1","type":"items","data":{"name":"mine","qty":1}}"#]);
+    assert_eq!(
+        queued,
+        [r#"{"op":"PUT","id":"local1","type":"items","data":{"name":"mine","qty":1}}"#]
+    );
     sdk.db.execute("DELETE FROM ps_crud", []).unwrap();
     sdk.db.execute_batch("BEGIN").unwrap();
-    sdk.db.query_row("SELECT powersync_control('target_checkpoint_request_id', '8')", [], |_| Ok(())).unwrap();
+    sdk.db
+        .query_row(
+            "SELECT powersync_control('target_checkpoint_request_id', '8')",
+            [],
+            |_| Ok(()),
+        )
+        .unwrap();
     sdk.db.execute_batch("COMMIT").unwrap();
     let uploaded = sdk.control("completed_upload", None);
     assert_eq!(
         log_lines(&uploaded),
-        ["Applied pending checkpoint after completed upload", "Applied checkpoint request id 8"]
+        [
+            "Applied pending checkpoint after completed upload",
+            "Applied checkpoint request id 8"
+        ]
     );
-    assert_eq!(find(&uploaded, "DidCompleteSync").unwrap()["applied_checkpoint_request_id"], json!("8"));
-    assert_eq!(sdk.rows("SELECT name || ':' || qty FROM items WHERE id = 'i1'"), ["apple:6"]);
+    assert_eq!(
+        find(&uploaded, "DidCompleteSync").unwrap()["applied_checkpoint_request_id"],
+        json!("8")
+    );
+    assert_eq!(
+        sdk.rows("SELECT name || ':' || qty FROM items WHERE id = 'i1'"),
+        ["apple:6"]
+    );
     // The service never had local1: publishing dropped the optimistic local row.
     assert!(sdk.rows("SELECT id FROM items WHERE id = 'local1'").is_empty());
 
@@ -175,14 +231,23 @@ fn full_session() {
     assert_eq!(sdk.rows("SELECT title FROM lists ORDER BY id"), ["groceries", "extra"]);
 
     // Token expiry: prefetch below 30 s, then expired closes the stream.
-    assert_eq!(sdk.line(json!({"token_expires_in": 20})), [json!({"FetchCredentials": {"did_expire": false}})]);
+    assert_eq!(
+        sdk.line(json!({"token_expires_in": 20})),
+        [json!({"FetchCredentials": {"did_expire": false}})]
+    );
     assert_eq!(
         sdk.line(json!({"token_expires_in": 0})),
-        [json!({"FetchCredentials": {"did_expire": true}}), json!({"CloseSyncStream": {"hide_disconnect": false}})]
+        [
+            json!({"FetchCredentials": {"did_expire": true}}),
+            json!({"CloseSyncStream": {"hide_disconnect": false}})
+        ]
     );
     // The iteration is over.
     sdk.db.execute_batch("BEGIN").unwrap();
-    let err = sdk.db.query_row("SELECT powersync_control('line_text', '{}')", [], |_| Ok(())).unwrap_err();
+    let err = sdk
+        .db
+        .query_row("SELECT powersync_control('line_text', '{}')", [], |_| Ok(()))
+        .unwrap_err();
     sdk.db.execute_batch("ROLLBACK").unwrap();
     assert!(err.to_string().contains("No iteration is active"), "{err}");
 

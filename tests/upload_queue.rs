@@ -26,7 +26,10 @@ fn writes_through_views_fill_the_upload_queue() {
     let _ = std::fs::remove_file(&path);
     let db = open_path_with_extension(path.to_str().unwrap());
     db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |r| r.get::<_, String>(0)).unwrap();
+    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |r| {
+        r.get::<_, String>(0)
+    })
+    .unwrap();
     db.execute_batch("COMMIT").unwrap();
 
     // Transaction 1: a list with two todos.
@@ -41,7 +44,8 @@ fn writes_through_views_fill_the_upload_queue() {
     // Transaction 2 (autocommit): complete a todo.
     db.execute("UPDATE todos SET done = 1 WHERE id = 't1'", []).unwrap();
     // A rolled-back transaction leaves nothing and its id is reused.
-    db.execute_batch("BEGIN; DELETE FROM lists WHERE id = 'l1'; ROLLBACK;").unwrap();
+    db.execute_batch("BEGIN; DELETE FROM lists WHERE id = 'l1'; ROLLBACK;")
+        .unwrap();
     // Transaction 3: delete a todo, log something (insert-only), edit a local draft.
     db.execute_batch(
         "BEGIN;
@@ -78,7 +82,8 @@ fn writes_through_views_fill_the_upload_queue() {
 
     // SDKs delete uploaded entries by id; the queue then holds the rest, ids never reused.
     db.execute("DELETE FROM ps_crud WHERE id <= 4", []).unwrap();
-    db.execute("INSERT INTO lists(id, name) VALUES ('l2', 'Later')", []).unwrap();
+    db.execute("INSERT INTO lists(id, name) VALUES ('l2', 'Later')", [])
+        .unwrap();
     let ids: Vec<i64> = queue(&db).into_iter().map(|(id, _, _)| id).collect();
     assert_eq!(ids, vec![5, 6, 7]);
 
@@ -87,7 +92,10 @@ fn writes_through_views_fill_the_upload_queue() {
     let db = open_path_with_extension(path.to_str().unwrap());
     let before: i64 = db.query_row("PRAGMA schema_version", [], |r| r.get(0)).unwrap();
     db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |r| r.get::<_, String>(0)).unwrap();
+    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |r| {
+        r.get::<_, String>(0)
+    })
+    .unwrap();
     db.execute_batch("COMMIT").unwrap();
     let after: i64 = db.query_row("PRAGMA schema_version", [], |r| r.get(0)).unwrap();
     assert_eq!(before, after);

@@ -18,14 +18,16 @@ fn open(ext: &Path) -> Connection {
         db.load_extension(ext, Some("sqlite3_powersync_init")).unwrap();
     }
     db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |_| Ok(())).unwrap();
+    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |_| Ok(()))
+        .unwrap();
     db.execute_batch("COMMIT").unwrap();
     db
 }
 
 fn control(db: &Connection, op: &str, payload: &str) {
     db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_control(?, ?)", [op, payload], |_| Ok(())).unwrap();
+    db.query_row("SELECT powersync_control(?, ?)", [op, payload], |_| Ok(()))
+        .unwrap();
     db.execute_batch("COMMIT").unwrap();
 }
 
@@ -45,14 +47,20 @@ fn initial_sync(ext: &Path, rows: u32) -> Duration {
             format!(r#"{{"data":{{"bucket":"b","data":[{}]}}}}"#, ops.join(","))
         })
         .collect();
-    let checkpoint = format!(r#"{{"checkpoint":{{"last_op_id":"{rows}","buckets":[{{"bucket":"b","checksum":{rows},"count":{rows}}}]}}}}"#);
+    let checkpoint = format!(
+        r#"{{"checkpoint":{{"last_op_id":"{rows}","buckets":[{{"bucket":"b","checksum":{rows},"count":{rows}}}]}}}}"#
+    );
     let start = Instant::now();
     control(&db, "start", "{}");
     control(&db, "line_text", &checkpoint);
     for line in &lines {
         control(&db, "line_text", line);
     }
-    control(&db, "line_text", &format!(r#"{{"checkpoint_complete":{{"last_op_id":"{rows}"}}}}"#));
+    control(
+        &db,
+        "line_text",
+        &format!(r#"{{"checkpoint_complete":{{"last_op_id":"{rows}"}}}}"#),
+    );
     let elapsed = start.elapsed();
     let count: u32 = db.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
     assert_eq!(count, rows, "the sync must have published every row");
@@ -64,11 +72,15 @@ fn local_writes(ext: &Path, rows: u32) -> Duration {
     let db = open(ext);
     let start = Instant::now();
     for n in 0..rows {
-        db.execute("INSERT INTO items(id, name, qty, price) VALUES (?, 'x', ?, 1.5)", rusqlite::params![format!("i{n}"), n])
-            .unwrap();
+        db.execute(
+            "INSERT INTO items(id, name, qty, price) VALUES (?, 'x', ?, 1.5)",
+            rusqlite::params![format!("i{n}"), n],
+        )
+        .unwrap();
     }
     for n in 0..rows {
-        db.execute("UPDATE items SET qty = qty + 1 WHERE id = ?", [format!("i{n}")]).unwrap();
+        db.execute("UPDATE items SET qty = qty + 1 WHERE id = ?", [format!("i{n}")])
+            .unwrap();
     }
     let elapsed = start.elapsed();
     let queued: u32 = db.query_row("SELECT count(*) FROM ps_crud", [], |r| r.get(0)).unwrap();
@@ -98,12 +110,27 @@ fn main() {
     }
     let workloads: [(&str, &Workload); 2] = [
         ("initial sync, 20000 rows", &|ext| initial_sync(ext, 20_000)),
-        ("local writes, 5000 inserts + 5000 updates", &|ext| local_writes(ext, 5_000)),
+        ("local writes, 5000 inserts + 5000 updates", &|ext| {
+            local_writes(ext, 5_000)
+        }),
     ];
-    println!("{:<45} {:>12} {:>12}", "workload (best of 3)", builds[0].0, builds.get(1).map_or("", |b| b.0));
+    println!(
+        "{:<45} {:>12} {:>12}",
+        "workload (best of 3)",
+        builds[0].0,
+        builds.get(1).map_or("", |b| b.0)
+    );
     for (name, run) in workloads {
         let times: Vec<Duration> = builds.iter().map(|(_, ext)| best_of(3, || run(ext))).collect();
-        let cells: Vec<String> = times.iter().map(|t| format!("{:.1} ms", t.as_secs_f64() * 1000.0)).collect();
-        println!("{:<45} {:>12} {:>12}", name, cells[0], cells.get(1).map_or("", String::as_str));
+        let cells: Vec<String> = times
+            .iter()
+            .map(|t| format!("{:.1} ms", t.as_secs_f64() * 1000.0))
+            .collect();
+        println!(
+            "{:<45} {:>12} {:>12}",
+            name,
+            cells[0],
+            cells.get(1).map_or("", String::as_str)
+        );
     }
 }

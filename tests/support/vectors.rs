@@ -40,8 +40,13 @@ pub enum VectorRun {
 
 /// `"3.45.0"` -> 3045000.
 fn version_number(text: &str) -> Result<i64, String> {
-    let parts: Vec<i64> = text.split('.').map(|p| p.parse::<i64>().map_err(|e| format!("bad version {text:?}: {e}"))).collect::<Result<_, _>>()?;
-    Ok(parts.first().copied().unwrap_or(0) * 1_000_000 + parts.get(1).copied().unwrap_or(0) * 1000 + parts.get(2).copied().unwrap_or(0))
+    let parts: Vec<i64> = text
+        .split('.')
+        .map(|p| p.parse::<i64>().map_err(|e| format!("bad version {text:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(parts.first().copied().unwrap_or(0) * 1_000_000
+        + parts.get(1).copied().unwrap_or(0) * 1000
+        + parts.get(2).copied().unwrap_or(0))
 }
 
 /// Runs one vector file on a fresh connection from `open`; `Err` describes the first mismatch.
@@ -53,14 +58,19 @@ pub fn run_vector(path: &Path, open: &dyn Fn() -> Connection) -> Result<VectorRu
     let name = vector["name"].as_str().ok_or("missing name")?;
     let expected_name = {
         let stem = path.file_stem().unwrap().to_string_lossy();
-        let area = path.parent().and_then(|p| p.file_name()).map(|a| a.to_string_lossy().into_owned());
+        let area = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|a| a.to_string_lossy().into_owned());
         match area {
             Some(area) => format!("{area}/{stem}"),
             None => stem.into_owned(),
         }
     };
     if name != expected_name {
-        return Err(format!("name {name:?} does not match its path (expected {expected_name:?})"));
+        return Err(format!(
+            "name {name:?} does not match its path (expected {expected_name:?})"
+        ));
     }
     if vector["description"].as_str().is_none_or(str::is_empty) {
         return Err("missing description".into());
@@ -71,7 +81,10 @@ pub fn run_vector(path: &Path, open: &dyn Fn() -> Connection) -> Result<VectorRu
     }
     let db = open();
     if let Some(range) = vector.get("sqlite") {
-        let linked: i64 = db.query_row("select sqlite_version()", [], |r| r.get::<_, String>(0)).map_err(|e| e.to_string()).and_then(|v| version_number(&v))?;
+        let linked: i64 = db
+            .query_row("select sqlite_version()", [], |r| r.get::<_, String>(0))
+            .map_err(|e| e.to_string())
+            .and_then(|v| version_number(&v))?;
         if let Some(min) = range.get("min").and_then(Json::as_str) {
             if linked < version_number(min)? {
                 return Ok(VectorRun::NotForThisSqlite(format!("needs SQLite >= {min}")));
@@ -104,7 +117,10 @@ type Captures = HashMap<String, SqlValue>;
 fn run_step(db: &Connection, step: &Json, captures: &mut Captures) -> Result<(), String> {
     let outcome = if let Some(sql) = step["sql"].as_str() {
         let params = match step.get("params") {
-            Some(Json::Array(values)) => values.iter().map(|v| to_sql_value(v, captures)).collect::<Result<Vec<_>, _>>()?,
+            Some(Json::Array(values)) => values
+                .iter()
+                .map(|v| to_sql_value(v, captures))
+                .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
             Some(_) => return Err("params must be a list".into()),
         };
@@ -132,7 +148,11 @@ fn query(db: &Connection, sql: &str, params: &[SqlValue]) -> rusqlite::Result<Ve
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push((0..columns).map(|i| row.get_ref(i).map(owned)).collect::<Result<_, _>>()?);
+        out.push(
+            (0..columns)
+                .map(|i| row.get_ref(i).map(owned))
+                .collect::<Result<_, _>>()?,
+        );
     }
     Ok(out)
 }
@@ -171,7 +191,9 @@ fn compare_error(expected: &Json, err: &rusqlite::Error) -> Result<(), String> {
     }
     if let Some(want) = expected.get("message_prefix").and_then(Json::as_str) {
         if !message.starts_with(want) {
-            return Err(format!("expected error message starting with\n    {want:?}\n got {message:?}"));
+            return Err(format!(
+                "expected error message starting with\n    {want:?}\n got {message:?}"
+            ));
         }
     }
     Ok(())
@@ -187,10 +209,15 @@ fn to_sql_value(v: &Json, captures: &Captures) -> Result<SqlValue, String> {
             None => SqlValue::Real(n.as_f64().unwrap()),
         },
         Json::String(s) => SqlValue::Text(s.clone()),
-        Json::Object(o) if o.contains_key("blob") => SqlValue::Blob(decode_hex(o["blob"].as_str().ok_or("blob must be hex text")?)?),
+        Json::Object(o) if o.contains_key("blob") => {
+            SqlValue::Blob(decode_hex(o["blob"].as_str().ok_or("blob must be hex text")?)?)
+        }
         Json::Object(o) if o.get("$").and_then(Json::as_str) == Some("ref") => {
             let name = o["name"].as_str().ok_or("ref needs a name")?;
-            captures.get(name).cloned().ok_or_else(|| format!("nothing captured as {name:?}"))?
+            captures
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("nothing captured as {name:?}"))?
         }
         other => return Err(format!("not a value: {other}")),
     })
@@ -212,13 +239,18 @@ fn show_value(v: &SqlValue) -> String {
         SqlValue::Integer(i) => i.to_string(),
         SqlValue::Real(f) => format!("{f:?}"),
         SqlValue::Text(t) => format!("{t:?}"),
-        SqlValue::Blob(b) => format!("{{\"blob\":\"{}\"}}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        SqlValue::Blob(b) => format!(
+            "{{\"blob\":\"{}\"}}",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        ),
     }
 }
 
 fn show_rows(rows: &[Vec<SqlValue>]) -> String {
-    let rows: Vec<String> =
-        rows.iter().map(|r| format!("[{}]", r.iter().map(show_value).collect::<Vec<_>>().join(", "))).collect();
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| format!("[{}]", r.iter().map(show_value).collect::<Vec<_>>().join(", ")))
+        .collect();
     format!("[{}]", rows.join(",\n    "))
 }
 
@@ -247,11 +279,16 @@ fn value_matches(expected: &Json, actual: &SqlValue, captures: &mut Captures) ->
                 }
                 "ref" => {
                     let name = o["name"].as_str().ok_or("ref needs a name")?;
-                    let captured = captures.get(name).ok_or_else(|| format!("nothing captured as {name:?}"))?;
+                    let captured = captures
+                        .get(name)
+                        .ok_or_else(|| format!("nothing captured as {name:?}"))?;
                     Ok(captured == actual)
                 }
                 "json" => {
-                    let raw = o.get("__ordered").and_then(Json::as_str).ok_or("json matcher without its ordered text")?;
+                    let raw = o
+                        .get("__ordered")
+                        .and_then(Json::as_str)
+                        .ok_or("json matcher without its ordered text")?;
                     json_matcher(raw, actual, captures)
                 }
                 other => Err(format!("unknown matcher {other:?}")),
@@ -290,9 +327,20 @@ fn row_matches(expected: &Json, actual: &[SqlValue], captures: &mut Captures) ->
     Ok(true)
 }
 
-fn compare_rows(expected: &Json, actual: &[Vec<SqlValue>], unordered: bool, captures: &mut Captures) -> Result<(), String> {
+fn compare_rows(
+    expected: &Json,
+    actual: &[Vec<SqlValue>],
+    unordered: bool,
+    captures: &mut Captures,
+) -> Result<(), String> {
     let expected = expected.as_array().ok_or("rows must be a list")?;
-    let mismatch = || format!("rows differ\n expected {}\n actual   {}", serde_json::to_string(expected).unwrap(), show_rows(actual));
+    let mismatch = || {
+        format!(
+            "rows differ\n expected {}\n actual   {}",
+            serde_json::to_string(expected).unwrap(),
+            show_rows(actual)
+        )
+    };
     if expected.len() != actual.len() {
         return Err(mismatch());
     }
@@ -513,7 +561,10 @@ fn ordered_to_text(v: &Ordered) -> String {
         Ordered::Arr(a) => format!("[{}]", a.iter().map(ordered_to_text).collect::<Vec<_>>().join(",")),
         Ordered::Obj(o) => format!(
             "{{{}}}",
-            o.iter().map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), ordered_to_text(v))).collect::<Vec<_>>().join(",")
+            o.iter()
+                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), ordered_to_text(v)))
+                .collect::<Vec<_>>()
+                .join(",")
         ),
     }
 }

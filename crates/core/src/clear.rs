@@ -15,7 +15,9 @@ pub const SOFT_CLEAR: i32 = 0x02;
 
 fn refuse_while_syncing(state: &DatabaseState) -> PsResult<()> {
     if crate::sync::iteration_active(state) {
-        return Err(PsError::invalid_argument("Cannot clear or trigger resync while a sync iteration is active."));
+        return Err(PsError::invalid_argument(
+            "Cannot clear or trigger resync while a sync iteration is active.",
+        ));
     }
     Ok(())
 }
@@ -31,9 +33,16 @@ pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()>
         db,
         "DELETE FROM ps_crud; DELETE FROM ps_untyped; DELETE FROM ps_updated_rows; DELETE FROM ps_kv WHERE key != 'client_id'; DELETE FROM ps_stream_subscriptions;",
     )?;
-    sql::execute_batch(db, "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL")?;
+    sql::execute_batch(
+        db,
+        "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL",
+    )?;
 
-    let pattern = if flags & CLEAR_LOCAL != 0 { "ps_data_*" } else { "ps_data__*" };
+    let pattern = if flags & CLEAR_LOCAL != 0 {
+        "ps_data_*"
+    } else {
+        "ps_data__*"
+    };
     for table in sql::names_matching(db, "table", pattern)? {
         let quoted = quote_identifier(&table);
         // One row first so that update hooks see the table; the full delete then uses SQLite's
@@ -68,7 +77,10 @@ pub fn trigger_resync_fn(call: &Call) -> PsResult<Output> {
     let db = call.connection();
     sql::execute_batch(&db, "UPDATE ps_buckets SET last_applied_op = 0")?;
     if call.args.int(0) != 0 {
-        sql::execute_batch(&db, "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL")?;
+        sql::execute_batch(
+            &db,
+            "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL",
+        )?;
     }
     Ok(Output::Text(String::new()))
 }

@@ -7,12 +7,12 @@ use std::ffi::{c_int, CStr};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use rusqlite::ffi;
 use rusqlite::types::ValueRef;
 use rusqlite::vtab::{
     sqlite3_vtab, sqlite3_vtab_cursor, Context, CreateVTab, Filters, IndexInfo, Inserts, UpdateVTab, Updates, VTab,
     VTabConnection, VTabCursor, VTabKind,
 };
-use rusqlite::ffi;
 
 use crate::crud::misuse;
 use crate::state::DatabaseState;
@@ -47,12 +47,18 @@ unsafe impl<'vtab> VTab<'vtab> for CloseTable {
         _args: &[&[u8]],
     ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
         let state = aux.cloned().ok_or_else(misuse)?;
-        state.close_table_connected.store(true, std::sync::atomic::Ordering::Relaxed);
+        state
+            .close_table_connected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         // SAFETY: only stored to remove hooks at disconnect, while the connection is open.
         let db = unsafe { db.handle() };
         Ok((
             Cow::Borrowed(c"CREATE TABLE powersync_internal_close(_ TEXT);"),
-            CloseTable { base: sqlite3_vtab::default(), db, state },
+            CloseTable {
+                base: sqlite3_vtab::default(),
+                db,
+                state,
+            },
         ))
     }
 
@@ -61,7 +67,10 @@ unsafe impl<'vtab> VTab<'vtab> for CloseTable {
     }
 
     fn open(&'vtab mut self) -> rusqlite::Result<EmptyCursor<'vtab>> {
-        Ok(EmptyCursor { base: sqlite3_vtab_cursor::default(), _table: PhantomData })
+        Ok(EmptyCursor {
+            base: sqlite3_vtab_cursor::default(),
+            _table: PhantomData,
+        })
     }
 }
 

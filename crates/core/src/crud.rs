@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use rusqlite::types::ValueRef;
 use rusqlite::vtab::{
-    sqlite3_vtab, Context, CreateVTab, Filters, IndexInfo, Inserts, TransactionVTab, UpdateVTab, Updates,
-    VTab, VTabConnection, VTabCursor, VTabKind,
+    sqlite3_vtab, Context, CreateVTab, Filters, IndexInfo, Inserts, TransactionVTab, UpdateVTab, Updates, VTab,
+    VTabConnection, VTabCursor, VTabKind,
 };
 use rusqlite::{ffi, Connection};
 
@@ -82,7 +82,10 @@ fn to_vtab_error(err: PsError) -> rusqlite::Error {
 fn guarded<T>(f: impl FnOnce() -> PsResult<T>) -> rusqlite::Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result.map_err(to_vtab_error),
-        Err(panic) => Err(to_vtab_error(PsError::internal(format!("panic: {}", panic_message(&panic))))),
+        Err(panic) => Err(to_vtab_error(PsError::internal(format!(
+            "panic: {}",
+            panic_message(&panic)
+        )))),
     }
 }
 
@@ -124,7 +127,10 @@ impl<K: KindMarker> CrudTable<K> {
             .map_err(|e| PsError::sqlite(Some(sql), e))?;
         let mut current = lock(&self.state.crud_transaction);
         if current.is_none() {
-            *current = Some(CrudTransaction { tx_id: next - 1, owner: self.token() });
+            *current = Some(CrudTransaction {
+                tx_id: next - 1,
+                owner: self.token(),
+            });
         }
         Ok(())
     }
@@ -150,14 +156,17 @@ impl<K: KindMarker> CrudTable<K> {
         let options = match value(6) {
             ValueRef::Integer(i) => i,
             ValueRef::Null => 0,
-            other => text_of(&self.db, other).and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+            other => text_of(&self.db, other)
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0),
         };
         let op = text_of(&self.db, value(0));
         let data = match value(3) {
             ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
             _ => None,
         };
-        if options & flags::IGNORE_EMPTY_UPDATE != 0 && op.as_deref() == Some("PATCH") && data.as_deref() == Some("{}") {
+        if options & flags::IGNORE_EMPTY_UPDATE != 0 && op.as_deref() == Some("PATCH") && data.as_deref() == Some("{}")
+        {
             return Ok(());
         }
         let id = text_of(&self.db, value(1));
@@ -186,7 +195,11 @@ impl<K: KindMarker> CrudTable<K> {
         json.push('}');
 
         let tx_id = self.current_tx_id()?;
-        sql::execute(&self.db, "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)", rusqlite::params![tx_id, json])?;
+        sql::execute(
+            &self.db,
+            "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)",
+            rusqlite::params![tx_id, json],
+        )?;
         sql::execute(
             &self.db,
             "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?, ?)",
@@ -215,7 +228,9 @@ impl<K: KindMarker> CrudTable<K> {
         let data = values.first().and_then(|v| text_of(&self.db, *v));
         let options = match values.get(1) {
             Some(ValueRef::Integer(i)) => *i,
-            Some(other) => text_of(&self.db, *other).and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+            Some(other) => text_of(&self.db, *other)
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0),
             None => 0,
         };
         let tx_id = self.current_tx_id()?;
@@ -359,8 +374,17 @@ mod tests {
         assert_eq!(
             crud_rows(&db),
             vec![
-                (1, 1, r#"{"op":"PUT","id":"r1","type":"users","data":{"a":1}}"#.to_owned()),
-                (2, 2, r#"{"op":"PATCH","id":"r1","type":"users","data":{"a":2},"old":{"a":1},"metadata":"meta"}"#.to_owned()),
+                (
+                    1,
+                    1,
+                    r#"{"op":"PUT","id":"r1","type":"users","data":{"a":1}}"#.to_owned()
+                ),
+                (
+                    2,
+                    2,
+                    r#"{"op":"PATCH","id":"r1","type":"users","data":{"a":2},"old":{"a":1},"metadata":"meta"}"#
+                        .to_owned()
+                ),
                 (3, 3, r#"{"op":"DELETE","id":"r1","type":"users"}"#.to_owned()),
                 (4, 4, r#"{"op":"PATCH","id":"r1","type":"users"}"#.to_owned()),
                 (5, 6, r#"{"op":"WHATEVER","id":"","type":"users"}"#.to_owned()),
@@ -377,17 +401,26 @@ mod tests {
     fn rolled_back_transaction_reuses_its_id() {
         let db = open();
         db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
-        db.execute_batch("BEGIN; insert into powersync_crud(op,id,type) values ('DELETE','a','t'); ROLLBACK;").unwrap();
-        db.execute("insert into powersync_crud(op,id,type) values ('DELETE','b','t')", []).unwrap();
-        assert_eq!(crud_rows(&db), vec![(1, 1, r#"{"op":"DELETE","id":"b","type":"t"}"#.to_owned())]);
+        db.execute_batch("BEGIN; insert into powersync_crud(op,id,type) values ('DELETE','a','t'); ROLLBACK;")
+            .unwrap();
+        db.execute("insert into powersync_crud(op,id,type) values ('DELETE','b','t')", [])
+            .unwrap();
+        assert_eq!(
+            crud_rows(&db),
+            vec![(1, 1, r#"{"op":"DELETE","id":"b","type":"t"}"#.to_owned())]
+        );
     }
 
     #[test]
     fn reads_and_updates_are_refused() {
         let db = open();
-        let err = db.query_row("SELECT * FROM powersync_crud", [], |_| Ok(())).unwrap_err();
+        let err = db
+            .query_row("SELECT * FROM powersync_crud", [], |_| Ok(()))
+            .unwrap_err();
         assert!(err.to_string().contains("bad parameter or other API misuse"), "{err}");
-        let err = db.execute("insert into powersync_internal_close values ('x')", []).unwrap_err();
+        let err = db
+            .execute("insert into powersync_internal_close values ('x')", [])
+            .unwrap_err();
         assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::ApiMisuse));
     }
 }

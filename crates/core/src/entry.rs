@@ -30,13 +30,14 @@ pub unsafe fn init_loadable(
     p_api: *mut ffi::sqlite3_api_routines,
 ) -> c_int {
     fn init(conn: rusqlite::Connection) -> rusqlite::Result<bool> {
-        register_reporting(unsafe { conn.handle() }).map_err(|(code, message)| {
-            rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
-        })?;
+        register_reporting(unsafe { conn.handle() })
+            .map_err(|(code, message)| rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message)))?;
         Ok(false)
     }
-    catch_unwind(AssertUnwindSafe(|| rusqlite::Connection::extension_init2(db, pz_err_msg, p_api, init)))
-        .unwrap_or(ffi::SQLITE_INTERNAL)
+    catch_unwind(AssertUnwindSafe(|| {
+        rusqlite::Connection::extension_init2(db, pz_err_msg, p_api, init)
+    }))
+    .unwrap_or(ffi::SQLITE_INTERNAL)
 }
 
 /// Body of `sqlite3_powersync_init` when SQLite is linked in (static build, tests).

@@ -30,7 +30,11 @@ pub enum ErrorKind {
     /// `Allocating c string: <detail>` (24)
     NulInString(String),
     /// `[statement <sql>: ]internal SQLite call returned <CODE>[: <errmsg>]` (the original code)
-    Sqlite { sql: Option<String>, code: i32, message: Option<String> },
+    Sqlite {
+        sql: Option<String>,
+        code: i32,
+        message: Option<String>,
+    },
     /// A message used verbatim with an explicit code; `prefixed` says whether a function's error
     /// text starts with `<function name>: ` (`Unknown operation` of update_hooks has none).
     Plain { message: String, code: i32, prefixed: bool },
@@ -50,20 +54,32 @@ pub const SQLITE_CONSTRAINT_DATATYPE: i32 = 3091;
 
 impl PsError {
     pub fn new(kind: ErrorKind) -> Self {
-        PsError { kind, contexts: Vec::new() }
+        PsError {
+            kind,
+            contexts: Vec::new(),
+        }
     }
 
     pub fn invalid_argument(desc: impl Into<String>) -> Self {
-        Self::new(ErrorKind::InvalidArgument { desc: desc.into(), cause: None })
+        Self::new(ErrorKind::InvalidArgument {
+            desc: desc.into(),
+            cause: None,
+        })
     }
 
     /// A JSON argument that failed to parse: the description is empty, the cause is serde's text.
     pub fn json_argument(err: &serde_json::Error) -> Self {
-        Self::new(ErrorKind::InvalidArgument { desc: String::new(), cause: Some(err.to_string()) })
+        Self::new(ErrorKind::InvalidArgument {
+            desc: String::new(),
+            cause: Some(err.to_string()),
+        })
     }
 
     pub fn sync_protocol(desc: impl Into<String>, cause: Option<String>) -> Self {
-        Self::new(ErrorKind::SyncProtocol { desc: desc.into(), cause })
+        Self::new(ErrorKind::SyncProtocol {
+            desc: desc.into(),
+            cause,
+        })
     }
 
     pub fn invalid_state(desc: impl Into<String>) -> Self {
@@ -76,7 +92,11 @@ impl PsError {
 
     /// A verbatim message with its code, reported without the function-name prefix.
     pub fn plain(message: impl Into<String>, code: i32) -> Self {
-        Self::new(ErrorKind::Plain { message: message.into(), code, prefixed: false })
+        Self::new(ErrorKind::Plain {
+            message: message.into(),
+            code,
+            prefixed: false,
+        })
     }
 
     /// Makes a plain message take the `<function name>: ` prefix after all.
@@ -139,16 +159,12 @@ impl fmt::Display for PsError {
                 write!(f, "invalid argument: {desc}. cause: {}", cause_text(cause))?
             }
             ErrorKind::InvalidState(desc) => write!(f, "invalid state: {desc}")?,
-            ErrorKind::NotInTransaction => {
-                f.write_str("This function may only be called in transactions.")?
-            }
+            ErrorKind::NotInTransaction => f.write_str("This function may only be called in transactions.")?,
             ErrorKind::MissingClientId => f.write_str("No client_id found in ps_kv")?,
             ErrorKind::SyncProtocol { desc, cause } => {
                 write!(f, "Sync protocol error: {desc}. cause: {}", cause_text(cause))?
             }
-            ErrorKind::DownMigrationStuck(v) => {
-                write!(f, "Down migration failed - version not updated from {v}")?
-            }
+            ErrorKind::DownMigrationStuck(v) => write!(f, "Down migration failed - version not updated from {v}")?,
             ErrorKind::SqliteTooOld(text) => f.write_str(text)?,
             ErrorKind::InvalidLocalData(cause) => write!(f, "invalid local data: cause: {cause}")?,
             ErrorKind::Internal(cause) => write!(f, "Internal PowerSync error. cause: {cause}")?,
@@ -250,7 +266,10 @@ mod tests {
     #[test]
     fn invalid_argument_with_period_renders_two_periods() {
         let e = PsError::invalid_argument("Table noid has no id column.");
-        assert_eq!(e.to_string(), "invalid argument: Table noid has no id column.. cause: unknown");
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: Table noid has no id column.. cause: unknown"
+        );
         assert_eq!(e.code(), 3091);
     }
 

@@ -164,7 +164,10 @@ pub unsafe fn register(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>, def: F
     let name = CString::new(def.name).map_err(|e| PsError::new(ErrorKind::NulInString(e.to_string())))?;
     let flags = ffi::SQLITE_UTF8 | def.flags;
     let n_arg = def.n_arg;
-    let data = Box::into_raw(Box::new(Registered { def, state: Arc::clone(state) }));
+    let data = Box::into_raw(Box::new(Registered {
+        def,
+        state: Arc::clone(state),
+    }));
     // `data` is released by `destroy`, which SQLite also calls when registration fails.
     let rc = {
         ffi::sqlite3_create_function_v2(
@@ -182,7 +185,11 @@ pub unsafe fn register(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>, def: F
     if rc == ffi::SQLITE_OK {
         Ok(())
     } else {
-        Err(PsError::new(ErrorKind::Sqlite { sql: None, code: rc, message: None }))
+        Err(PsError::new(ErrorKind::Sqlite {
+            sql: None,
+            code: rc,
+            message: None,
+        }))
     }
 }
 
@@ -190,16 +197,15 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
     drop(Box::from_raw(data.cast::<Registered>()));
 }
 
-unsafe extern "C" fn invoke(
-    ctx: *mut ffi::sqlite3_context,
-    argc: c_int,
-    argv: *mut *mut ffi::sqlite3_value,
-) {
+unsafe extern "C" fn invoke(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
     let registered = &*(ffi::sqlite3_user_data(ctx) as *const Registered);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let call = Call {
             db: ffi::sqlite3_context_db_handle(ctx),
-            args: Args { argv, argc: argc.max(0) as usize },
+            args: Args {
+                argv,
+                argc: argc.max(0) as usize,
+            },
             state: &registered.state,
         };
         if registered.def.needs_transaction {

@@ -25,7 +25,9 @@ pub fn update_hooks_fn(call: &Call) -> PsResult<Output> {
         Some("get") => {
             let mut hooks = lock(&call.state.hooks);
             let tables: Vec<String> = std::mem::take(&mut hooks.committed).into_iter().collect();
-            Ok(Output::Json(serde_json::to_string(&tables).expect("strings always serialise")))
+            Ok(Output::Json(
+                serde_json::to_string(&tables).expect("strings always serialise"),
+            ))
         }
         _ => Err(PsError::plain("Unknown operation", ffi::SQLITE_MISUSE)),
     }
@@ -34,10 +36,16 @@ pub fn update_hooks_fn(call: &Call) -> PsResult<Output> {
 fn install(call: &Call) -> PsResult<()> {
     // Connects the close-hook table, whose disconnect removes these hooks again.
     sql::execute_batch(&call.connection(), "SELECT 1 FROM powersync_internal_close;")?;
-    if !call.state.close_table_connected.load(std::sync::atomic::Ordering::Relaxed) {
+    if !call
+        .state
+        .close_table_connected
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
         // Something shadows the table (a real table of that name): without its disconnect the
         // hooks would outlive our state.
-        return Err(PsError::invalid_state("powersync_internal_close is not the PowerSync close table"));
+        return Err(PsError::invalid_state(
+            "powersync_internal_close is not the PowerSync close table",
+        ));
     }
     let data = Arc::as_ptr(call.state) as *mut c_void;
     // SAFETY: `data` points to the connection state, which outlives the hooks: they are removed

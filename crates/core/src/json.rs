@@ -88,7 +88,11 @@ pub fn merge_fn(call: &Call) -> PsResult<Output> {
 }
 
 pub fn strip_subtype_fn(call: &Call) -> PsResult<Output> {
-    Ok(if call.args.len() == 1 { Output::ArgumentWithoutSubtype(0) } else { Output::Null })
+    Ok(if call.args.len() == 1 {
+        Output::ArgumentWithoutSubtype(0)
+    } else {
+        Output::Null
+    })
 }
 
 pub fn remove_duplicate_key_encoding_fn(call: &Call) -> PsResult<Output> {
@@ -112,7 +116,10 @@ mod tests {
         assert_eq!(diff("{}", r#"{"a":null,"b":"x"}"#).unwrap(), r#"{"b":"x"}"#);
         assert_eq!(diff(r#"{"a":1}"#, r#"{"a":1.0}"#).unwrap(), r#"{"a":1.0}"#);
         assert_eq!(diff(r#"{"a":1.00}"#, r#"{"a":1.0}"#).unwrap(), "{}");
-        assert_eq!(diff(r#"{"b":1,"a":2}"#, r#"{"z":1,"a":3,"b":1}"#).unwrap(), r#"{"a":3,"z":1}"#);
+        assert_eq!(
+            diff(r#"{"b":1,"a":2}"#, r#"{"z":1,"a":3,"b":1}"#).unwrap(),
+            r#"{"a":3,"z":1}"#
+        );
     }
 
     #[test]
@@ -127,19 +134,34 @@ mod tests {
     #[test]
     fn diff_errors() {
         let e = diff("[1]", "{}").unwrap_err();
-        assert_eq!(e.to_string(), "invalid argument: expected two JSON objects. cause: unknown");
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: expected two JSON objects. cause: unknown"
+        );
         let e = diff("", "{}").unwrap_err();
-        assert_eq!(e.to_string(), "invalid argument: . cause: EOF while parsing a value at line 1 column 0");
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: . cause: EOF while parsing a value at line 1 column 0"
+        );
         let e = diff("{}", "not json").unwrap_err();
-        assert_eq!(e.to_string(), "invalid argument: . cause: expected ident at line 1 column 2");
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: . cause: expected ident at line 1 column 2"
+        );
     }
 
     #[test]
     fn merge_examples() {
         assert_eq!(merge([]).unwrap(), "{}");
-        assert_eq!(merge([Some(r#"{"a":1}"#), Some(r#"{"b":2}"#), Some("{}")]).unwrap(), r#"{"a":1,"b":2,}"#);
+        assert_eq!(
+            merge([Some(r#"{"a":1}"#), Some(r#"{"b":2}"#), Some("{}")]).unwrap(),
+            r#"{"a":1,"b":2,}"#
+        );
         assert_eq!(merge([Some("{}"), Some(r#"{"b":2}"#)]).unwrap(), r#"{"b":2}"#);
-        assert_eq!(merge([Some(r#"{ "a":1 }"#), Some("{bogus}")]).unwrap(), r#"{ "a":1 ,bogus}"#);
+        assert_eq!(
+            merge([Some(r#"{ "a":1 }"#), Some("{bogus}")]).unwrap(),
+            r#"{ "a":1 ,bogus}"#
+        );
         assert!(merge([Some(r#"{"a":1}"#), Some("[1]")]).is_err());
         assert!(merge([None]).is_err());
         assert!(merge([Some("{")]).is_err());
@@ -150,8 +172,14 @@ mod tests {
         let f = remove_duplicate_key_encoding;
         assert_eq!(f(r#"foo/bar/"baz""#).as_deref(), Some("foo/bar/baz"));
         assert_eq!(f("foo/bar/baz"), None);
-        assert_eq!(f(r#"foo/bar/"nested/subkey""#).as_deref(), Some("foo/bar/nested/subkey"));
-        assert_eq!(f(r#"foo/bar/"escaped\"key""#).as_deref(), Some(r#"foo/bar/escaped"key"#));
+        assert_eq!(
+            f(r#"foo/bar/"nested/subkey""#).as_deref(),
+            Some("foo/bar/nested/subkey")
+        );
+        assert_eq!(
+            f(r#"foo/bar/"escaped\"key""#).as_deref(),
+            Some(r#"foo/bar/escaped"key"#)
+        );
         assert_eq!(f(r#""key""#), None);
         assert_eq!(f(r#"a/b/"unterminated"#), None);
         assert_eq!(f(r#"foo/bar/"escaped\\key""#).as_deref(), Some(r"foo/bar/escaped\key"));

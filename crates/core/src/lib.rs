@@ -27,8 +27,8 @@ use std::sync::Arc;
 pub use rusqlite::ffi;
 
 use error::PsResult;
-use rusqlite::vtab::Module;
 use function::{FunctionDef, Output, DETERMINISTIC, DIRECTONLY, RESULT_SUBTYPE, SUBTYPE};
+use rusqlite::vtab::Module;
 use state::DatabaseState;
 
 /// Registers the extension on `db`. Touches no table (that is `powersync_init()`).
@@ -47,10 +47,22 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
     };
     // Registration order follows the reference (spec sql-api.md §1).
     let defs = [
-        f("powersync_rs_version", 0, 0, false, version::rs_version as function::ScalarFn),
+        f(
+            "powersync_rs_version",
+            0,
+            0,
+            false,
+            version::rs_version as function::ScalarFn,
+        ),
         f("gen_random_uuid", 0, 0, false, uuid::uuid),
         f("uuid", 0, 0, false, uuid::uuid),
-        f("powersync_diff", 2, DETERMINISTIC | RESULT_SUBTYPE, false, json::diff_fn),
+        f(
+            "powersync_diff",
+            2,
+            DETERMINISTIC | RESULT_SUBTYPE,
+            false,
+            json::diff_fn,
+        ),
         f(
             "powersync_remove_duplicate_key_encoding",
             1,
@@ -58,7 +70,13 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
             false,
             json::remove_duplicate_key_encoding_fn,
         ),
-        f("powersync_json_merge", -1, DETERMINISTIC | RESULT_SUBTYPE, false, json::merge_fn),
+        f(
+            "powersync_json_merge",
+            -1,
+            DETERMINISTIC | RESULT_SUBTYPE,
+            false,
+            json::merge_fn,
+        ),
         f(
             "powersync_strip_subtype",
             1,
@@ -73,11 +91,35 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
         f("powersync_trigger_resync", 1, 0, true, clear::trigger_resync_fn),
         f("powersync_client_id", 0, DETERMINISTIC, false, kv::client_id_fn),
         f("powersync_in_sync_operation", 0, 0, false, in_sync_operation_fn),
-        f("powersync_control", 2, DIRECTONLY | RESULT_SUBTYPE, true, sync::control_fn),
-        f("powersync_offline_sync_status", 0, DIRECTONLY | RESULT_SUBTYPE, false, sync::offline_sync_status_fn),
-        f("powersync_update_hooks", 1, DETERMINISTIC | RESULT_SUBTYPE, false, hooks::update_hooks_fn),
+        f(
+            "powersync_control",
+            2,
+            DIRECTONLY | RESULT_SUBTYPE,
+            true,
+            sync::control_fn,
+        ),
+        f(
+            "powersync_offline_sync_status",
+            0,
+            DIRECTONLY | RESULT_SUBTYPE,
+            false,
+            sync::offline_sync_status_fn,
+        ),
+        f(
+            "powersync_update_hooks",
+            1,
+            DETERMINISTIC | RESULT_SUBTYPE,
+            false,
+            hooks::update_hooks_fn,
+        ),
         f("powersync_replace_schema", 1, 0, true, schema::replace_schema_fn),
-        f("powersync_create_raw_table_crud_trigger", 3, 0, false, schema::raw::create_crud_trigger_fn),
+        f(
+            "powersync_create_raw_table_crud_trigger",
+            3,
+            0,
+            false,
+            schema::raw::create_crud_trigger_fn,
+        ),
     ];
     for def in defs {
         function::register(db, &state, def)?;
@@ -114,7 +156,9 @@ pub(crate) mod testing {
 
     /// `(type, name, sql)` of every schema object, ordered by name.
     pub fn schema(db: &Connection) -> Vec<(String, String, Option<String>)> {
-        let mut stmt = db.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name").unwrap();
+        let mut stmt = db
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+            .unwrap();
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
         rows.collect::<Result<_, _>>().unwrap()
     }

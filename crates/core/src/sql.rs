@@ -18,7 +18,9 @@ pub fn quote_string(text: &str) -> String {
 /// run the same statements for every row); a failure is reported as
 /// `statement <sql>: internal SQLite call ...`.
 pub fn execute(db: &Connection, sql: &str, params: impl Params) -> PsResult<usize> {
-    db.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(|e| PsError::sqlite(Some(sql), e))
+    db.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(|e| PsError::sqlite(Some(sql), e))
 }
 
 /// Runs a batch of statements, reporting the batch text on failure.

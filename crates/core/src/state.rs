@@ -74,7 +74,10 @@ impl DatabaseState {
                 self.0.store(self.1, Ordering::Relaxed);
             }
         }
-        let _restore = Restore(&self.in_sync_operation, self.in_sync_operation.swap(true, Ordering::Relaxed));
+        let _restore = Restore(
+            &self.in_sync_operation,
+            self.in_sync_operation.swap(true, Ordering::Relaxed),
+        );
         f()
     }
 }

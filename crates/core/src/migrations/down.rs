@@ -20,7 +20,8 @@ pub const V9: &str = r###"[{"sql":"ALTER TABLE ps_buckets DROP COLUMN count_at_l
 
 pub const V10: &str = r###"[{"sql":"SELECT powersync_drop_view(view.name)\n  FROM sqlite_master view\n  WHERE view.type = 'view'\n    AND view.sql GLOB  '*-- powersync-auto-generated'"},{"sql":"DELETE FROM ps_migration WHERE id >= 10"}]"###;
 
-pub const V11: &str = r###"[{"sql":"DROP TABLE ps_stream_subscriptions"},{"sql":"DELETE FROM ps_migration WHERE id >= 11"}]"###;
+pub const V11: &str =
+    r###"[{"sql":"DROP TABLE ps_stream_subscriptions"},{"sql":"DELETE FROM ps_migration WHERE id >= 11"}]"###;
 
 pub const V12: &str = r###"[{"sql":"ALTER TABLE ps_buckets DROP COLUMN downloaded_size"},{"sql":"DELETE FROM ps_migration WHERE id >= 12"}]"###;
 

@@ -43,7 +43,8 @@ pub fn migrate(db: &Connection, target: i64) -> PsResult<()> {
 
 fn current_version(db: &Connection) -> PsResult<i64> {
     let sql = "SELECT ifnull(max(id), 0) FROM ps_migration";
-    db.query_row(sql, [], |row| row.get(0)).map_err(|e| PsError::sqlite(Some(sql), e))
+    db.query_row(sql, [], |row| row.get(0))
+        .map_err(|e| PsError::sqlite(Some(sql), e))
 }
 
 /// Runs the stored down migration of the highest version above `target`.

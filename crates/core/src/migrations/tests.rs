@@ -40,17 +40,25 @@ fn init_creates_version_14_layout() {
     let db = open();
     migrate_to(&db, 14).unwrap();
     assert_eq!(schema(&db), expected_v14());
-    let tx: (i64, Option<i64>, i64) = db.query_row("SELECT * FROM ps_tx", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    let tx: (i64, Option<i64>, i64) = db
+        .query_row("SELECT * FROM ps_tx", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
     assert_eq!(tx, (1, None, 1));
-    let versions: i64 = db.query_row("SELECT count(*) FROM ps_migration", [], |r| r.get(0)).unwrap();
+    let versions: i64 = db
+        .query_row("SELECT count(*) FROM ps_migration", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(versions, 14);
 }
 
 #[test]
 fn init_requires_transaction() {
     let db = open();
-    let err = db.query_row("SELECT powersync_init()", [], |r| r.get::<_, String>(0)).unwrap_err();
-    let rusqlite::Error::SqliteFailure(e, Some(msg)) = err else { panic!("{err:?}") };
+    let err = db
+        .query_row("SELECT powersync_init()", [], |r| r.get::<_, String>(0))
+        .unwrap_err();
+    let rusqlite::Error::SqliteFailure(e, Some(msg)) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(e.extended_code, 21);
     assert_eq!(msg, "powersync_init: This function may only be called in transactions.");
 }
@@ -61,7 +69,9 @@ fn down_to_each_version_and_back_up_restores_layout() {
     migrate_to(&db, 14).unwrap();
     for version in (1..14).rev() {
         migrate_to(&db, version).unwrap();
-        let max: i64 = db.query_row("SELECT max(id) FROM ps_migration", [], |r| r.get(0)).unwrap();
+        let max: i64 = db
+            .query_row("SELECT max(id) FROM ps_migration", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(max, version);
     }
     migrate_to(&db, 14).unwrap();
@@ -84,9 +94,14 @@ fn down_to_zero_fails() {
     let db = open();
     migrate_to(&db, 1).unwrap();
     let err = migrate_to(&db, 0).unwrap_err();
-    let rusqlite::Error::SqliteFailure(e, Some(msg)) = err else { panic!("{err:?}") };
+    let rusqlite::Error::SqliteFailure(e, Some(msg)) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(e.extended_code, 4);
-    assert_eq!(msg, "powersync_test_migration: Down migration failed - version not updated from 1");
+    assert_eq!(
+        msg,
+        "powersync_test_migration: Down migration failed - version not updated from 1"
+    );
 }
 
 #[test]
@@ -100,16 +115,22 @@ fn local_bucket_round_trip_through_version_13() {
     .unwrap();
     migrate_to(&db, 13).unwrap();
     let row: (String, i64, i64, i64, i64) = db
-        .query_row("SELECT name, last_applied_op, last_op, target_op, pending_delete FROM ps_buckets", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
+        .query_row(
+            "SELECT name, last_applied_op, last_op, target_op, pending_delete FROM ps_buckets",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
         .unwrap();
     assert_eq!(row, ("$local".into(), 2, 3, i64::MAX, 1));
     migrate_to(&db, 14).unwrap();
-    let buckets: i64 = db.query_row("SELECT count(*) FROM ps_buckets", [], |r| r.get(0)).unwrap();
+    let buckets: i64 = db
+        .query_row("SELECT count(*) FROM ps_buckets", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(buckets, 0);
     let kv: Vec<(String, i64)> = {
-        let mut s = db.prepare("SELECT key, value FROM ps_kv WHERE key != 'client_id' ORDER BY key").unwrap();
+        let mut s = db
+            .prepare("SELECT key, value FROM ps_kv WHERE key != 'client_id' ORDER BY key")
+            .unwrap();
         let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         rows.collect::<Result<_, _>>().unwrap()
     };
@@ -127,11 +148,19 @@ fn local_bucket_round_trip_through_version_13() {
 fn stuck_down_migration_from_newer_version() {
     let db = open();
     migrate_to(&db, 14).unwrap();
-    db.execute("INSERT INTO ps_migration VALUES (15, '[{\"sql\":\"SELECT 1\"}]')", []).unwrap();
+    db.execute("INSERT INTO ps_migration VALUES (15, '[{\"sql\":\"SELECT 1\"}]')", [])
+        .unwrap();
     db.execute_batch("BEGIN").unwrap();
-    let err = db.query_row("SELECT powersync_init()", [], |r| r.get::<_, String>(0)).unwrap_err();
+    let err = db
+        .query_row("SELECT powersync_init()", [], |r| r.get::<_, String>(0))
+        .unwrap_err();
     db.execute_batch("ROLLBACK").unwrap();
-    let rusqlite::Error::SqliteFailure(e, Some(msg)) = err else { panic!("{err:?}") };
+    let rusqlite::Error::SqliteFailure(e, Some(msg)) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(e.extended_code, 4);
-    assert_eq!(msg, "powersync_init: Down migration failed - version not updated from 15");
+    assert_eq!(
+        msg,
+        "powersync_init: Down migration failed - version not updated from 15"
+    );
 }

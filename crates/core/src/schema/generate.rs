@@ -60,7 +60,13 @@ pub fn json_fragment(row: &str, columns: &[&str]) -> PsResult<String> {
     let object = |chunk: &[&str]| {
         let pairs: Vec<String> = chunk
             .iter()
-            .map(|c| format!("{}, powersync_strip_subtype({row}.{})", quote_string(c), quote_identifier(c)))
+            .map(|c| {
+                format!(
+                    "{}, powersync_strip_subtype({row}.{})",
+                    quote_string(c),
+                    quote_identifier(c)
+                )
+            })
             .collect();
         format!("json_object({})", pairs.join(", "))
     };
@@ -76,9 +82,13 @@ pub fn old_columns<'a>(options: &TableOptions, columns: &[&'a str]) -> Option<Ve
     match &options.include_old {
         None => None,
         Some(IncludeOld::All) => Some(columns.to_vec()),
-        Some(IncludeOld::Columns(wanted)) => {
-            Some(columns.iter().copied().filter(|c| wanted.iter().any(|w| w == c)).collect())
-        }
+        Some(IncludeOld::Columns(wanted)) => Some(
+            columns
+                .iter()
+                .copied()
+                .filter(|c| wanted.iter().any(|w| w == c))
+                .collect(),
+        ),
     }
 }
 
@@ -94,7 +104,11 @@ pub fn old_values(options: &TableOptions, columns: &[&str]) -> PsResult<Option<O
     };
     let delete = json_fragment("OLD", &old)?;
     let patch = if options.include_old_only_when_changed {
-        format!("json(powersync_diff({}, {}))", json_fragment("NEW", &old)?, json_fragment("OLD", &old)?)
+        format!(
+            "json(powersync_diff({}, {}))",
+            json_fragment("NEW", &old)?,
+            json_fragment("OLD", &old)?
+        )
     } else {
         delete.clone()
     };
@@ -156,13 +170,24 @@ pub fn view_triggers(table: &Table) -> PsResult<ViewTriggers> {
             "CREATE TRIGGER {} INSTEAD OF INSERT ON {quoted_view} FOR EACH ROW BEGIN\n{id_check}INSERT INTO powersync_crud_(data) VALUES(json_object('op', 'PUT', 'type', {type_name}, 'id', NEW.id, 'data', json(powersync_diff('{{}}', {new_fragment}))));END",
             trigger("insert"),
         );
-        return Ok(ViewTriggers { delete: String::new(), insert, update: String::new() });
+        return Ok(ViewTriggers {
+            delete: String::new(),
+            insert,
+            update: String::new(),
+        });
     }
 
     let old = if local { None } else { old_values(options, &columns)? };
-    let when_not_deleted = if metadata { " WHEN NEW._deleted IS NOT TRUE " } else { "" };
+    let when_not_deleted = if metadata {
+        " WHEN NEW._deleted IS NOT TRUE "
+    } else {
+        ""
+    };
 
-    let mut insert = format!("CREATE TRIGGER {} INSTEAD OF INSERT ON {quoted_view} FOR EACH ROW BEGIN\n", trigger("insert"));
+    let mut insert = format!(
+        "CREATE TRIGGER {} INSTEAD OF INSERT ON {quoted_view} FOR EACH ROW BEGIN\n",
+        trigger("insert")
+    );
     let mut update = format!(
         "CREATE TRIGGER {} INSTEAD OF UPDATE ON {quoted_view} FOR EACH ROW {when_not_deleted}BEGIN\nSELECT CASE WHEN (OLD.id != NEW.id) THEN RAISE (FAIL, 'Cannot update id') END;\nUPDATE {internal} SET data = {new_fragment} WHERE id = NEW.id;\n",
         trigger("update"),
@@ -182,14 +207,23 @@ pub fn view_triggers(table: &Table) -> PsResult<ViewTriggers> {
     insert.push_str(id_check);
     insert.push_str(&format!("INSERT INTO {internal} SELECT NEW.id, {new_fragment};\n"));
     let (put_columns, put_values) = if metadata {
-        ("op,id,type,data,metadata", format!("'PUT', NEW.id, {type_name}, json(powersync_diff('{{}}', {new_fragment})), NEW._metadata"))
+        (
+            "op,id,type,data,metadata",
+            format!("'PUT', NEW.id, {type_name}, json(powersync_diff('{{}}', {new_fragment})), NEW._metadata"),
+        )
     } else {
-        ("op,id,type,data", format!("'PUT', NEW.id, {type_name}, json(powersync_diff('{{}}', {new_fragment}))"))
+        (
+            "op,id,type,data",
+            format!("'PUT', NEW.id, {type_name}, json(powersync_diff('{{}}', {new_fragment}))"),
+        )
     };
-    insert.push_str(&format!("INSERT INTO powersync_crud({put_columns}) VALUES ({put_values});\nEND"));
+    insert.push_str(&format!(
+        "INSERT INTO powersync_crud({put_columns}) VALUES ({put_values});\nEND"
+    ));
 
     let mut patch_columns = String::from("op,id,type,data");
-    let mut patch_values = format!("'PATCH', NEW.id, {type_name}, json(powersync_diff({old_fragment}, {new_fragment}))");
+    let mut patch_values =
+        format!("'PATCH', NEW.id, {type_name}, json(powersync_diff({old_fragment}, {new_fragment}))");
     if let Some(old) = &old {
         patch_columns.push_str(",old_values");
         patch_values.push_str(&format!(", {}", old.patch));
@@ -200,13 +234,20 @@ pub fn view_triggers(table: &Table) -> PsResult<ViewTriggers> {
     }
     patch_columns.push_str(",options");
     patch_values.push_str(&format!(", {}", options.flags()));
-    update.push_str(&format!("INSERT INTO powersync_crud({patch_columns}) VALUES ({patch_values});\nEND"));
+    update.push_str(&format!(
+        "INSERT INTO powersync_crud({patch_columns}) VALUES ({patch_values});\nEND"
+    ));
 
     let (delete_columns, delete_values) = match &old {
-        Some(old) => ("op,id,type,old_values", format!("'DELETE', OLD.id, {type_name}, {}", old.delete)),
+        Some(old) => (
+            "op,id,type,old_values",
+            format!("'DELETE', OLD.id, {type_name}, {}", old.delete),
+        ),
         None => ("op,id,type", format!("'DELETE', OLD.id, {type_name}")),
     };
-    delete.push_str(&format!("INSERT INTO powersync_crud({delete_columns}) VALUES ({delete_values});\nEND"));
+    delete.push_str(&format!(
+        "INSERT INTO powersync_crud({delete_columns}) VALUES ({delete_values});\nEND"
+    ));
 
     if metadata {
         let (columns2, values2) = match &old {
@@ -214,7 +255,10 @@ pub fn view_triggers(table: &Table) -> PsResult<ViewTriggers> {
                 "op,id,type,old_values,metadata",
                 format!("'DELETE', OLD.id, {type_name}, {}, NEW._metadata", old.delete),
             ),
-            None => ("op,id,type,metadata", format!("'DELETE', OLD.id, {type_name}, NEW._metadata")),
+            None => (
+                "op,id,type,metadata",
+                format!("'DELETE', OLD.id, {type_name}, NEW._metadata"),
+            ),
         };
         delete.push_str(&format!(
             ";\nCREATE TRIGGER {} INSTEAD OF UPDATE ON {quoted_view} FOR EACH ROW WHEN NEW._deleted IS TRUE BEGIN DELETE FROM {internal} WHERE id = OLD.id; INSERT INTO powersync_crud({columns2}) VALUES ({values2});\nEND",

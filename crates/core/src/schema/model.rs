@@ -224,7 +224,13 @@ impl<'de> Deserialize<'de> for Table {
                 }
                 let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
                 let columns = columns.ok_or_else(|| de::Error::missing_field("columns"))?;
-                Ok(Table { name, view_name, columns, indexes: indexes.unwrap_or_default(), options: options.finish()? })
+                Ok(Table {
+                    name,
+                    view_name,
+                    columns,
+                    indexes: indexes.unwrap_or_default(),
+                    options: options.finish()?,
+                })
             }
         }
 
@@ -355,8 +361,14 @@ mod tests {
 
     #[test]
     fn validation_messages() {
-        assert_eq!(err("not json"), "invalid argument: . cause: expected ident at line 1 column 2");
-        assert_eq!(err("{}"), "invalid argument: . cause: missing field `tables` at line 1 column 2");
+        assert_eq!(
+            err("not json"),
+            "invalid argument: . cause: expected ident at line 1 column 2"
+        );
+        assert_eq!(
+            err("{}"),
+            "invalid argument: . cause: missing field `tables` at line 1 column 2"
+        );
         assert_eq!(
             err(r#"{"tables":{}}"#),
             "invalid argument: . cause: invalid type: map, expected a sequence at line 1 column 10"
@@ -377,10 +389,13 @@ mod tests {
             .contains("invalid type: integer `1`, expected a boolean"));
         assert!(err(r#"{"tables":[{"name":"t","columns":[],"local_\u006fnly":true}]}"#)
             .contains("invalid type: string \"local_only\", expected a borrowed string"));
-        assert!(err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x","params":["Bogus"]}}]}"#)
-            .contains("unknown variant `Bogus`, expected one of `Id`, `Column`, `Rest`"));
-        assert!(err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x"}}]}"#)
-            .contains("missing field `params`"));
+        assert!(
+            err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x","params":["Bogus"]}}]}"#)
+                .contains("unknown variant `Bogus`, expected one of `Id`, `Column`, `Rest`")
+        );
+        assert!(
+            err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x"}}]}"#).contains("missing field `params`")
+        );
     }
 
     #[test]

@@ -25,10 +25,14 @@ pub fn discover_columns(db: &Connection, table: &RawTable) -> PsResult<RawTableC
         row.get::<_, String>(0)
     })?;
     if all.is_empty() {
-        return Err(PsError::invalid_argument(format!("Could not find {table_name} in local schema.")));
+        return Err(PsError::invalid_argument(format!(
+            "Could not find {table_name} in local schema."
+        )));
     }
     if !all.iter().any(|c| c == "id") {
-        return Err(PsError::invalid_argument(format!("Table {table_name} has no id column.")));
+        return Err(PsError::invalid_argument(format!(
+            "Table {table_name} has no id column."
+        )));
     }
     let columns = all
         .into_iter()

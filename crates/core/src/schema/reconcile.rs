@@ -21,9 +21,15 @@ struct DataTable {
 impl DataTable {
     fn from_internal(internal: &str) -> Option<Self> {
         if let Some(name) = internal.strip_prefix("ps_data_local__") {
-            Some(DataTable { name: name.to_owned(), local_only: true })
+            Some(DataTable {
+                name: name.to_owned(),
+                local_only: true,
+            })
         } else {
-            internal.strip_prefix("ps_data__").map(|name| DataTable { name: name.to_owned(), local_only: false })
+            internal.strip_prefix("ps_data__").map(|name| DataTable {
+                name: name.to_owned(),
+                local_only: false,
+            })
         }
     }
 
@@ -44,19 +50,25 @@ pub fn apply(db: &Connection, schema: &Schema) -> PsResult<()> {
 
 fn update_tables(db: &Connection, schema: &Schema) -> PsResult<()> {
     let existing: Vec<DataTable> = sql::names_matching(db, "table", "ps_data_*")?
-    .iter()
-    .filter_map(|name| DataTable::from_internal(name))
-    .collect();
+        .iter()
+        .filter_map(|name| DataTable::from_internal(name))
+        .collect();
     let mut to_drop: HashSet<DataTable> = existing.iter().cloned().collect();
 
     for table in &schema.tables {
-        let wanted = DataTable { name: table.name.clone(), local_only: table.options.local_only };
+        let wanted = DataTable {
+            name: table.name.clone(),
+            local_only: table.options.local_only,
+        };
         if existing.contains(&wanted) {
             to_drop.remove(&wanted);
             continue;
         }
         let internal = quote_identifier(&wanted.internal());
-        sql::execute_batch(db, &format!("CREATE TABLE {internal}(id TEXT PRIMARY KEY NOT NULL, data TEXT)"))?;
+        sql::execute_batch(
+            db,
+            &format!("CREATE TABLE {internal}(id TEXT PRIMARY KEY NOT NULL, data TEXT)"),
+        )?;
         if !wanted.local_only {
             // Rows synced while the type had no table of its own move in.
             sql::execute(
@@ -139,14 +151,30 @@ fn stored_views(db: &Connection) -> PsResult<Vec<StoredView>> {
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?.unwrap_or_default())),
         )?;
         let pick = |prefix: &str| -> Vec<&str> {
-            triggers.iter().filter(|(n, _)| n.starts_with(prefix)).map(|(_, s)| s.as_str()).collect()
+            triggers
+                .iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .map(|(_, s)| s.as_str())
+                .collect()
         };
         // Delete triggers are joined in descending name order (delete_ before delete2_); the
         // reference does this with an aggregate ORDER BY that needs SQLite 3.44, we do it here.
         let delete = pick("ps_view_delete").join(";\n");
-        let insert = pick("ps_view_insert").first().map(|s| s.to_string()).unwrap_or_default();
-        let update = pick("ps_view_update").first().map(|s| s.to_string()).unwrap_or_default();
-        out.push(StoredView { name, sql, delete, insert, update });
+        let insert = pick("ps_view_insert")
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let update = pick("ps_view_update")
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        out.push(StoredView {
+            name,
+            sql,
+            delete,
+            insert,
+            update,
+        });
     }
     Ok(out)
 }

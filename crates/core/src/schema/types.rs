@@ -106,8 +106,17 @@ mod tests {
     #[test]
     fn accepted() {
         for t in [
-            "text", "TEXT", "integer", "real", "json", "unsigned big int", "double precision",
-            "VARCHAR(10)", "numeric(10,2)", "DECIMAL( 10 , 2 )", "_x1",
+            "text",
+            "TEXT",
+            "integer",
+            "real",
+            "json",
+            "unsigned big int",
+            "double precision",
+            "VARCHAR(10)",
+            "numeric(10,2)",
+            "DECIMAL( 10 , 2 )",
+            "_x1",
         ] {
             assert!(is_safe_type(t), "{t}");
         }
@@ -116,9 +125,23 @@ mod tests {
     #[test]
     fn rejected() {
         for t in [
-            "", "text ", " text", "a  b", "VARCHAR (10)", "int(-1)", "numeric(1,2,3)", "1abc",
-            "text);DROP TABLE ps_crud;--", "text -- x", "\"text\"", "text\t", "int()", "int(1",
-            "int(1,)", "int(1)x", "é",
+            "",
+            "text ",
+            " text",
+            "a  b",
+            "VARCHAR (10)",
+            "int(-1)",
+            "numeric(1,2,3)",
+            "1abc",
+            "text);DROP TABLE ps_crud;--",
+            "text -- x",
+            "\"text\"",
+            "text\t",
+            "int()",
+            "int(1",
+            "int(1,)",
+            "int(1)x",
+            "é",
         ] {
             assert!(!is_safe_type(t), "{t:?}");
         }

@@ -12,14 +12,21 @@ const TARGET: &str = "target_checkpoint_request_id";
 pub const MAX_OP_ID: i64 = i64::MAX;
 
 fn read(db: &Connection, key: &str) -> PsResult<Option<i64>> {
-    Ok(sql::query_optional(db, "SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?", [key], |r| {
-        r.get::<_, Option<i64>>(0)
-    })?
+    Ok(sql::query_optional(
+        db,
+        "SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?",
+        [key],
+        |r| r.get::<_, Option<i64>>(0),
+    )?
     .flatten())
 }
 
 fn write(db: &Connection, key: &str, value: i64) -> PsResult<()> {
-    sql::execute(db, "INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)", rusqlite::params![key, value])?;
+    sql::execute(
+        db,
+        "INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)",
+        rusqlite::params![key, value],
+    )?;
     Ok(())
 }
 
@@ -52,10 +59,14 @@ pub fn seed(db: &Connection, args: &Args) -> PsResult<i64> {
     let value = integer_argument(args, 1)
         .ok_or_else(|| PsError::invalid_argument("checkpoint request id must be an integer or integer string"))?;
     if value < 0 {
-        return Err(PsError::invalid_argument("checkpoint request id must be a non-negative integer"));
+        return Err(PsError::invalid_argument(
+            "checkpoint request id must be a non-negative integer",
+        ));
     }
     if value == 0 {
-        return Err(PsError::invalid_argument("checkpoint request id must be a positive integer"));
+        return Err(PsError::invalid_argument(
+            "checkpoint request id must be a positive integer",
+        ));
     }
     write(db, LAST_REQUESTED, value)?;
     Ok(value)
@@ -78,7 +89,9 @@ pub fn set_target(db: &Connection, args: &Args) -> PsResult<Option<i64>> {
         PsError::invalid_argument("target checkpoint request id must be an integer, integer string, or null")
     })?;
     if value < 0 {
-        return Err(PsError::invalid_argument("target checkpoint request id must be a non-negative integer"));
+        return Err(PsError::invalid_argument(
+            "target checkpoint request id must be a non-negative integer",
+        ));
     }
     if value == 0 {
         sql::execute(db, "DELETE FROM ps_kv WHERE key = ?", [TARGET])?;

@@ -42,7 +42,10 @@ pub enum Instruction {
 
 impl Instruction {
     pub fn log(severity: Severity, line: impl Into<String>) -> Instruction {
-        Instruction::LogLine { severity, line: line.into() }
+        Instruction::LogLine {
+            severity,
+            line: line.into(),
+        }
     }
 }
 
@@ -94,8 +97,15 @@ pub struct CheckpointRequest {
 
 #[derive(Debug, Serialize)]
 pub enum Diagnostics {
-    BucketStateChange { changes: Vec<BucketChange>, incremental: bool },
-    SchemaChange { table: String, column: String, value_type: ValueType },
+    BucketStateChange {
+        changes: Vec<BucketChange>,
+        incremental: bool,
+    },
+    SchemaChange {
+        table: String,
+        column: String,
+        value_type: ValueType,
+    },
 }
 
 #[derive(Debug, Serialize)]

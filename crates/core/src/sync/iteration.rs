@@ -83,7 +83,10 @@ pub struct Outcome {
 
 impl Outcome {
     fn ended(instructions: Vec<Instruction>) -> Outcome {
-        Outcome { instructions, ended: true }
+        Outcome {
+            instructions,
+            ended: true,
+        }
     }
 }
 
@@ -131,13 +134,22 @@ impl Iteration {
             }),
         };
         let request = StreamingSyncRequest {
-            buckets: positions.iter().map(|(name, after)| BucketRequest { name: name.clone(), after: after.to_string() }).collect(),
+            buckets: positions
+                .iter()
+                .map(|(name, after)| BucketRequest {
+                    name: name.clone(),
+                    after: after.to_string(),
+                })
+                .collect(),
             include_checksum: true,
             raw_data: true,
             binary_data: true,
             client_id,
             parameters: options.parameters,
-            streams: StreamsRequest { include_defaults: options.include_defaults, subscriptions: requested.clone() },
+            streams: StreamsRequest {
+                include_defaults: options.include_defaults,
+                subscriptions: requested.clone(),
+            },
             app_metadata: options.app_metadata,
         };
 
@@ -158,21 +170,36 @@ impl Iteration {
         };
         let mut instructions = Vec::new();
         iteration.emit_status(&mut instructions);
-        instructions.push(Instruction::EstablishSyncStream { request, checkpoint_request });
+        instructions.push(Instruction::EstablishSyncStream {
+            request,
+            checkpoint_request,
+        });
         Ok((iteration, instructions))
     }
 
     /// Appends `UpdateSyncStatus` when the status differs from the last one sent.
     fn emit_status(&mut self, out: &mut Vec<Instruction>) {
-        self.status.downloading = if self.downloading { Some(Downloading::from_buckets(self.progress.iter().map(|(_, p)| p))) } else { None };
+        self.status.downloading = if self.downloading {
+            Some(Downloading::from_buckets(self.progress.iter().map(|(_, p)| p)))
+        } else {
+            None
+        };
         if let Some(target) = &self.target {
-            streams::update_stream_progress(&mut self.streams, target, &self.requested, &self.progress, self.downloading);
+            streams::update_stream_progress(
+                &mut self.streams,
+                target,
+                &self.requested,
+                &self.progress,
+                self.downloading,
+            );
         }
         self.status.streams = self.streams.iter().map(|s| s.status.clone()).collect();
         let json = serde_json::to_string(&self.status).expect("status always serialises");
         if self.last_status.as_deref() != Some(json.as_str()) {
             self.last_status = Some(json);
-            out.push(Instruction::UpdateSyncStatus { status: self.status.clone() });
+            out.push(Instruction::UpdateSyncStatus {
+                status: self.status.clone(),
+            });
         }
     }
 
@@ -181,7 +208,10 @@ impl Iteration {
     fn finish(&mut self, mut instructions: Vec<Instruction>, diagnostics: Vec<Instruction>) -> Outcome {
         self.emit_status(&mut instructions);
         instructions.extend(diagnostics);
-        Outcome { instructions, ended: false }
+        Outcome {
+            instructions,
+            ended: false,
+        }
     }
 
     pub fn connection_established(&mut self) -> Outcome {
@@ -212,13 +242,24 @@ impl Iteration {
         streams::cleanup(db, now)?;
         let requested = streams::request_subscriptions(db)?;
         if requested != self.requested {
-            return Ok(Outcome::ended(vec![Instruction::CloseSyncStream { hide_disconnect: true }]));
+            return Ok(Outcome::ended(vec![Instruction::CloseSyncStream {
+                hide_disconnect: true,
+            }]));
         }
         self.active_streams = active;
-        Ok(Outcome { instructions: Vec::new(), ended: false })
+        Ok(Outcome {
+            instructions: Vec::new(),
+            ended: false,
+        })
     }
 
-    pub fn line(&mut self, db: &Connection, state: &DatabaseState, line: SyncLine, raw_size: usize) -> PsResult<Outcome> {
+    pub fn line(
+        &mut self,
+        db: &Connection,
+        state: &DatabaseState,
+        line: SyncLine,
+        raw_size: usize,
+    ) -> PsResult<Outcome> {
         if !self.received_line {
             self.received_line = true;
             self.status.connected = true;
@@ -243,10 +284,14 @@ impl Iteration {
             SyncLine::CheckpointDiff(diff) => {
                 // Patched on a copy: a busy database lets the SDK retry this very line.
                 let Some(mut checkpoint) = self.target.clone() else {
-                    return Err(crate::error::PsError::sync_protocol("Received checkpoint_diff without previous checkpoint", None));
+                    return Err(crate::error::PsError::sync_protocol(
+                        "Received checkpoint_diff without previous checkpoint",
+                        None,
+                    ));
                 };
                 checkpoint.buckets.retain(|b| {
-                    !diff.removed_buckets.contains(&b.bucket) && !diff.updated_buckets.iter().any(|u| u.bucket == b.bucket)
+                    !diff.removed_buckets.contains(&b.bucket)
+                        && !diff.updated_buckets.iter().any(|u| u.bucket == b.bucket)
                 });
                 checkpoint.buckets.extend(diff.updated_buckets);
                 checkpoint.buckets.sort_by(|a, b| a.bucket.cmp(&b.bucket));
@@ -276,7 +321,9 @@ impl Iteration {
             }
             SyncLine::PartialCheckpointComplete(priority) => {
                 if self.target.is_none() {
-                    return Err(crate::error::PsError::invalid_state("Received checkpoint complete without previous checkpoint"));
+                    return Err(crate::error::PsError::invalid_state(
+                        "Received checkpoint complete without previous checkpoint",
+                    ));
                 }
                 return self.apply_checkpoint(db, state, Some(priority));
             }
@@ -293,7 +340,9 @@ impl Iteration {
                 } else {
                     streams::cleanup(db, now)?;
                     if streams::request_subscriptions(db)? != self.requested {
-                        return Ok(Outcome::ended(vec![Instruction::CloseSyncStream { hide_disconnect: true }]));
+                        return Ok(Outcome::ended(vec![Instruction::CloseSyncStream {
+                            hide_disconnect: true,
+                        }]));
                     }
                 }
             }
@@ -330,7 +379,15 @@ impl Iteration {
             if target_count < at_last.saturating_add(since_last) {
                 shrank = true;
             }
-            progress.push((bucket.bucket.clone(), BucketProgress { priority: bucket.priority().0, at_last, since_last, target_count }));
+            progress.push((
+                bucket.bucket.clone(),
+                BucketProgress {
+                    priority: bucket.priority().0,
+                    at_last,
+                    since_last,
+                    target_count,
+                },
+            ));
         }
         if shrank {
             // A bucket got smaller (compaction): counting from scratch is the only consistent view.
@@ -354,9 +411,15 @@ impl Iteration {
             .progress
             .iter()
             .filter(|(name, _)| only.is_none_or(|o| o == name))
-            .map(|(name, progress)| BucketChange { name: name.clone(), progress: *progress })
+            .map(|(name, progress)| BucketChange {
+                name: name.clone(),
+                progress: *progress,
+            })
             .collect();
-        out.push(Instruction::HandleDiagnostics(Diagnostics::BucketStateChange { changes, incremental: only.is_some() }));
+        out.push(Instruction::HandleDiagnostics(Diagnostics::BucketStateChange {
+            changes,
+            incremental: only.is_some(),
+        }));
     }
 
     fn schema_diagnostics(&mut self, out: &mut Vec<Instruction>, data: &DataLine) {
@@ -400,19 +463,31 @@ impl Iteration {
         }
     }
 
-    fn apply_checkpoint(&mut self, db: &Connection, state: &DatabaseState, priority: Option<Priority>) -> PsResult<Outcome> {
+    fn apply_checkpoint(
+        &mut self,
+        db: &Connection,
+        state: &DatabaseState,
+        priority: Option<Priority>,
+    ) -> PsResult<Outcome> {
         let target = self.target.clone().expect("checked by the caller");
         let failures = storage::validate_checksums(db, buckets_in_range(&target, priority))?;
         if !failures.is_empty() {
             for failure in &failures {
                 storage::delete_bucket(db, &failure.bucket)?;
             }
-            let which = if priority.is_some() { "partial checkpoint" } else { "checkpoint" };
+            let which = if priority.is_some() {
+                "partial checkpoint"
+            } else {
+                "checkpoint"
+            };
             let list: Vec<String> = failures.iter().map(|f| f.describe()).collect();
             return Ok(Outcome::ended(vec![
                 Instruction::log(
                     Severity::WARNING,
-                    format!("Could not apply {which}, Checksums didn't match, failed for: {}", list.join(", ")),
+                    format!(
+                        "Could not apply {which}, Checksums didn't match, failed for: {}",
+                        list.join(", ")
+                    ),
                 ),
                 Instruction::CloseSyncStream { hide_disconnect: false },
             ]));
@@ -442,12 +517,23 @@ impl Iteration {
     }
 
     /// Status and bookkeeping after a complete checkpoint was published.
-    fn after_complete_apply(&mut self, db: &Connection, target: &Checkpoint, now: i64, out: &mut Vec<Instruction>) -> PsResult<()> {
+    fn after_complete_apply(
+        &mut self,
+        db: &Connection,
+        target: &Checkpoint,
+        now: i64,
+        out: &mut Vec<Instruction>,
+    ) -> PsResult<()> {
         let applied = target.write_checkpoint.map(|w| w.0);
         if let Some(w) = applied {
-            out.push(Instruction::log(Severity::DEBUG, format!("Applied checkpoint request id {w}")));
+            out.push(Instruction::log(
+                Severity::DEBUG,
+                format!("Applied checkpoint request id {w}"),
+            ));
         }
-        out.push(Instruction::DidCompleteSync { applied_checkpoint_request_id: applied.map(|w| w.to_string()) });
+        out.push(Instruction::DidCompleteSync {
+            applied_checkpoint_request_id: applied.map(|w| w.to_string()),
+        });
         status::record_sync(&mut self.status.priority_status, Priority::FULL_SYNC, now);
         self.status.internal_last_applied_checkpoint_request_id = applied;
         self.downloading = false;
@@ -474,11 +560,17 @@ impl Iteration {
         let mut out = Vec::new();
         match sync_local(db, state, &pending, None, &mut self.raw_tables, now)? {
             SyncLocalResult::Applied => {
-                out.push(Instruction::log(Severity::DEBUG, "Applied pending checkpoint after completed upload"));
+                out.push(Instruction::log(
+                    Severity::DEBUG,
+                    "Applied pending checkpoint after completed upload",
+                ));
                 self.after_complete_apply(db, &pending, now, &mut out)?;
             }
             SyncLocalResult::PendingLocalChanges => {
-                out.push(Instruction::log(Severity::WARNING, "Could not apply pending checkpoint even after completed upload"));
+                out.push(Instruction::log(
+                    Severity::WARNING,
+                    "Could not apply pending checkpoint even after completed upload",
+                ));
             }
         }
         Ok(self.finish(out, Vec::new()))

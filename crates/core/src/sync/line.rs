@@ -23,7 +23,9 @@ impl<'de> Deserialize<'de> for OpId {
                 f.write_str("a string")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OpId, E> {
-                v.parse::<i64>().map(OpId).map_err(|_| E::invalid_value(Unexpected::Str(v), &"a decimal 64-bit integer"))
+                v.parse::<i64>()
+                    .map(OpId)
+                    .map_err(|_| E::invalid_value(Unexpected::Str(v), &"a decimal 64-bit integer"))
             }
         }
         deserializer.deserialize_str(V)
@@ -254,9 +256,9 @@ impl<'de> Deserialize<'de> for SyncLine {
                         variant.newtype_variant::<CheckpointComplete>()?;
                         SyncLine::CheckpointComplete
                     }
-                    "partial_checkpoint_complete" => {
-                        SyncLine::PartialCheckpointComplete(variant.newtype_variant::<PartialCheckpointComplete>()?.priority)
-                    }
+                    "partial_checkpoint_complete" => SyncLine::PartialCheckpointComplete(
+                        variant.newtype_variant::<PartialCheckpointComplete>()?.priority,
+                    ),
                     "token_expires_in" => SyncLine::TokenExpiresIn(variant.newtype_variant()?),
                     _ => {
                         variant.newtype_variant::<IgnoredAny>()?;
@@ -311,7 +313,10 @@ fn bson_element(bytes: &[u8], pos: usize) -> Option<BsonElement> {
         0x13 => (16, None),
         _ => return None,
     };
-    Some(BsonElement { end: value.checked_add(value_len)?, child })
+    Some(BsonElement {
+        end: value.checked_add(value_len)?,
+        child,
+    })
 }
 
 /// Whether the documents in `bytes` nest deeper than `MAX_BSON_DEPTH`, found without recursion.
@@ -329,7 +334,9 @@ fn nested_too_deeply(bytes: &[u8]) -> bool {
             stack.pop();
             continue;
         }
-        let Some(element) = bson_element(&bytes[..end], pos) else { return false };
+        let Some(element) = bson_element(&bytes[..end], pos) else {
+            return false;
+        };
         stack.last_mut().expect("not empty").0 = element.end;
         if let Some(child_start) = element.child {
             if child_start <= element.end && element.end <= bytes.len() {
@@ -388,18 +395,30 @@ mod tests {
             err(r#"{"token_expires_in":5,"checkpoint_complete":{}}"#),
             "Sync protocol error: invalid text line. cause: expected value at line 1 column 21"
         );
-        assert!(err(r#"{"data":{"bucket":"b","data":[{"op_id":5,"op":"PUT","checksum":1}]}}"#)
-            .contains("invalid type: integer `5`, expected a string at line 1 column 40"));
-        assert!(err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":"5"}]}}"#)
-            .contains("invalid type: string \"5\", expected a number to interpret as a checksum"));
-        assert!(err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":4294967296}]}}"#)
-            .contains("invalid value: integer `4294967296`, expected a 32-bit int"));
-        assert!(err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":1.5}]}}"#)
-            .contains("invalid value: floating point `1.5`, expected a whole number"));
-        assert!(err(r#"{"checkpoint":{"last_op_id":"1","buckets":[{"bucket":"a","checksum":1,"priority":-1}]}}"#)
-            .contains("cause: invalid argument: Invalid bucket priority value. cause: unknown at line 1"));
-        assert!(err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":1,"data":{}}]}}"#)
-            .contains("invalid type: map, expected a string"));
+        assert!(
+            err(r#"{"data":{"bucket":"b","data":[{"op_id":5,"op":"PUT","checksum":1}]}}"#)
+                .contains("invalid type: integer `5`, expected a string at line 1 column 40")
+        );
+        assert!(
+            err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":"5"}]}}"#)
+                .contains("invalid type: string \"5\", expected a number to interpret as a checksum")
+        );
+        assert!(
+            err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":4294967296}]}}"#)
+                .contains("invalid value: integer `4294967296`, expected a 32-bit int")
+        );
+        assert!(
+            err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":1.5}]}}"#)
+                .contains("invalid value: floating point `1.5`, expected a whole number")
+        );
+        assert!(
+            err(r#"{"checkpoint":{"last_op_id":"1","buckets":[{"bucket":"a","checksum":1,"priority":-1}]}}"#)
+                .contains("cause: invalid argument: Invalid bucket priority value. cause: unknown at line 1")
+        );
+        assert!(
+            err(r#"{"data":{"bucket":"b","data":[{"op_id":"5","op":"PUT","checksum":1,"data":{}}]}}"#)
+                .contains("invalid type: map, expected a string")
+        );
     }
 
     #[test]
@@ -407,15 +426,26 @@ mod tests {
         let SyncLine::Data(d) = parse_text(r#"{"data":{"bucket":"b","after":"0","data":[{"op_id":"1","op":"PUT","checksum":-1},{"op_id":"2","op":"MOVE","checksum":4294967295.0}]}}"#).unwrap() else { panic!() };
         assert_eq!(d.data[0].checksum, Checksum(u32::MAX));
         assert_eq!(d.data[1].checksum, Checksum(u32::MAX));
-        assert!(matches!(parse_text(r#"{"some_future_line":{"x":1}}"#).unwrap(), SyncLine::Unknown));
-        assert!(matches!(parse_text(r#"{"token_expires_in":30}"#).unwrap(), SyncLine::TokenExpiresIn(30)));
+        assert!(matches!(
+            parse_text(r#"{"some_future_line":{"x":1}}"#).unwrap(),
+            SyncLine::Unknown
+        ));
+        assert!(matches!(
+            parse_text(r#"{"token_expires_in":30}"#).unwrap(),
+            SyncLine::TokenExpiresIn(30)
+        ));
     }
 
     #[test]
     fn bson_checkpoint_from_spec() {
         let hex = "8a00000003636865636b706f696e740079000000026c6173745f6f705f6964000200000032000a77726974655f636865636b706f696e7400046275636b65747300470000000330003f000000026275636b6574000300000062620010636865636b73756d00ffffffff107072696f72697479000300000012636f756e7400020000000000000000000000";
-        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-        let SyncLine::Checkpoint(c) = parse_binary(&bytes).unwrap() else { panic!() };
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let SyncLine::Checkpoint(c) = parse_binary(&bytes).unwrap() else {
+            panic!()
+        };
         assert_eq!(c.last_op_id, OpId(2));
         assert_eq!(c.buckets[0].checksum, Checksum(u32::MAX));
         assert_eq!(c.buckets[0].count, Some(2));

@@ -26,7 +26,10 @@ use iteration::{Iteration, Outcome, StartOptions};
 /// Now in microseconds since the Unix epoch, truncated to whole milliseconds (what the
 /// reference's `unixepoch('subsec')` yields, computed here so it works before SQLite 3.42).
 pub fn now_micros() -> i64 {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     millis * 1000
 }
 
@@ -58,7 +61,10 @@ pub struct SyncClient {
 fn cached_connection(call: &Call) -> Option<Connection> {
     // An error here only means no caching; the call itself reports real problems.
     let _ = sql::execute_batch(&call.connection(), "SELECT 1 FROM powersync_internal_close");
-    call.state.close_table_connected.load(Ordering::Relaxed).then(|| call.connection())
+    call.state
+        .close_table_connected
+        .load(Ordering::Relaxed)
+        .then(|| call.connection())
 }
 
 pub fn control_fn(call: &Call) -> PsResult<Output> {
@@ -79,7 +85,10 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
             return Err(PsError::invalid_state("The sync client is already in use"));
         }
     };
-    let SyncClient { iteration: client, db: cached } = &mut *guard;
+    let SyncClient {
+        iteration: client,
+        db: cached,
+    } = &mut *guard;
     if cached.is_none() {
         *cached = cached_connection(call);
     }
@@ -196,7 +205,9 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
 
 pub fn offline_sync_status_fn(call: &Call) -> PsResult<Output> {
     let status = status::offline_status(&call.connection())?;
-    Ok(Output::Text(serde_json::to_string(&status).expect("status always serialises")))
+    Ok(Output::Text(
+        serde_json::to_string(&status).expect("status always serialises"),
+    ))
 }
 
 /// Whether a sync iteration is running on this connection (a call into the sync client that is
@@ -208,4 +219,3 @@ pub fn iteration_active(state: &crate::state::DatabaseState) -> bool {
         Err(std::sync::TryLockError::WouldBlock) => true,
     }
 }
-

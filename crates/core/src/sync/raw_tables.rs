@@ -72,8 +72,8 @@ impl RawTables {
         let (put, delete) = self.statements(db, name)?.clone();
         match data {
             Some(data) => {
-                let object: Json = serde_json::from_str(data)
-                    .map_err(|e| PsError::new(ErrorKind::InvalidLocalData(e.to_string())))?;
+                let object: Json =
+                    serde_json::from_str(data).map_err(|e| PsError::new(ErrorKind::InvalidLocalData(e.to_string())))?;
                 let Json::Object(object) = object else {
                     return Err(PsError::invalid_argument("expected oplog data to be an object"));
                 };
@@ -89,7 +89,9 @@ impl RawTables {
             }
             None => {
                 if delete.params.iter().any(|p| *p != StatementParam::Id) {
-                    return Err(PsError::invalid_argument("Raw delete statement parameters must only reference id"));
+                    return Err(PsError::invalid_argument(
+                        "Raw delete statement parameters must only reference id",
+                    ));
                 }
                 let values = delete.params.iter().map(|_| Value::Text(id.to_owned())).collect();
                 execute(db, &delete, values).map_err(|e| e.into_error(|| format!("deleting from {name}, id = {id}")))
@@ -109,7 +111,11 @@ fn infer_put(quoted_table: &str, columns: &[String]) -> PendingStatement {
         updates.push(format!("{} = ?{}", quote_identifier(c), i + 2));
         params.push(StatementParam::Column(c.clone()));
     }
-    let mut sql = format!("INSERT INTO {quoted_table} ({}) VALUES ({})", names.join(", "), placeholders.join(", "));
+    let mut sql = format!(
+        "INSERT INTO {quoted_table} ({}) VALUES ({})",
+        names.join(", "),
+        placeholders.join(", ")
+    );
     if updates.is_empty() {
         sql.push_str(" ON CONFLICT (id) DO NOTHING");
     } else {
@@ -146,8 +152,11 @@ fn bind_values(statement: &PendingStatement, id: &str, object: &Map<String, Json
                     })
                     .filter(|n| !n.is_empty())
                     .collect();
-                let rest: Map<String, Json> =
-                    object.iter().filter(|(k, _)| !named.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let rest: Map<String, Json> = object
+                    .iter()
+                    .filter(|(k, _)| !named.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 if rest.is_empty() {
                     Value::Null
                 } else {
@@ -175,8 +184,9 @@ impl ExecError {
 }
 
 fn execute(db: &Connection, statement: &PendingStatement, values: Vec<Value>) -> Result<(), ExecError> {
-    let mut stmt =
-        db.prepare_cached(&statement.sql).map_err(|e| ExecError::Prepare(PsError::sqlite(Some(&statement.sql), e)))?;
+    let mut stmt = db
+        .prepare_cached(&statement.sql)
+        .map_err(|e| ExecError::Prepare(PsError::sqlite(Some(&statement.sql), e)))?;
     let expected = stmt.parameter_count();
     if expected != values.len() {
         return Err(ExecError::Prepare(PsError::invalid_argument(format!(

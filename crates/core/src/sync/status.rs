@@ -57,11 +57,16 @@ impl Downloading {
     pub fn from_buckets<'a>(buckets: impl IntoIterator<Item = &'a BucketProgress>) -> Downloading {
         let mut groups: BTreeMap<i32, BucketProgress> = BTreeMap::new();
         for b in buckets {
-            let g = groups.entry(b.priority).or_insert(BucketProgress { priority: b.priority, ..Default::default() });
+            let g = groups.entry(b.priority).or_insert(BucketProgress {
+                priority: b.priority,
+                ..Default::default()
+            });
             g.since_last = g.since_last.saturating_add(b.since_last);
             g.target_count = g.target_count.saturating_add(b.target_count.saturating_sub(b.at_last));
         }
-        Downloading { groups: groups.into_values().rev().collect() }
+        Downloading {
+            groups: groups.into_values().rev().collect(),
+        }
     }
 }
 
@@ -116,14 +121,25 @@ pub fn stored_priority_status(db: &Connection) -> PsResult<Vec<PriorityStatus>> 
         db,
         "SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority",
         [],
-        |r| Ok(PriorityStatus { priority: r.get(0)?, last_synced_at: r.get(1)?, has_synced: Some(true) }),
+        |r| {
+            Ok(PriorityStatus {
+                priority: r.get(0)?,
+                last_synced_at: r.get(1)?,
+                has_synced: Some(true),
+            })
+        },
     )
 }
 
 /// The status as it looks while disconnected.
 pub fn offline_status(db: &Connection) -> PsResult<SyncStatus> {
     // Read like the reference does first, so a database without our tables fails the same way.
-    sql::query_all(db, "SELECT name, count_at_last, count_since_last FROM ps_buckets", [], |_| Ok(()))?;
+    sql::query_all(
+        db,
+        "SELECT name, count_at_last, count_since_last FROM ps_buckets",
+        [],
+        |_| Ok(()),
+    )?;
     Ok(SyncStatus {
         connected: false,
         connecting: false,
@@ -138,9 +154,20 @@ pub fn offline_status(db: &Connection) -> PsResult<SyncStatus> {
 pub fn record_sync(status: &mut Vec<PriorityStatus>, priority: Priority, now: i64) {
     if priority == Priority::FULL_SYNC {
         status.clear();
-        status.push(PriorityStatus { priority: priority.0, last_synced_at: Some(now), has_synced: Some(true) });
+        status.push(PriorityStatus {
+            priority: priority.0,
+            last_synced_at: Some(now),
+            has_synced: Some(true),
+        });
     } else {
         status.retain(|s| s.priority > priority.0);
-        status.insert(0, PriorityStatus { priority: priority.0, last_synced_at: Some(now), has_synced: Some(true) });
+        status.insert(
+            0,
+            PriorityStatus {
+                priority: priority.0,
+                last_synced_at: Some(now),
+                has_synced: Some(true),
+            },
+        );
     }
 }

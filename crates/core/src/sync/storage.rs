@@ -7,7 +7,6 @@ use crate::error::{PsError, PsResult};
 use crate::sql;
 use crate::sync::line::{BucketChecksum, Checksum, DataLine, OpType};
 
-
 /// Applies one `data` line (§3.1). `raw_size` is the byte length of the line as received.
 pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsResult<()> {
     let sql = "INSERT INTO ps_buckets(name) VALUES(?) ON CONFLICT DO NOTHING";
@@ -39,7 +38,8 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                     let hashes: Vec<i64> = db
                         .prepare_cached(sql)
                         .and_then(|mut s| {
-                            s.query_map(params![bucket_id, key], |r| r.get(0))?.collect::<rusqlite::Result<_>>()
+                            s.query_map(params![bucket_id, key], |r| r.get(0))?
+                                .collect::<rusqlite::Result<_>>()
                         })
                         .map_err(|e| PsError::sqlite(Some(sql), e))?;
                     for hash in hashes {
@@ -64,7 +64,19 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                         None => (None, None),
                     };
                     let sql = "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)";
-                    sql::execute(db, sql, params![bucket_id, op.op_id.0, key, row_type, row_id, op.data, op.checksum.as_signed()])?;
+                    sql::execute(
+                        db,
+                        sql,
+                        params![
+                            bucket_id,
+                            op.op_id.0,
+                            key,
+                            row_type,
+                            row_id,
+                            op.data,
+                            op.checksum.as_signed()
+                        ],
+                    )?;
                     opsum = opsum.wrapping_add(op.checksum);
                 }
             }
@@ -88,7 +100,14 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
         sql::execute(
             db,
             sql,
-            params![bucket_id, last_op, add.as_signed(), opsum.as_signed(), line.data.len() as i64, raw_size as i64],
+            params![
+                bucket_id,
+                last_op,
+                add.as_signed(),
+                opsum.as_signed(),
+                line.data.len() as i64,
+                raw_size as i64
+            ],
         )?;
     }
     Ok(())
@@ -171,7 +190,12 @@ pub fn validate_checksums<'a>(
             .unwrap_or((0, 0));
         let (add, op) = (Checksum::from_stored(add), Checksum::from_stored(op));
         if add.wrapping_add(op) != bucket.checksum {
-            failures.push(ChecksumMismatch { bucket: bucket.bucket.clone(), expected: bucket.checksum, add, op });
+            failures.push(ChecksumMismatch {
+                bucket: bucket.bucket.clone(),
+                expected: bucket.checksum,
+                add,
+                op,
+            });
         }
     }
     Ok(failures)
@@ -197,9 +221,11 @@ mod tests {
         let text = r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","object_type":"items","object_id":"r1","checksum":1,"data":"{}"},{"op_id":"2","op":"REMOVE","object_type":"items","object_id":"r1","checksum":2},{"op_id":"3","op":"MOVE","checksum":4},{"op_id":"4","op":"PUT","object_type":"items","object_id":"r2","subkey":"sk1","checksum":8,"data":"{}"},{"op_id":"5","op":"PUT","object_type":"unknown_tbl","object_id":"u1","checksum":16,"data":"{}"}]}}"#;
         apply_data_line(&db, &data_line(text), text.len()).unwrap();
         let bucket: (i64, i64, i64, i64) = db
-            .query_row("SELECT last_op, add_checksum, op_checksum, count_since_last FROM ps_buckets", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT last_op, add_checksum, op_checksum, count_since_last FROM ps_buckets",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .unwrap();
         assert_eq!(bucket, (5, 7, 24, 5));
         let keys: Vec<String> = {
@@ -208,7 +234,9 @@ mod tests {
             rows.collect::<Result<_, _>>().unwrap()
         };
         assert_eq!(keys, ["items/r2/sk1", "unknown_tbl/u1/null"]);
-        let queued: i64 = db.query_row("SELECT count(*) FROM ps_updated_rows", [], |r| r.get(0)).unwrap();
+        let queued: i64 = db
+            .query_row("SELECT count(*) FROM ps_updated_rows", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(queued, 0);
     }
 
@@ -218,7 +246,9 @@ mod tests {
         db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
         let text = r#"{"data":{"bucket":"bad","data":[{"op_id":"1","op":"PUT","object_type":"t","object_id":"a","checksum":3000000000,"data":"{}"},{"op_id":"2","op":"PUT","object_type":"t","object_id":"b","checksum":3000000000,"data":"{}"}]}}"#;
         apply_data_line(&db, &data_line(text), text.len()).unwrap();
-        let hash: i64 = db.query_row("SELECT hash FROM ps_oplog WHERE op_id = 1", [], |r| r.get(0)).unwrap();
+        let hash: i64 = db
+            .query_row("SELECT hash FROM ps_oplog WHERE op_id = 1", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(hash, -1294967296);
         let expected = BucketChecksum {
             bucket: "bad".into(),
@@ -232,7 +262,10 @@ mod tests {
             failures[0].describe(),
             "bad (expected 0x000003e7, got 0x65a0bc00 = 0x65a0bc00 (op) + 0x00000000 (add))"
         );
-        let good = BucketChecksum { checksum: Checksum(6_000_000_000u64 as u32), ..expected };
+        let good = BucketChecksum {
+            checksum: Checksum(6_000_000_000u64 as u32),
+            ..expected
+        };
         assert!(validate_checksums(&db, [&good]).unwrap().is_empty());
     }
 }

@@ -166,8 +166,11 @@ pub fn reconcile(
             found = true;
         }
         if stream.is_default && !found {
-            let sql = "INSERT INTO ps_stream_subscriptions (stream_name, active, is_default) VALUES (?, 1, 1) RETURNING id";
-            let id: i64 = db.query_row(sql, [&stream.name], |r| r.get(0)).map_err(|e| PsError::sqlite(Some(sql), e))?;
+            let sql =
+                "INSERT INTO ps_stream_subscriptions (stream_name, active, is_default) VALUES (?, 1, 1) RETURNING id";
+            let id: i64 = db
+                .query_row(sql, [&stream.name], |r| r.get(0))
+                .map_err(|e| PsError::sqlite(Some(sql), e))?;
             rows.push(TrackedStream {
                 id,
                 local_params: "null".into(),
@@ -245,7 +248,9 @@ pub fn streams_of_bucket(
         let found = match reason {
             SubscriptionReason::Sub(i) => requested.get(*i as usize).and_then(|r| {
                 let params = r.parameters.as_ref().map_or("null", |p| p.get());
-                streams.iter().position(|s| s.status.name == r.stream && s.local_params == params)
+                streams
+                    .iter()
+                    .position(|s| s.status.name == r.stream && s.local_params == params)
             }),
             // Only the row a default stream created itself (no explicit subscription) counts.
             SubscriptionReason::Default(j) => checkpoint.streams.get(*j as usize).and_then(|d| {
@@ -277,13 +282,20 @@ pub fn update_stream_progress(
     }
     for bucket in &checkpoint.buckets {
         let indexes = streams_of_bucket(&bucket.subscriptions, checkpoint, requested, streams);
-        let p = progress.iter().find(|(n, _)| *n == bucket.bucket).map(|(_, p)| *p).unwrap_or_default();
+        let p = progress
+            .iter()
+            .find(|(n, _)| *n == bucket.bucket)
+            .map(|(_, p)| *p)
+            .unwrap_or_default();
         for i in indexes {
             let s = &mut streams[i].status;
             let prio = bucket.priority().0;
             s.priority = Some(s.priority.map_or(prio, |old| old.max(prio)));
             if downloading {
-                s.progress.total = s.progress.total.saturating_add(p.target_count.saturating_sub(p.at_last));
+                s.progress.total = s
+                    .progress
+                    .total
+                    .saturating_add(p.target_count.saturating_sub(p.at_last));
                 s.progress.downloaded = s.progress.downloaded.saturating_add(p.since_last);
             }
         }
@@ -291,7 +303,12 @@ pub fn update_stream_progress(
 }
 
 /// Marks streams covered by a sync at `priority` (all for a complete one) as synced now.
-pub fn mark_synced(db: &Connection, streams: &mut [TrackedStream], priority: Option<Priority>, now: i64) -> PsResult<()> {
+pub fn mark_synced(
+    db: &Connection,
+    streams: &mut [TrackedStream],
+    priority: Option<Priority>,
+    now: i64,
+) -> PsResult<()> {
     for s in streams.iter_mut() {
         let covered = match priority {
             None => true,
@@ -299,7 +316,11 @@ pub fn mark_synced(db: &Connection, streams: &mut [TrackedStream], priority: Opt
         };
         if covered {
             s.status.last_synced_at = Some(now);
-            sql::execute(db, "UPDATE ps_stream_subscriptions SET last_synced_at = ?2 WHERE id = ?1", params![s.id, now])?;
+            sql::execute(
+                db,
+                "UPDATE ps_stream_subscriptions SET last_synced_at = ?2 WHERE id = ?1",
+                params![s.id, now],
+            )?;
         }
     }
     Ok(())

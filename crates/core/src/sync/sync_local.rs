@@ -20,7 +20,11 @@ pub enum SyncLocalResult {
 
 /// Buckets of `checkpoint` covered by a sync at `priority` (all for a complete sync).
 pub fn buckets_in_range(checkpoint: &Checkpoint, priority: Option<Priority>) -> Vec<&BucketChecksum> {
-    checkpoint.buckets.iter().filter(|b| priority.is_none_or(|p| b.priority() <= p)).collect()
+    checkpoint
+        .buckets
+        .iter()
+        .filter(|b| priority.is_none_or(|p| b.priority() <= p))
+        .collect()
 }
 
 /// Whether local writes block publication (§5.2).
@@ -33,7 +37,10 @@ fn gate_closed(db: &Connection) -> PsResult<bool> {
 
 enum Target {
     /// A synced JSON table: its REPLACE and DELETE statements.
-    JsonTable { replace: String, delete: String },
+    JsonTable {
+        replace: String,
+        delete: String,
+    },
     Raw,
     Untyped,
 }
@@ -75,11 +82,17 @@ pub fn sync_local(
                  FROM updated u",
     };
     let rows: Vec<(Option<String>, Option<String>, Option<String>)> = {
-        let mut stmt = db.prepare_cached(rows_sql).map_err(|e| PsError::sqlite(Some(rows_sql), e))?;
+        let mut stmt = db
+            .prepare_cached(rows_sql)
+            .map_err(|e| PsError::sqlite(Some(rows_sql), e))?;
         let map = |r: &rusqlite::Row| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
         let collected = match priority {
-            None => stmt.query_map([], map).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
-            Some(_) => stmt.query_map([&names_json], map).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
+            None => stmt
+                .query_map([], map)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
+            Some(_) => stmt
+                .query_map([&names_json], map)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
         };
         collected.map_err(|e| PsError::sqlite(Some(rows_sql), e))?
     };
@@ -90,7 +103,9 @@ pub fn sync_local(
         for (row_type, row_id, data) in &rows {
             let (Some(row_type), Some(row_id)) = (row_type, row_id) else {
                 // The service never sends PUTs without type and id; such rows cannot be published.
-                return Err(PsError::internal("downloaded operation without object_type or object_id"));
+                return Err(PsError::internal(
+                    "downloaded operation without object_type or object_id",
+                ));
             };
             if !targets.contains_key(row_type) {
                 let internal = format!("ps_data__{row_type}");
@@ -127,7 +142,11 @@ pub fn sync_local(
                     sql::execute(db, sql, params![row_type, row_id, data])?;
                 }
                 (Target::Untyped, None) => {
-                    sql::execute(db, "DELETE FROM ps_untyped WHERE type = ? AND id = ?", params![row_type, row_id])?;
+                    sql::execute(
+                        db,
+                        "DELETE FROM ps_untyped WHERE type = ? AND id = ?",
+                        params![row_type, row_id],
+                    )?;
                 }
             }
         }
@@ -136,7 +155,11 @@ pub fn sync_local(
 
     match priority {
         None => {
-            sql::execute(db, "UPDATE ps_buckets SET last_applied_op = last_op WHERE last_applied_op != last_op", [])?;
+            sql::execute(
+                db,
+                "UPDATE ps_buckets SET last_applied_op = last_op WHERE last_applied_op != last_op",
+                [],
+            )?;
             sql::execute(db, "DELETE FROM ps_updated_rows", [])?;
         }
         Some(_) => {
@@ -146,7 +169,11 @@ pub fn sync_local(
     }
     let code = priority.unwrap_or(Priority::FULL_SYNC).0;
     sql::execute(db, "DELETE FROM ps_sync_state WHERE priority < ?", [code])?;
-    sql::execute(db, "INSERT OR REPLACE INTO ps_sync_state(priority, last_synced_at) VALUES (?, ?)", params![code, now])?;
+    sql::execute(
+        db,
+        "INSERT OR REPLACE INTO ps_sync_state(priority, last_synced_at) VALUES (?, ?)",
+        params![code, now],
+    )?;
 
     if priority.is_none() {
         for bucket in &checkpoint.buckets {

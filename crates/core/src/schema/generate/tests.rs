@@ -7,7 +7,9 @@ fn table(json: &str) -> Table {
 
 #[test]
 fn basic_table_matches_reference_text() {
-    let t = table(r#"{"tables": [{"name": "lists", "columns": [{"name": "description", "type": "text"}, {"name": "count", "type": "integer"}, {"name": "price", "type": "real"}], "indexes": [{"name": "by_desc", "columns": [{"name": "description", "ascending": true, "type": "text"}, {"name": "count", "ascending": false, "type": "integer"}]}]}]}"#);
+    let t = table(
+        r#"{"tables": [{"name": "lists", "columns": [{"name": "description", "type": "text"}, {"name": "count", "type": "integer"}, {"name": "price", "type": "real"}], "indexes": [{"name": "by_desc", "columns": [{"name": "description", "ascending": true, "type": "text"}, {"name": "count", "ascending": false, "type": "integer"}]}]}]}"#,
+    );
     assert_eq!(
         view_sql(&t),
         r#"CREATE VIEW "lists"("id", "description", "count", "price") AS SELECT id, CAST(json_extract(data, '$.description') as text), CAST(json_extract(data, '$.count') as integer), CAST(json_extract(data, '$.price') as real) FROM "ps_data__lists" -- powersync-auto-generated"#
@@ -32,7 +34,9 @@ fn basic_table_matches_reference_text() {
 
 #[test]
 fn all_flags_synced_matches_reference_text() {
-    let t = table(r#"{"tables": [{"name": "t", "include_metadata": true, "include_old": ["a"], "include_old_only_when_changed": true, "ignore_empty_update": true, "columns": [{"name": "a", "type": "text"}, {"name": "b", "type": "integer"}]}]}"#);
+    let t = table(
+        r#"{"tables": [{"name": "t", "include_metadata": true, "include_old": ["a"], "include_old_only_when_changed": true, "ignore_empty_update": true, "columns": [{"name": "a", "type": "text"}, {"name": "b", "type": "integer"}]}]}"#,
+    );
     let triggers = view_triggers(&t).unwrap();
     assert_eq!(
         triggers.delete,
@@ -46,9 +50,12 @@ fn all_flags_synced_matches_reference_text() {
 
 #[test]
 fn insert_only_trigger_has_no_newline_before_end() {
-    let t = table(r#"{"tables": [{"name": "logs", "insert_only": true, "columns": [{"name": "msg", "type": "text"}]}]}"#);
+    let t =
+        table(r#"{"tables": [{"name": "logs", "insert_only": true, "columns": [{"name": "msg", "type": "text"}]}]}"#);
     let triggers = view_triggers(&t).unwrap();
-    assert!(triggers.insert.ends_with("json_object('msg', powersync_strip_subtype(NEW.\"msg\"))))));END"));
+    assert!(triggers
+        .insert
+        .ends_with("json_object('msg', powersync_strip_subtype(NEW.\"msg\"))))));END"));
     assert_eq!(triggers.update, "");
     assert_eq!(triggers.delete, "");
 }
