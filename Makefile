@@ -66,8 +66,9 @@ sdk-check: build
 	  { $(SDK_CHECK_NODEDIR) npm ci --no-audit --no-fund && touch node_modules/.sdk-check-installed; }; }
 	cd tests/sdk-check && node run.mjs
 
-# Clippy, one invocation per feature set.
+# Formatting, then clippy, one invocation per feature set.
 lint:
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p powersync-core -p libpowersync-tests --all-targets -- -D warnings
 	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
 	$(CARGO) clippy --release -p powersync-static -- -D warnings
