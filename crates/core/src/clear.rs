@@ -38,10 +38,12 @@ pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()>
         "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL",
     )?;
 
+    // `ps_data_*` covers both the synced and the local-only prefix.
+    let synced_glob = format!("{}*", crate::objects::SYNCED_DATA_PREFIX);
     let pattern = if flags & CLEAR_LOCAL != 0 {
         "ps_data_*"
     } else {
-        "ps_data__*"
+        &synced_glob
     };
     for table in sql::names_matching(db, "table", pattern)? {
         let quoted = quote_identifier(&table);

@@ -23,6 +23,7 @@ use crate::function::panic_message;
 use crate::schema::model::flags;
 use crate::sql;
 use crate::state::{lock, CrudTransaction, DatabaseState};
+use crate::sync::checkpoint_requests;
 
 /// Module data: the connection state (rusqlite wants it `Send + Sync`, which `Arc` is).
 pub type Aux = Arc<DatabaseState>;
@@ -208,16 +209,7 @@ impl<K: KindMarker> CrudTable<K> {
         if !self.gate_closed {
             // A local write means downloaded data may only be applied once the service has
             // acknowledged it (the sync client's local write gate, spec sync.md §5.2).
-            sql::execute(
-                &self.db,
-                "INSERT OR REPLACE INTO ps_kv(key, value) VALUES('target_checkpoint_request_id', 9223372036854775807)",
-                [],
-            )?;
-            sql::execute(
-                &self.db,
-                "DELETE FROM ps_kv WHERE key IN ('last_seen_checkpoint_request_id', 'last_applied_checkpoint_request_id')",
-                [],
-            )?;
+            checkpoint_requests::close_write_gate(&self.db)?;
             self.gate_closed = true;
         }
         Ok(())

@@ -33,10 +33,6 @@ impl Args {
         self.argc
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.argc == 0
-    }
-
     pub fn raw(&self, i: usize) -> *mut ffi::sqlite3_value {
         assert!(i < self.argc, "argument index out of range");
         // SAFETY: SQLite passes `argc` valid value pointers.

@@ -1,25 +1,32 @@
 //! All logic of libpowersync, the drop-in PowerSync SQLite core extension.
 //!
-//! [`register`] installs every SQL function on a connection; the artifact crates in
-//! `sqlite-ext/` only wrap it in the C entry points. Everything here is plain Rust over
-//! rusqlite and is unit-tested against a bundled SQLite without loading a shared library.
+//! The public surface is small on purpose:
+//! - [`register_connection`] / [`register`] install every SQL function and virtual table on one
+//!   connection (the native client calls this on its bundled SQLite);
+//! - [`entry`] holds the bodies of the C entry points that the artifact crates in `sqlite-ext/`
+//!   export (`sqlite3_powersync_init`, `powersync_init_static`);
+//! - [`Error`] is what registration can fail with; [`ffi`] is the SQLite C API of this build.
+//!
+//! Everything else is reached through SQL (`spec/sql-api.md`). The modules are plain Rust over
+//! rusqlite and are unit-tested against a bundled SQLite without loading a shared library.
 
-pub mod clear;
-pub mod close;
-pub mod crud;
+mod clear;
+mod close;
+mod crud;
 pub mod entry;
-pub mod error;
-pub mod function;
-pub mod hooks;
-pub mod json;
-pub mod kv;
-pub mod migrations;
-pub mod schema;
-pub mod sql;
-pub mod state;
-pub mod sync;
-pub mod uuid;
-pub mod version;
+mod error;
+mod function;
+mod hooks;
+mod json;
+mod kv;
+mod migrations;
+mod objects;
+mod schema;
+mod sql;
+mod state;
+mod sync;
+mod uuid;
+mod version;
 
 use std::sync::Arc;
 
@@ -27,6 +34,9 @@ use std::sync::Arc;
 pub use rusqlite::ffi;
 
 use error::PsResult;
+
+/// Why registering the extension failed (its `Display` is the reference's message).
+pub use error::PsError as Error;
 use function::{FunctionDef, Output, DETERMINISTIC, DIRECTONLY, RESULT_SUBTYPE, SUBTYPE};
 use rusqlite::vtab::Module;
 use state::DatabaseState;
@@ -125,6 +135,13 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
         function::register(db, &state, def)?;
     }
     register_modules(db, &state)
+}
+
+/// Registers the extension on an open rusqlite connection (see [`register`]).
+pub fn register_connection(conn: &rusqlite::Connection) -> Result<(), Error> {
+    // SAFETY: the handle belongs to an open connection that outlives this call, and rusqlite
+    // connections are used from one thread at a time.
+    unsafe { register(conn.handle()) }
 }
 
 unsafe fn register_modules(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>) -> PsResult<()> {

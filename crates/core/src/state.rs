@@ -21,13 +21,13 @@ pub struct DatabaseState {
     /// The last schema given to `powersync_replace_schema` (used by `powersync_clear` only).
     schema: Mutex<Option<Schema>>,
     /// The local transaction id shared by the two CRUD vtabs (spec tables.md §5).
-    pub crud_transaction: Mutex<Option<CrudTransaction>>,
+    pub(crate) crud_transaction: Mutex<Option<CrudTransaction>>,
     /// Table-change bookkeeping of `powersync_update_hooks`.
-    pub hooks: Mutex<HookState>,
+    pub(crate) hooks: Mutex<HookState>,
     /// The running sync iteration of `powersync_control`, if any.
-    pub sync: Mutex<SyncClient>,
+    pub(crate) sync: Mutex<SyncClient>,
     /// Set once `powersync_internal_close` is connected, so its disconnect will clean up.
-    pub close_table_connected: AtomicBool,
+    pub(crate) close_table_connected: AtomicBool,
 }
 
 /// The `ps_tx` id of the current transaction and which vtab instance allocated it.

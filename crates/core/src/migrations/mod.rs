@@ -10,6 +10,7 @@ use rusqlite::Connection;
 
 use crate::error::{ErrorKind, PsError, PsResult};
 use crate::function::{Call, Output};
+use crate::objects;
 use crate::sql::{self, quote_identifier, quote_string};
 
 /// The internal schema version this build creates.
@@ -157,7 +158,7 @@ fn run_up_step(db: &Connection, version: i64, start: i64) -> PsResult<()> {
 /// Version 5 changed what triggers write: drop the old triggers by recreating marked views bare
 /// (the SDK regenerates the triggers when it applies its schema).
 fn recreate_marked_views_without_triggers(db: &Connection) -> PsResult<()> {
-    for (name, create) in crate::schema::marked_views(db)? {
+    for (name, create) in crate::objects::marked_views(db)? {
         sql::execute_batch(db, &format!("DROP VIEW {}", quote_identifier(&name)))?;
         sql::execute_batch(db, &create)?;
     }
@@ -167,8 +168,9 @@ fn recreate_marked_views_without_triggers(db: &Connection) -> PsResult<()> {
 /// Version 6 data fix: rows in data tables that no oplog entry backs are queued for
 /// re-evaluation, so the next sync removes rows the server no longer has.
 fn mark_rows_without_oplog(db: &Connection) -> PsResult<()> {
-    for table in sql::names_matching(db, "table", "ps_data__*")? {
-        let row_type = &table["ps_data__".len()..];
+    let glob = format!("{}*", objects::SYNCED_DATA_PREFIX);
+    for table in sql::names_matching(db, "table", &glob)? {
+        let row_type = &table[objects::SYNCED_DATA_PREFIX.len()..];
         let statement = format!(
             "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) SELECT {ty}, id FROM {table} \
              WHERE NOT EXISTS (SELECT 1 FROM ps_oplog WHERE row_type = {ty} AND row_id = {table}.id)",

@@ -25,19 +25,6 @@ pub fn replace_schema_fn(call: &Call) -> PsResult<Output> {
     Ok(Output::Text(String::new()))
 }
 
-/// Views PowerSync generated end with this marker comment (the reference's GLOB).
-pub const VIEW_MARKER_GLOB: &str = "*-- powersync-auto-generated";
-
-/// `(name, sql)` of every view PowerSync generated.
-pub fn marked_views(db: &rusqlite::Connection) -> PsResult<Vec<(String, String)>> {
-    sql::query_all(
-        db,
-        "SELECT name, sql FROM sqlite_master WHERE type = 'view' AND sql GLOB ?",
-        [VIEW_MARKER_GLOB],
-        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-    )
-}
-
 /// `powersync_drop_view(name)`: used by stored down migrations; dropping a view drops its
 /// triggers too.
 pub fn drop_view_fn(call: &Call) -> PsResult<Output> {

@@ -179,11 +179,7 @@ impl Table {
     }
 
     pub fn internal_name(&self) -> String {
-        if self.options.local_only {
-            format!("ps_data_local__{}", self.name)
-        } else {
-            format!("ps_data__{}", self.name)
-        }
+        crate::objects::data_table(&self.name, self.options.local_only)
     }
 
     /// `insert_only` counts only for synced tables.

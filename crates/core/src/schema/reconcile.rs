@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use rusqlite::Connection;
 
 use crate::error::PsResult;
+use crate::objects;
 use crate::schema::generate;
 use crate::schema::model::Schema;
 use crate::sql::{self, quote_identifier};
@@ -20,25 +21,14 @@ struct DataTable {
 
 impl DataTable {
     fn from_internal(internal: &str) -> Option<Self> {
-        if let Some(name) = internal.strip_prefix("ps_data_local__") {
-            Some(DataTable {
-                name: name.to_owned(),
-                local_only: true,
-            })
-        } else {
-            internal.strip_prefix("ps_data__").map(|name| DataTable {
-                name: name.to_owned(),
-                local_only: false,
-            })
-        }
+        objects::parse_data_table(internal).map(|(name, local_only)| DataTable {
+            name: name.to_owned(),
+            local_only,
+        })
     }
 
     fn internal(&self) -> String {
-        if self.local_only {
-            format!("ps_data_local__{}", self.name)
-        } else {
-            format!("ps_data__{}", self.name)
-        }
+        objects::data_table(&self.name, self.local_only)
     }
 }
 
@@ -141,7 +131,7 @@ struct StoredView {
 }
 
 fn stored_views(db: &Connection) -> PsResult<Vec<StoredView>> {
-    let views = crate::schema::marked_views(db)?;
+    let views = crate::objects::marked_views(db)?;
     let mut out = Vec::with_capacity(views.len());
     for (name, sql) in views {
         let triggers = sql::query_all(

@@ -3,11 +3,13 @@
 use rusqlite::Connection;
 
 use crate::error::{PsError, PsResult};
-use crate::function::Args;
 use crate::sql;
 
+// The `ps_kv` keys of checkpoint requests and the local-write gate (spec sync.md §5.2, §9).
 const LAST_REQUESTED: &str = "last_requested_checkpoint_request_id";
 const TARGET: &str = "target_checkpoint_request_id";
+const LAST_SEEN: &str = "last_seen_checkpoint_request_id";
+const LAST_APPLIED: &str = "last_applied_checkpoint_request_id";
 /// The target set by a local write: "wait until the service acknowledged everything".
 pub const MAX_OP_ID: i64 = i64::MAX;
 
@@ -30,6 +32,33 @@ fn write(db: &Connection, key: &str, value: i64) -> PsResult<()> {
     Ok(())
 }
 
+/// Closes the local-write gate after a local write: downloaded data may only be applied once
+/// the service has acknowledged everything written so far (§5.2).
+pub fn close_write_gate(db: &Connection) -> PsResult<()> {
+    write(db, TARGET, MAX_OP_ID)?;
+    sql::execute(db, "DELETE FROM ps_kv WHERE key IN (?, ?)", [LAST_SEEN, LAST_APPLIED])?;
+    Ok(())
+}
+
+/// Whether local writes block publishing: a target the service has not reached yet, or
+/// pending uploads.
+pub fn write_gate_closed(db: &Connection) -> PsResult<bool> {
+    let sql = "SELECT IFNULL((SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?1) > COALESCE((SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?2), 0), 0) OR EXISTS (SELECT 1 FROM ps_crud)";
+    db.prepare_cached(sql)
+        .and_then(|mut s| s.query_row([TARGET, LAST_SEEN], |r| r.get(0)))
+        .map_err(|e| PsError::sqlite(Some(sql), e))
+}
+
+/// Records the `write_checkpoint` of a complete checkpoint before the gate check.
+pub fn record_seen(db: &Connection, write_checkpoint: i64) -> PsResult<()> {
+    write(db, LAST_SEEN, write_checkpoint)
+}
+
+/// Records the `write_checkpoint` of a complete checkpoint once it was applied.
+pub fn record_applied(db: &Connection, write_checkpoint: i64) -> PsResult<()> {
+    write(db, LAST_APPLIED, write_checkpoint)
+}
+
 pub fn target(db: &Connection) -> PsResult<Option<i64>> {
     read(db, TARGET)
 }
@@ -46,18 +75,21 @@ pub fn initial_request_id(db: &Connection) -> PsResult<i64> {
     Ok(requested.max(target).max(1))
 }
 
-/// An integer argument or a decimal integer string; `None` for anything else.
-fn integer_argument(args: &Args, i: usize) -> Option<i64> {
-    match args.value_type(i) {
-        rusqlite::ffi::SQLITE_INTEGER => Some(args.int64(i)),
-        rusqlite::ffi::SQLITE_TEXT => args.text(i).and_then(|t| t.parse::<i64>().ok()),
-        _ => None,
-    }
+/// A checkpoint request id as given: an integer or decimal integer string, `None` for anything
+/// else (which the commands reject with their own messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdArgument(pub Option<i64>);
+
+/// The argument of `target_checkpoint_request_id`: NULL only reads the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetArgument {
+    Read,
+    Set(IdArgument),
 }
 
-pub fn seed(db: &Connection, args: &Args) -> PsResult<i64> {
-    let value = integer_argument(args, 1)
-        .ok_or_else(|| PsError::invalid_argument("checkpoint request id must be an integer or integer string"))?;
+pub fn seed(db: &Connection, id: IdArgument) -> PsResult<i64> {
+    let value =
+        id.0.ok_or_else(|| PsError::invalid_argument("checkpoint request id must be an integer or integer string"))?;
     if value < 0 {
         return Err(PsError::invalid_argument(
             "checkpoint request id must be a non-negative integer",
@@ -80,12 +112,12 @@ pub fn next(db: &Connection) -> PsResult<i64> {
 }
 
 /// Sets (positive), clears (0) or only reads (NULL) the target; returns the previous one.
-pub fn set_target(db: &Connection, args: &Args) -> PsResult<Option<i64>> {
+pub fn set_target(db: &Connection, argument: TargetArgument) -> PsResult<Option<i64>> {
     let previous = target(db)?;
-    if args.value_type(1) == rusqlite::ffi::SQLITE_NULL {
+    let TargetArgument::Set(IdArgument(value)) = argument else {
         return Ok(previous);
-    }
-    let value = integer_argument(args, 1).ok_or_else(|| {
+    };
+    let value = value.ok_or_else(|| {
         PsError::invalid_argument("target checkpoint request id must be an integer, integer string, or null")
     })?;
     if value < 0 {

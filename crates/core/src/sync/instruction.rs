@@ -115,8 +115,8 @@ pub struct BucketChange {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The reference names a `Null` kind too but never reports it: null values are skipped.
 pub enum ValueType {
-    Null,
     String,
     Integer,
     Real,

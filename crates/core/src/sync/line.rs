@@ -185,7 +185,8 @@ pub struct StreamError {
 #[serde(untagged)]
 pub enum StreamErrorSubscription {
     Index(u32),
-    Default(String),
+    /// Any string (the text itself does not matter) names the default subscription.
+    Default(#[allow(dead_code)] String),
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 //! instructions, checkpoint requests and the state machine (`iteration`).
 
 pub mod checkpoint_requests;
+mod command;
 pub mod instruction;
 pub mod iteration;
 pub mod line;
@@ -20,8 +21,10 @@ use rusqlite::{ffi, Connection};
 use crate::error::{ErrorKind, PsError, PsResult};
 use crate::function::{Call, Output};
 use crate::sql;
+use crate::state::DatabaseState;
+use command::Command;
 use instruction::to_json;
-use iteration::{Iteration, Outcome, StartOptions};
+use iteration::{Iteration, Outcome};
 
 /// Now in microseconds since the Unix epoch, truncated to whole milliseconds (what the
 /// reference's `unixepoch('subsec')` yields, computed here so it works before SQLite 3.42).
@@ -31,11 +34,6 @@ pub fn now_micros() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     millis * 1000
-}
-
-fn json_payload<T: serde::de::DeserializeOwned>(call: &Call) -> PsResult<T> {
-    let text = call.args.text(1).unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| PsError::json_argument(&e))
 }
 
 fn no_iteration() -> PsError {
@@ -68,10 +66,7 @@ fn cached_connection(call: &Call) -> Option<Connection> {
 }
 
 pub fn control_fn(call: &Call) -> PsResult<Output> {
-    let op = call
-        .args
-        .text_if_text(0)
-        .ok_or_else(|| PsError::invalid_argument("First argument must be a string"))?;
+    let command = Command::decode(&call.args)?;
     let state = call.state;
     let mut guard = match state.sync.try_lock() {
         Ok(guard) => guard,
@@ -100,106 +95,83 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
             &fresh
         }
     };
+    dispatch(client, db, state, command)
+}
 
+/// Runs one command against the connection's iteration slot.
+fn dispatch(
+    client: &mut Option<Iteration>,
+    db: &Connection,
+    state: &DatabaseState,
+    command: Command,
+) -> PsResult<Output> {
     // Runs an event on the active iteration; errors (other than busy/locked) end it.
-    let mut on_iteration = |f: &mut dyn FnMut(&mut Iteration) -> PsResult<Outcome>| -> PsResult<Output> {
-        let iteration = client.as_mut().ok_or_else(no_iteration)?;
-        match f(iteration) {
-            Ok(outcome) => {
-                if outcome.ended {
-                    *client = None;
-                }
-                Ok(Output::Json(to_json(&outcome.instructions)))
-            }
-            Err(err) => {
-                if !is_transient(&err) {
-                    *client = None;
-                }
-                Err(err)
-            }
-        }
-    };
-
-    match op.as_str() {
-        "start" => {
-            let options: StartOptions = match call.args.value_type(1) {
-                ffi::SQLITE_TEXT => {
-                    // serde would fill a struct from an array of defaults; the payload is an object.
-                    if call.args.text(1).unwrap_or_default().trim_start().starts_with('[') {
-                        return Err(PsError::new(ErrorKind::InvalidArgument {
-                            desc: String::new(),
-                            cause: Some("invalid type: sequence, expected struct StartSyncStream".into()),
-                        }));
+    let on_iteration =
+        |client: &mut Option<Iteration>, f: &mut dyn FnMut(&mut Iteration) -> PsResult<Outcome>| -> PsResult<Output> {
+            let iteration = client.as_mut().ok_or_else(no_iteration)?;
+            match f(iteration) {
+                Ok(outcome) => {
+                    if outcome.ended {
+                        *client = None;
                     }
-                    json_payload(call)?
+                    Ok(Output::Json(to_json(&outcome.instructions)))
                 }
-                _ => StartOptions::default(),
-            };
+                Err(err) => {
+                    if !is_transient(&err) {
+                        *client = None;
+                    }
+                    Err(err)
+                }
+            }
+        };
+    let require_iteration = |client: &Option<Iteration>| if client.is_none() { Err(no_iteration()) } else { Ok(()) };
+
+    match command {
+        Command::Start(options) => {
             // The previous iteration is torn down silently.
             *client = None;
             let (iteration, instructions) = Iteration::start(db, options)?;
             *client = Some(iteration);
             Ok(Output::Json(to_json(&instructions)))
         }
-        "stop" => match client.take() {
+        Command::Stop => match client.take() {
             Some(mut iteration) => Ok(Output::Json(to_json(&iteration.disconnect().instructions))),
             None => Ok(Output::Json(to_json(&[]))),
         },
-        "line_text" => {
-            let text = call
-                .args
-                .text_if_text(1)
-                .ok_or_else(|| PsError::invalid_argument("Second argument must be a string"))?;
-            on_iteration(&mut |it| {
-                let line = line::parse_text(&text)?;
-                it.line(db, state, line, text.len())
-            })
-        }
-        "line_binary" => {
-            if call.args.value_type(1) != ffi::SQLITE_BLOB {
-                return Err(PsError::invalid_argument("Second argument must be a byte array"));
-            }
-            let bytes = call.args.blob(1);
-            on_iteration(&mut |it| {
-                let line = line::parse_binary(&bytes)?;
-                it.line(db, state, line, bytes.len())
-            })
-        }
-        // Any value whose text is `established` / `end` counts (a BLOB too, as observed).
-        "connection" => match call.args.text(1).as_deref() {
-            Some("established") => on_iteration(&mut |it| Ok(it.connection_established())),
-            Some("end") => on_iteration(&mut |it| Ok(it.disconnect())),
-            _ => Err(PsError::invalid_argument("unknown connection event")),
-        },
-        "completed_upload" => on_iteration(&mut |it| it.completed_upload(db, state)),
-        "refreshed_token" => on_iteration(&mut |it| Ok(it.refreshed_token())),
-        "update_subscriptions" => {
-            let active: Vec<streams::StreamKey> = json_payload(call)?;
+        Command::LineText(text) => on_iteration(client, &mut |it| {
+            let line = line::parse_text(&text)?;
+            it.line(db, state, line, text.len())
+        }),
+        Command::LineBinary(bytes) => on_iteration(client, &mut |it| {
+            let line = line::parse_binary(&bytes)?;
+            it.line(db, state, line, bytes.len())
+        }),
+        Command::ConnectionEstablished => on_iteration(client, &mut |it| Ok(it.connection_established())),
+        Command::ConnectionEnd => on_iteration(client, &mut |it| Ok(it.disconnect())),
+        Command::CompletedUpload => on_iteration(client, &mut |it| it.completed_upload(db, state)),
+        Command::RefreshedToken => on_iteration(client, &mut |it| Ok(it.refreshed_token())),
+        Command::UpdateSubscriptions(active) => {
             let mut active = Some(active);
-            on_iteration(&mut |it| it.update_subscriptions(db, active.take().unwrap_or_default()))
+            on_iteration(client, &mut |it| {
+                it.update_subscriptions(db, active.take().unwrap_or_default())
+            })
         }
-        "subscriptions" => {
-            let command: streams::SubscriptionCommand = json_payload(call)?;
+        Command::Subscriptions(command) => {
             streams::apply_subscription_command(db, &command, now_micros())?;
             Ok(Output::Null)
         }
-        "seed_checkpoint_request_id" => {
-            if client.is_none() {
-                return Err(no_iteration());
-            }
-            Ok(Output::Int(checkpoint_requests::seed(db, &call.args)?))
+        Command::SeedCheckpointRequestId(id) => {
+            require_iteration(client)?;
+            Ok(Output::Int(checkpoint_requests::seed(db, id)?))
         }
-        "next_checkpoint_request_id" => {
-            if client.is_none() {
-                return Err(no_iteration());
-            }
+        Command::NextCheckpointRequestId => {
+            require_iteration(client)?;
             Ok(Output::Int(checkpoint_requests::next(db)?))
         }
-        "current_checkpoint_request_id" => Ok(checkpoint_requests::current(db)?.map_or(Output::Null, Output::Int)),
-        "target_checkpoint_request_id" => {
-            Ok(checkpoint_requests::set_target(db, &call.args)?.map_or(Output::Null, Output::Int))
+        Command::CurrentCheckpointRequestId => Ok(checkpoint_requests::current(db)?.map_or(Output::Null, Output::Int)),
+        Command::TargetCheckpointRequestId(argument) => {
+            Ok(checkpoint_requests::set_target(db, argument)?.map_or(Output::Null, Output::Int))
         }
-        _ => Err(PsError::invalid_argument("Unknown operation")),
     }
 }
 

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection};
 use crate::error::{PsError, PsResult};
 use crate::sql::{self, quote_identifier};
 use crate::state::DatabaseState;
+use crate::sync::checkpoint_requests;
 use crate::sync::line::{BucketChecksum, Checkpoint, Priority};
 use crate::sync::raw_tables::RawTables;
 
@@ -25,14 +26,6 @@ pub fn buckets_in_range(checkpoint: &Checkpoint, priority: Option<Priority>) -> 
         .iter()
         .filter(|b| priority.is_none_or(|p| b.priority() <= p))
         .collect()
-}
-
-/// Whether local writes block publication (§5.2).
-fn gate_closed(db: &Connection) -> PsResult<bool> {
-    let sql = "SELECT IFNULL((SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = 'target_checkpoint_request_id') > COALESCE((SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = 'last_seen_checkpoint_request_id'), 0), 0) OR EXISTS (SELECT 1 FROM ps_crud)";
-    db.prepare_cached(sql)
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
-        .map_err(|e| PsError::sqlite(Some(sql), e))
 }
 
 enum Target {
@@ -62,11 +55,10 @@ pub fn sync_local(
     sql::execute(db, sql, params![checkpoint.last_op_id.0, names_json])?;
     if priority.is_none() {
         if let Some(w) = checkpoint.write_checkpoint {
-            let sql = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES ('last_seen_checkpoint_request_id', ?)";
-            sql::execute(db, sql, [w.0])?;
+            checkpoint_requests::record_seen(db, w.0)?;
         }
     }
-    if priority != Some(Priority(0)) && gate_closed(db)? {
+    if priority != Some(Priority(0)) && checkpoint_requests::write_gate_closed(db)? {
         return Ok(SyncLocalResult::PendingLocalChanges);
     }
 
@@ -108,7 +100,7 @@ pub fn sync_local(
                 ));
             };
             if !targets.contains_key(row_type) {
-                let internal = format!("ps_data__{row_type}");
+                let internal = crate::objects::data_table(row_type, false);
                 let exists = sql::query_optional(
                     db,
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -183,8 +175,7 @@ pub fn sync_local(
             }
         }
         if let Some(w) = checkpoint.write_checkpoint {
-            let sql = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES ('last_applied_checkpoint_request_id', ?)";
-            sql::execute(db, sql, [w.0])?;
+            checkpoint_requests::record_applied(db, w.0)?;
         }
     }
     Ok(SyncLocalResult::Applied)
