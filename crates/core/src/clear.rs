@@ -86,3 +86,6 @@ pub fn trigger_resync_fn(call: &Call) -> PsResult<Output> {
     }
     Ok(Output::Text(String::new()))
 }
+
+#[cfg(test)]
+mod tests;

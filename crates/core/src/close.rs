@@ -119,3 +119,6 @@ unsafe impl VTabCursor for EmptyCursor<'_> {
         Ok(0)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -113,3 +113,6 @@ unsafe extern "C" fn on_rollback(data: *mut c_void) {
         lock(&state.hooks).pending.clear();
     }));
 }
+
+#[cfg(test)]
+mod tests;

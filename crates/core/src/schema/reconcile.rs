@@ -201,3 +201,6 @@ fn update_views(db: &Connection, schema: &Schema) -> PsResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -132,3 +132,6 @@ pub fn set_target(db: &Connection, argument: TargetArgument) -> PsResult<Option<
     }
     Ok(previous)
 }
+
+#[cfg(test)]
+mod tests;

@@ -615,3 +615,6 @@ impl<'de> Deserialize<'de> for OrderedObject {
         deserializer.deserialize_map(V)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -200,3 +200,6 @@ fn execute(db: &Connection, statement: &PendingStatement, values: Vec<Value>) ->
         .map_err(|e| ExecError::Run(PsError::sqlite(Some(&statement.sql), e)))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -171,3 +171,6 @@ pub fn record_sync(status: &mut Vec<PriorityStatus>, priority: Priority, now: i6
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -325,3 +325,6 @@ pub fn mark_synced(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

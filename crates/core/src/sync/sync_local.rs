@@ -180,3 +180,6 @@ pub fn sync_local(
     }
     Ok(SyncLocalResult::Applied)
 }
+
+#[cfg(test)]
+mod tests;

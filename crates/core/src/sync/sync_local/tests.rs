@@ -1,0 +1,249 @@
+//! Publishing (spec sync.md §5): which rows are written where, the gate, and the bookkeeping
+//! after a complete or partial sync.
+
+use serde_json::json;
+
+use super::*;
+use crate::sync::test_support::*;
+
+const NOW: i64 = 1_700_000_000_000_000;
+
+fn run(db: &Connection, checkpoint: &Checkpoint, priority: Option<Priority>) -> PsResult<SyncLocalResult> {
+    let state = DatabaseState::default();
+    let mut raw = RawTables::new(Vec::new());
+    sync_local(db, &state, checkpoint, priority, &mut raw, NOW)
+}
+
+fn items(db: &Connection) -> serde_json::Value {
+    query(db, "SELECT id, data FROM ps_data__items ORDER BY id")
+}
+
+#[test]
+fn buckets_in_range_takes_priorities_up_to_the_partial_one() {
+    let cp = checkpoint_of(&checkpoint(
+        1,
+        json!([bucket("a", 0, 0, 0), bucket("b", 0, 1, 0), bucket("c", 0, 3, 0)]),
+    ));
+    let names =
+        |p: Option<Priority>| -> Vec<String> { buckets_in_range(&cp, p).iter().map(|b| b.bucket.clone()).collect() };
+    assert_eq!(names(None), ["a", "b", "c"]);
+    assert_eq!(names(Some(Priority(1))), ["a", "b"]);
+    assert_eq!(names(Some(Priority(0))), ["a"]);
+}
+
+#[test]
+fn complete_sync_publishes_newest_op_across_buckets_and_falls_back_after_remove() {
+    let db = open_db();
+    let a_line = r#"{"data":{"bucket":"A","data":[{"op_id":"4","op":"PUT","object_type":"items","object_id":"r2","subkey":"sk1","checksum":8,"data":"{\"name\":\"from A\"}"}]}}"#;
+    store(&db, a_line);
+    store(
+        &db,
+        &data("B", json!([put(6, "items", "r2", 32, json!({"name": "from B"}))])),
+    );
+    let cp = checkpoint_of(&checkpoint(6, json!([bucket("A", 8, 3, 1), bucket("B", 32, 3, 1)])));
+    assert_eq!(run(&db, &cp, None).unwrap(), SyncLocalResult::Applied);
+    assert_eq!(items(&db), json!([["r2", r#"{"name":"from B"}"#]]));
+
+    store(&db, &data("B", json!([remove(7, "items", "r2", 64)])));
+    let cp = checkpoint_of(&checkpoint(7, json!([bucket("A", 8, 3, 1), bucket("B", 96, 3, 2)])));
+    run(&db, &cp, None).unwrap();
+    assert_eq!(items(&db), json!([["r2", r#"{"name":"from A"}"#]]));
+    assert_eq!(count(&db, "ps_updated_rows"), 0);
+}
+
+#[test]
+fn complete_sync_deletes_rows_without_remaining_ops() {
+    let db = open_db();
+    store(&db, &data("A", json!([put(1, "items", "gone", 1, json!({}))])));
+    let cp = checkpoint_of(&checkpoint(1, json!([bucket("A", 1, 3, 1)])));
+    run(&db, &cp, None).unwrap();
+    assert_eq!(count(&db, "ps_data__items"), 1);
+    crate::sync::storage::delete_bucket(&db, "A").unwrap();
+    run(&db, &checkpoint_of(&checkpoint(1, json!([]))), None).unwrap();
+    assert_eq!(count(&db, "ps_data__items"), 0);
+}
+
+#[test]
+fn complete_sync_advances_buckets_and_records_sync_state_and_counts() {
+    let db = open_db();
+    db.execute_batch("INSERT INTO ps_sync_state VALUES (1, 5), (3, 5)")
+        .unwrap();
+    store(&db, &data("A", json!([put(1, "items", "a", 1, json!({}))])));
+    let cp = checkpoint_of(&checkpoint_with_write(9, 4, json!([bucket("A", 1, 3, 7)])));
+    run(&db, &cp, None).unwrap();
+    assert_eq!(
+        query(
+            &db,
+            "SELECT name, last_applied_op, last_op, count_at_last, count_since_last FROM ps_buckets"
+        ),
+        json!([["A", 9, 9, 7, 0]])
+    );
+    assert_eq!(query(&db, "SELECT * FROM ps_sync_state"), json!([[i32::MAX, NOW]]));
+    assert_eq!(
+        query(
+            &db,
+            "SELECT key, value FROM ps_kv WHERE key != 'client_id' ORDER BY key"
+        ),
+        json!([
+            ["last_applied_checkpoint_request_id", 4],
+            ["last_seen_checkpoint_request_id", 4]
+        ])
+    );
+}
+
+#[test]
+fn closed_gate_records_seen_write_checkpoint_and_publishes_nothing() {
+    let db = open_db();
+    local_write(&db, "mine");
+    store(&db, &data("A", json!([put(1, "items", "a", 1, json!({}))])));
+    let cp = checkpoint_of(&checkpoint_with_write(5, 3, json!([bucket("A", 1, 3, 1)])));
+    assert_eq!(run(&db, &cp, None).unwrap(), SyncLocalResult::PendingLocalChanges);
+    assert_eq!(
+        query(&db, "SELECT last_applied_op, last_op FROM ps_buckets"),
+        json!([[0, 5]])
+    );
+    assert_eq!(query(&db, "SELECT id FROM ps_data__items"), json!([["mine"]]));
+    assert_eq!(count(&db, "ps_sync_state"), 0);
+    assert_eq!(
+        query(
+            &db,
+            "SELECT key, value FROM ps_kv WHERE key != 'client_id' ORDER BY key"
+        ),
+        json!([
+            ["last_seen_checkpoint_request_id", 3],
+            [
+                "target_checkpoint_request_id",
+                crate::sync::checkpoint_requests::MAX_OP_ID
+            ]
+        ])
+    );
+}
+
+#[test]
+fn gate_opens_once_crud_is_empty_and_seen_reaches_target() {
+    let db = open_db();
+    db.execute_batch("INSERT INTO ps_kv VALUES ('target_checkpoint_request_id', 5)")
+        .unwrap();
+    store(&db, &data("A", json!([put(1, "items", "a", 1, json!({}))])));
+    let behind = checkpoint_of(&checkpoint_with_write(1, 4, json!([bucket("A", 1, 3, 1)])));
+    assert_eq!(run(&db, &behind, None).unwrap(), SyncLocalResult::PendingLocalChanges);
+    let reached = checkpoint_of(&checkpoint_with_write(1, 5, json!([bucket("A", 1, 3, 1)])));
+    assert_eq!(run(&db, &reached, None).unwrap(), SyncLocalResult::Applied);
+    assert_eq!(count(&db, "ps_data__items"), 1);
+}
+
+#[test]
+fn partial_sync_leaves_other_priorities_and_updated_rows_alone() {
+    let db = open_db();
+    db.execute_batch("INSERT INTO ps_sync_state VALUES (0, 5), (2, 5), (2147483647, 5)")
+        .unwrap();
+    db.execute_batch("INSERT INTO ps_updated_rows VALUES ('items', 'queued')")
+        .unwrap();
+    store(&db, &data("hi", json!([put(1, "items", "h", 1, json!({}))])));
+    store(&db, &data("lo", json!([put(2, "items", "l", 2, json!({}))])));
+    let cp = checkpoint_of(&checkpoint_with_write(
+        2,
+        9,
+        json!([bucket("hi", 1, 1, 1), bucket("lo", 2, 3, 1)]),
+    ));
+    assert_eq!(run(&db, &cp, Some(Priority(1))).unwrap(), SyncLocalResult::Applied);
+    assert_eq!(query(&db, "SELECT id FROM ps_data__items"), json!([["h"]]));
+    assert_eq!(
+        query(
+            &db,
+            "SELECT name, last_applied_op, last_op, count_at_last FROM ps_buckets ORDER BY name"
+        ),
+        json!([["hi", 2, 2, 0], ["lo", 0, 2, 0]])
+    );
+    assert_eq!(count(&db, "ps_updated_rows"), 1);
+    assert_eq!(
+        query(&db, "SELECT priority FROM ps_sync_state ORDER BY priority"),
+        json!([[1], [2], [i32::MAX]])
+    );
+    // A partial sync does not record write checkpoints.
+    assert_eq!(count(&db, "ps_kv WHERE key != 'client_id'"), 0);
+}
+
+#[test]
+fn partial_sync_at_priority_zero_ignores_the_gate_but_others_do_not() {
+    let db = open_db();
+    local_write(&db, "mine");
+    store(&db, &data("p0", json!([put(1, "items", "z", 1, json!({}))])));
+    let cp = checkpoint_of(&checkpoint(1, json!([bucket("p0", 1, 0, 1)])));
+    assert_eq!(
+        run(&db, &cp, Some(Priority(1))).unwrap(),
+        SyncLocalResult::PendingLocalChanges
+    );
+    assert_eq!(run(&db, &cp, Some(Priority(0))).unwrap(), SyncLocalResult::Applied);
+    assert_eq!(
+        query(&db, "SELECT id FROM ps_data__items ORDER BY id"),
+        json!([["mine"], ["z"]])
+    );
+}
+
+#[test]
+fn rows_of_unknown_and_local_only_types_go_to_ps_untyped() {
+    let db = open_with(
+        r#"{"tables":[{"name":"items","columns":[{"name":"name","type":"TEXT"}]},{"name":"notes","local_only":true,"columns":[{"name":"body","type":"TEXT"}]}]}"#,
+    );
+    store(
+        &db,
+        &data(
+            "A",
+            json!([
+                put(1, "unknown_tbl", "u1", 1, json!({"x": 1})),
+                put(2, "notes", "n1", 2, json!({"body": "b"}))
+            ]),
+        ),
+    );
+    let cp = checkpoint_of(&checkpoint(2, json!([bucket("A", 3, 3, 2)])));
+    run(&db, &cp, None).unwrap();
+    assert_eq!(
+        query(&db, "SELECT type, id, data FROM ps_untyped ORDER BY type"),
+        json!([["notes", "n1", r#"{"body":"b"}"#], ["unknown_tbl", "u1", r#"{"x":1}"#]])
+    );
+    assert_eq!(count(&db, "ps_data_local__notes"), 0);
+
+    store(&db, &data("A", json!([remove(3, "unknown_tbl", "u1", 4)])));
+    let cp = checkpoint_of(&checkpoint(3, json!([bucket("A", 7, 3, 3)])));
+    run(&db, &cp, None).unwrap();
+    assert_eq!(query(&db, "SELECT type FROM ps_untyped"), json!([["notes"]]));
+}
+
+#[test]
+fn put_without_object_type_fails_publishing() {
+    let db = open_db();
+    store(
+        &db,
+        r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","checksum":1,"data":"{}"}]}}"#,
+    );
+    let cp = checkpoint_of(&checkpoint(1, json!([bucket("A", 1, 3, 1)])));
+    let err = run(&db, &cp, None).unwrap_err();
+    assert_eq!(err.code(), rusqlite::ffi::SQLITE_INTERNAL);
+    assert_eq!(query(&db, "SELECT last_applied_op FROM ps_buckets"), json!([[0]]));
+}
+
+#[test]
+fn rows_are_written_while_in_sync_operation_is_reported() {
+    let db = open_db();
+    db.execute_batch(
+        "CREATE TABLE seen(flag INTEGER);
+         CREATE TRIGGER t AFTER INSERT ON ps_data__items BEGIN INSERT INTO seen VALUES (powersync_in_sync_operation()); END;",
+    )
+    .unwrap();
+    db.execute_batch("BEGIN").unwrap();
+    let control = |op: &str, payload: &str| -> String {
+        db.query_row("SELECT powersync_control(?, ?)", [op, payload], |r| r.get(0))
+            .unwrap()
+    };
+    control("start", "{}");
+    control("line_text", &checkpoint(1, json!([bucket("A", 1, 3, 1)])));
+    control("line_text", &data("A", json!([put(1, "items", "a", 1, json!({}))])));
+    control("line_text", &complete(1));
+    db.execute_batch("COMMIT").unwrap();
+    assert_eq!(query(&db, "SELECT flag FROM seen"), json!([[1]]));
+    let after: i64 = db
+        .query_row("SELECT powersync_in_sync_operation()", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, 0);
+}
