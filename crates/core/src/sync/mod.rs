@@ -12,6 +12,8 @@ pub mod status;
 pub mod storage;
 pub mod streams;
 pub mod sync_local;
+#[cfg(test)]
+mod work_shape;
 
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
