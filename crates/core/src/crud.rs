@@ -144,10 +144,20 @@ impl<K: KindMarker> CrudTable<K> {
         }
     }
 
+    /// The transaction id for a write. `ROLLBACK TO` a savepoint taken before the id was
+    /// allocated undoes its `ps_tx` increment without telling virtual tables, so the increment
+    /// is re-applied when it is gone: otherwise the next transaction would get the same id and
+    /// the upload queue would merge two transactions.
     fn current_tx_id(&self) -> PsResult<i64> {
-        lock(&self.state.crud_transaction)
+        let tx_id = lock(&self.state.crud_transaction)
             .map(|tx| tx.tx_id)
-            .ok_or_else(|| PsError::internal("write to a CRUD table outside a transaction"))
+            .ok_or_else(|| PsError::internal("write to a CRUD table outside a transaction"))?;
+        sql::execute(
+            &self.db,
+            "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1",
+            [tx_id],
+        )?;
+        Ok(tx_id)
     }
 
     fn insert_simple(&mut self, args: &Inserts<'_>) -> PsResult<()> {
