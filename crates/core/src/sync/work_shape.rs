@@ -18,11 +18,11 @@ struct Work {
 
 unsafe extern "C" fn on_profile(mask: c_uint, ctx: *mut c_void, stmt: *mut c_void, _: *mut c_void) -> c_int {
     if mask == ffi::SQLITE_TRACE_PROFILE as c_uint {
-        // SAFETY: `ctx` is the `Work` registered below, alive while tracing is on; `stmt` is the
-        // statement that just finished.
-        let work = &mut *(ctx as *mut Work);
+        // SAFETY: `ctx` is the `Work` registered below, alive while tracing is on.
+        let work = unsafe { &mut *(ctx as *mut Work) };
         work.statements += 1;
-        work.vm_steps += ffi::sqlite3_stmt_status(stmt.cast(), ffi::SQLITE_STMTSTATUS_VM_STEP, 1) as u64;
+        // SAFETY: `stmt` is the statement that just finished.
+        work.vm_steps += unsafe { ffi::sqlite3_stmt_status(stmt.cast(), ffi::SQLITE_STMTSTATUS_VM_STEP, 1) } as u64;
     }
     0
 }
