@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::ffi::{c_int, CStr};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, TryLockError};
 
 use rusqlite::ffi;
 use rusqlite::types::ValueRef;
@@ -26,14 +27,24 @@ pub struct CloseTable {
 
 impl Drop for CloseTable {
     fn drop(&mut self) {
-        // SAFETY: SQLite disconnects us while the connection is still open.
-        unsafe { crate::hooks::uninstall(self.db, &self.state) };
-        // The sync iteration ends with the connection, and its cached statements must be
-        // finalised before SQLite checks for unfinalised statements.
-        *crate::state::lock(&self.state.sync) = crate::sync::SyncClient::default();
+        // Runs inside SQLite's xDisconnect: a panic must not unwind into C.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: SQLite disconnects us while the connection is still open.
+            unsafe { crate::hooks::uninstall(self.db, &self.state) };
+            // The sync iteration ends with the connection, and its cached statements must be
+            // finalised before SQLite checks for unfinalised statements. Never block here: if a
+            // call into the sync client is somehow still running, it owns the client.
+            match self.state.sync.try_lock() {
+                Ok(mut client) => *client = crate::sync::SyncClient::default(),
+                Err(TryLockError::Poisoned(poisoned)) => *poisoned.into_inner() = crate::sync::SyncClient::default(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }));
     }
 }
 
+// SAFETY: `CloseTable` is `#[repr(C)]` with `sqlite3_vtab` first, as rusqlite requires, and its
+// callbacks never unwind into SQLite (nothing in them can panic but the guarded drop).
 unsafe impl<'vtab> VTab<'vtab> for CloseTable {
     type Aux = Arc<DatabaseState>;
     type Cursor = EmptyCursor<'vtab>;
@@ -98,6 +109,7 @@ pub struct EmptyCursor<'vtab> {
     _table: PhantomData<&'vtab CloseTable>,
 }
 
+// SAFETY: `EmptyCursor` is `#[repr(C)]` with `sqlite3_vtab_cursor` first, as rusqlite requires.
 unsafe impl VTabCursor for EmptyCursor<'_> {
     fn filter(&mut self, _idx_num: c_int, _idx_str: Option<&str>, _args: &Filters<'_>) -> rusqlite::Result<()> {
         Ok(())

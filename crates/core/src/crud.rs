@@ -144,10 +144,20 @@ impl<K: KindMarker> CrudTable<K> {
         }
     }
 
+    /// The transaction id for a write. `ROLLBACK TO` a savepoint taken before the id was
+    /// allocated undoes its `ps_tx` increment without telling virtual tables, so the increment
+    /// is re-applied when it is gone: otherwise the next transaction would get the same id and
+    /// the upload queue would merge two transactions.
     fn current_tx_id(&self) -> PsResult<i64> {
-        lock(&self.state.crud_transaction)
+        let tx_id = lock(&self.state.crud_transaction)
             .map(|tx| tx.tx_id)
-            .ok_or_else(|| PsError::internal("write to a CRUD table outside a transaction"))
+            .ok_or_else(|| PsError::internal("write to a CRUD table outside a transaction"))?;
+        sql::execute(
+            &self.db,
+            "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1",
+            [tx_id],
+        )?;
+        Ok(tx_id)
     }
 
     fn insert_simple(&mut self, args: &Inserts<'_>) -> PsResult<()> {
@@ -232,6 +242,8 @@ impl<K: KindMarker> CrudTable<K> {
     }
 }
 
+// SAFETY: `CrudTable` is `#[repr(C)]` with `sqlite3_vtab` first, as rusqlite requires; every
+// callback that does work runs it through `guarded`, so no panic unwinds into SQLite.
 unsafe impl<'vtab, K: KindMarker + 'vtab> VTab<'vtab> for CrudTable<K> {
     type Aux = Aux;
     type Cursor = NoCursor<'vtab>;
@@ -246,15 +258,19 @@ unsafe impl<'vtab, K: KindMarker + 'vtab> VTab<'vtab> for CrudTable<K> {
     ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
         let state = aux.cloned().ok_or_else(misuse)?;
         // SAFETY: SQLite hands us its live connection; the handle never closes it.
-        let conn = unsafe { crate::function::connection_for(db.handle()) };
-        let table = CrudTable {
-            base: sqlite3_vtab::default(),
-            state,
-            db: conn,
-            gate_closed: false,
-            _kind: PhantomData,
-        };
-        Ok((Cow::Borrowed(K::SCHEMA), table))
+        let handle = unsafe { db.handle() };
+        guarded(|| {
+            // SAFETY: as above; the table is disconnected before the connection closes.
+            let conn = unsafe { crate::function::connection_for(handle) };
+            Ok(CrudTable {
+                base: sqlite3_vtab::default(),
+                state,
+                db: conn,
+                gate_closed: false,
+                _kind: PhantomData,
+            })
+        })
+        .map(|table| (Cow::Borrowed(K::SCHEMA), table))
     }
 
     fn best_index(&self, _info: &mut IndexInfo) -> rusqlite::Result<bool> {
@@ -297,13 +313,17 @@ impl<'vtab, K: KindMarker + 'vtab> TransactionVTab<'vtab> for CrudTable<K> {
     }
 
     fn commit(&mut self) -> rusqlite::Result<()> {
-        self.end_transaction();
-        Ok(())
+        guarded(|| {
+            self.end_transaction();
+            Ok(())
+        })
     }
 
     fn rollback(&mut self) -> rusqlite::Result<()> {
-        self.end_transaction();
-        Ok(())
+        guarded(|| {
+            self.end_transaction();
+            Ok(())
+        })
     }
 }
 
@@ -314,6 +334,8 @@ pub struct NoCursor<'vtab> {
     _table: PhantomData<&'vtab ()>,
 }
 
+// SAFETY: `NoCursor` is `#[repr(C)]` with `sqlite3_vtab_cursor` first, as rusqlite requires (it
+// is never created: `open` refuses).
 unsafe impl VTabCursor for NoCursor<'_> {
     fn filter(&mut self, _idx_num: c_int, _idx_str: Option<&str>, _args: &Filters<'_>) -> rusqlite::Result<()> {
         Err(misuse())

@@ -33,20 +33,29 @@ impl Args {
         self.argc
     }
 
-    pub fn raw(&self, i: usize) -> *mut ffi::sqlite3_value {
-        assert!(i < self.argc, "argument index out of range");
-        // SAFETY: SQLite passes `argc` valid value pointers.
-        unsafe { *self.argv.add(i) }
+    /// Argument `i`, or `None` past the end.
+    fn get(&self, i: usize) -> Option<*mut ffi::sqlite3_value> {
+        // SAFETY: SQLite passes `argc` valid value pointers, and `i` is checked against it.
+        (i < self.argc).then(|| unsafe { *self.argv.add(i) })
+    }
+
+    /// Argument `i`; past the end is a bug in the caller (a panic, caught at the FFI edge).
+    fn raw(&self, i: usize) -> *mut ffi::sqlite3_value {
+        self.get(i).expect("argument index out of range")
     }
 
     /// `SQLITE_INTEGER`, `SQLITE_FLOAT`, `SQLITE_TEXT`, `SQLITE_BLOB` or `SQLITE_NULL`.
     pub fn value_type(&self, i: usize) -> c_int {
+        // SAFETY: `raw` returns one of the call's live values.
         unsafe { ffi::sqlite3_value_type(self.raw(i)) }
     }
 
     /// The argument converted to text the way SQLite converts it (NULL gives `None`).
     pub fn text(&self, i: usize) -> Option<String> {
         let v = self.raw(i);
+        // SAFETY: `v` is a live value of this call; SQLite's text pointer stays valid until the
+        // value changes, and `sqlite3_value_bytes` (called after it, as SQLite requires) is its
+        // length. The bytes are copied before returning.
         unsafe {
             let ptr = ffi::sqlite3_value_text(v);
             if ptr.is_null() {
@@ -70,6 +79,8 @@ impl Args {
     /// The argument's bytes as a BLOB (other types are converted the way SQLite converts them).
     pub fn blob(&self, i: usize) -> Vec<u8> {
         let v = self.raw(i);
+        // SAFETY: as for `text`: the pointer and length come from SQLite for a live value and
+        // the bytes are copied before returning.
         unsafe {
             let ptr = ffi::sqlite3_value_blob(v);
             let len = ffi::sqlite3_value_bytes(v) as usize;
@@ -82,11 +93,13 @@ impl Args {
     }
 
     pub fn int64(&self, i: usize) -> i64 {
+        // SAFETY: `raw` returns one of the call's live values.
         unsafe { ffi::sqlite3_value_int64(self.raw(i)) }
     }
 
     /// `sqlite3_value_int` semantics (32-bit; NULL and non-numeric text give 0).
     pub fn int(&self, i: usize) -> i32 {
+        // SAFETY: `raw` returns one of the call's live values.
         unsafe { ffi::sqlite3_value_int(self.raw(i)) }
     }
 }
@@ -99,7 +112,8 @@ pub enum Output {
     /// TEXT marked with SQLite's JSON subtype (set after the text, so it sticks).
     Json(String),
     Int(i64),
-    /// Argument `i` unchanged, with its subtype cleared.
+    /// Argument `i` unchanged, with its subtype cleared (an index past the arguments is
+    /// reported as an internal error, never read).
     ArgumentWithoutSubtype(usize),
 }
 
@@ -119,6 +133,7 @@ impl Call<'_> {
 
     /// Fails unless the connection is inside an explicit transaction.
     pub fn require_transaction(&self) -> PsResult<()> {
+        // SAFETY: `db` is the live connection SQLite is calling us on.
         if unsafe { ffi::sqlite3_get_autocommit(self.db) } != 0 {
             Err(PsError::new(ErrorKind::NotInTransaction))
         } else {
@@ -132,8 +147,9 @@ impl Call<'_> {
 /// # Safety
 /// `db` must be a live connection, used on this thread only while the result exists.
 pub unsafe fn connection_for(db: *mut ffi::sqlite3) -> Connection {
-    // `from_handle` does not take ownership and never closes the connection.
-    Connection::from_handle(db).expect("from_handle cannot fail")
+    // SAFETY: guaranteed by the caller; `from_handle` does not take ownership and never closes
+    // the connection.
+    unsafe { Connection::from_handle(db) }.expect("from_handle cannot fail")
 }
 
 pub type ScalarFn = fn(&Call) -> PsResult<Output>;
@@ -164,8 +180,9 @@ pub unsafe fn register(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>, def: F
         def,
         state: Arc::clone(state),
     }));
-    // `data` is released by `destroy`, which SQLite also calls when registration fails.
-    let rc = {
+    // SAFETY: `db` is open (guaranteed by the caller); `name` outlives the call (SQLite copies
+    // it); `data` is released by `destroy`, which SQLite also calls when registration fails.
+    let rc = unsafe {
         ffi::sqlite3_create_function_v2(
             db,
             name.as_ptr(),
@@ -190,18 +207,23 @@ pub unsafe fn register(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>, def: F
 }
 
 unsafe extern "C" fn destroy(data: *mut c_void) {
-    drop(Box::from_raw(data.cast::<Registered>()));
+    // SAFETY: `data` is the box `register` leaked; SQLite calls this exactly once.
+    drop(unsafe { Box::from_raw(data.cast::<Registered>()) });
 }
 
 unsafe extern "C" fn invoke(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
-    let registered = &*(ffi::sqlite3_user_data(ctx) as *const Registered);
+    // SAFETY: the user data is the `Registered` given to `sqlite3_create_function_v2`, alive
+    // until `destroy`, which SQLite cannot run during a call.
+    let registered = unsafe { &*(ffi::sqlite3_user_data(ctx) as *const Registered) };
+    let args = Args {
+        argv,
+        argc: argc.max(0) as usize,
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let call = Call {
-            db: ffi::sqlite3_context_db_handle(ctx),
-            args: Args {
-                argv,
-                argc: argc.max(0) as usize,
-            },
+            // SAFETY: `ctx` is the context of this running call.
+            db: unsafe { ffi::sqlite3_context_db_handle(ctx) },
+            args: Args { argv, argc: args.argc },
             state: &registered.state,
         };
         if registered.def.needs_transaction {
@@ -209,14 +231,17 @@ unsafe extern "C" fn invoke(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *
         }
         (registered.def.func)(&call)
     }));
-    match outcome {
-        Ok(Ok(output)) => set_output(ctx, argv, output),
-        Ok(Err(err)) => set_error(ctx, registered.def.name, &err),
-        Err(panic) => {
-            let err = PsError::internal(format!("panic: {}", panic_message(&panic)));
-            set_error(ctx, registered.def.name, &err)
-        }
-    }
+    let err = match outcome {
+        // SAFETY: `ctx` is this call's context and `args` its arguments.
+        Ok(Ok(output)) => match unsafe { set_output(ctx, &args, output) } {
+            Ok(()) => return,
+            Err(err) => err,
+        },
+        Ok(Err(err)) => err,
+        Err(panic) => PsError::internal(format!("panic: {}", panic_message(&panic))),
+    };
+    // SAFETY: `ctx` is this call's context.
+    unsafe { set_error(ctx, registered.def.name, &err) }
 }
 
 pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -229,30 +254,49 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+/// # Safety
+/// `ctx` must be the context of a running function call.
 unsafe fn set_text(ctx: *mut ffi::sqlite3_context, text: &str) {
-    ffi::sqlite3_result_text64(
-        ctx,
-        text.as_ptr().cast(),
-        text.len() as u64,
-        ffi::SQLITE_TRANSIENT(),
-        ffi::SQLITE_UTF8 as u8,
-    );
+    // SAFETY: SQLITE_TRANSIENT makes SQLite copy the bytes before this returns.
+    unsafe {
+        ffi::sqlite3_result_text64(
+            ctx,
+            text.as_ptr().cast(),
+            text.len() as u64,
+            ffi::SQLITE_TRANSIENT(),
+            ffi::SQLITE_UTF8 as u8,
+        )
+    };
 }
 
-unsafe fn set_output(ctx: *mut ffi::sqlite3_context, argv: *mut *mut ffi::sqlite3_value, output: Output) {
-    match output {
-        Output::Null => ffi::sqlite3_result_null(ctx),
-        Output::Text(text) => set_text(ctx, &text),
-        Output::Json(text) => {
-            set_text(ctx, &text);
-            ffi::sqlite3_result_subtype(ctx, JSON_SUBTYPE);
-        }
-        Output::Int(value) => ffi::sqlite3_result_int64(ctx, value),
-        Output::ArgumentWithoutSubtype(i) => {
-            ffi::sqlite3_result_value(ctx, *argv.add(i));
+/// # Safety
+/// `ctx` must be the context of the running call whose arguments are `args`.
+unsafe fn set_output(ctx: *mut ffi::sqlite3_context, args: &Args, output: Output) -> PsResult<()> {
+    if let Output::ArgumentWithoutSubtype(i) = output {
+        let value = args
+            .get(i)
+            .ok_or_else(|| PsError::internal("result refers to a missing argument"))?;
+        // SAFETY: `ctx` is the running call's context and `value` one of its live arguments.
+        unsafe {
+            ffi::sqlite3_result_value(ctx, value);
             ffi::sqlite3_result_subtype(ctx, 0);
         }
+        return Ok(());
     }
+    // SAFETY: `ctx` is the running call's context (guaranteed by the caller).
+    unsafe {
+        match output {
+            Output::Null => ffi::sqlite3_result_null(ctx),
+            Output::Text(text) => set_text(ctx, &text),
+            Output::Json(text) => {
+                set_text(ctx, &text);
+                ffi::sqlite3_result_subtype(ctx, JSON_SUBTYPE);
+            }
+            Output::Int(value) => ffi::sqlite3_result_int64(ctx, value),
+            Output::ArgumentWithoutSubtype(_) => {} // handled above
+        }
+    }
+    Ok(())
 }
 
 /// Reports `err` as `<function>: <message>` with its result code. The text goes first: SQLite's
@@ -267,6 +311,10 @@ pub unsafe fn set_error(ctx: *mut ffi::sqlite3_context, function: &str, err: &Ps
         err.to_string()
     };
     let message = message.replace('\0', "\\0");
-    ffi::sqlite3_result_error(ctx, message.as_ptr().cast(), message.len() as c_int);
-    ffi::sqlite3_result_error_code(ctx, err.code());
+    // SAFETY: `ctx` is a running call's context (guaranteed by the caller); SQLite copies the
+    // message, whose exact length is passed.
+    unsafe {
+        ffi::sqlite3_result_error(ctx, message.as_ptr().cast(), message.len() as c_int);
+        ffi::sqlite3_result_error_code(ctx, err.code());
+    }
 }

@@ -10,6 +10,9 @@
 //! Everything else is reached through SQL (`spec/sql-api.md`). The modules are plain Rust over
 //! rusqlite and are unit-tested against a bundled SQLite without loading a shared library.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod clear;
 mod close;
 mod crud;
@@ -132,9 +135,11 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
         ),
     ];
     for def in defs {
-        function::register(db, &state, def)?;
+        // SAFETY: the caller guarantees `db` is an open connection used from this thread.
+        unsafe { function::register(db, &state, def)? };
     }
-    register_modules(db, &state)
+    // SAFETY: as above.
+    unsafe { register_modules(db, &state) }
 }
 
 /// Registers the extension on an open rusqlite connection (see [`register`]).
@@ -149,7 +154,8 @@ unsafe fn register_modules(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>) ->
     const CLOSE_MODULE: Module<'static, close::CloseTable> = Module::update_module();
     const CRUD_MODULE: Module<'static, crud::SimpleCrud> = Module::update_module_with_tx();
     const CRUD_MANUAL_MODULE: Module<'static, crud::ManualCrud> = Module::update_module_with_tx();
-    let conn = function::connection_for(db);
+    // SAFETY: the caller guarantees `db` is open; the handle does not outlive this call.
+    let conn = unsafe { function::connection_for(db) };
     conn.create_module(c"powersync_internal_close", &CLOSE_MODULE, Some(Arc::clone(state)))?;
     conn.create_module(c"powersync_crud", &CRUD_MODULE, Some(Arc::clone(state)))?;
     conn.create_module(c"powersync_crud_", &CRUD_MANUAL_MODULE, Some(Arc::clone(state)))?;
@@ -167,7 +173,7 @@ pub(crate) mod testing {
     /// An in-memory connection (bundled SQLite) with the extension registered.
     pub fn open() -> Connection {
         let db = Connection::open_in_memory().unwrap();
-        unsafe { super::register(db.handle()) }.unwrap();
+        super::register_connection(&db).unwrap();
         db
     }
 

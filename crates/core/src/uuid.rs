@@ -22,6 +22,7 @@ pub fn format_v4(mut bytes: [u8; 16]) -> String {
 
 pub fn random_v4() -> String {
     let mut bytes = [0u8; 16];
+    // SAFETY: writes exactly 16 bytes into the 16-byte buffer.
     unsafe { ffi::sqlite3_randomness(16, bytes.as_mut_ptr().cast()) };
     format_v4(bytes)
 }

@@ -20,10 +20,12 @@ pub fn full_version() -> String {
 
 /// Refuses SQLite libraries older than our floor, with the reference's message template.
 pub fn check_sqlite_version() -> PsResult<()> {
+    // SAFETY: takes no arguments and only reads a constant of the linked SQLite.
     let number = unsafe { ffi::sqlite3_libversion_number() };
     if number >= MIN_SQLITE_VERSION_NUMBER {
         return Ok(());
     }
+    // SAFETY: SQLite returns a pointer to a static NUL-terminated string.
     let text = unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_libversion()) }.to_string_lossy();
     Err(too_old(&text, number))
 }

@@ -1,6 +1,9 @@
 //! `libpowersync.a`: the extension for apps that link SQLite and PowerSync statically (mobile
 //! SDKs). `powersync_init_static()` registers it for every connection opened afterwards.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_int};
 
 use powersync_core::entry;
@@ -16,7 +19,8 @@ pub unsafe extern "C" fn sqlite3_powersync_init(
     pz_err_msg: *mut *mut c_char,
     _p_api: *const ffi::sqlite3_api_routines,
 ) -> c_int {
-    entry::init_linked(db, pz_err_msg)
+    // SAFETY: the arguments are SQLite's, passed through unchanged.
+    unsafe { entry::init_linked(db, pz_err_msg) }
 }
 
 /// Registers the extension for every new connection (`sqlite3_auto_extension`); returns its

@@ -68,6 +68,16 @@ fn start_options(args: &Args) -> PsResult<StartOptions> {
 }
 
 impl Command {
+    /// Whether the command may write to the database (reads need no savepoint).
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Command::Stop
+                | Command::CurrentCheckpointRequestId
+                | Command::TargetCheckpointRequestId(TargetArgument::Read)
+        )
+    }
+
     /// Decodes the two arguments of `powersync_control`.
     pub fn decode(args: &Args) -> PsResult<Command> {
         let op = args

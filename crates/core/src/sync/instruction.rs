@@ -6,6 +6,8 @@ use serde_json::value::RawValue;
 
 use crate::sync::status::{BucketProgress, SyncStatus};
 
+// The variant names are the wire format.
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, Serialize)]
 pub enum Severity {
     DEBUG,

@@ -2,7 +2,7 @@
 //! `start` until the stream closes, turning SDK events and service lines into database effects
 //! and instructions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 use serde::Deserialize;
@@ -102,8 +102,14 @@ pub struct Iteration {
     /// A validated checkpoint the local-write gate held back.
     pending: Option<Checkpoint>,
     downloading: bool,
-    /// Per-bucket progress of `target`, sorted by bucket name.
+    /// Per-bucket progress of `target`: `progress[i]` is `target.buckets[i]` (sorted by name).
     progress: Vec<(String, BucketProgress)>,
+    /// `progress` grouped per priority, kept up to date line by line (the status reports it).
+    download_groups: Downloading,
+    /// The streams of each bucket of `target`, in the order of `progress`.
+    bucket_streams: Vec<Vec<usize>>,
+    /// Bucket progress entries visited so far (what the work-shape test counts).
+    progress_visits: u64,
     /// The subscriptions the stream was opened with.
     requested: Vec<SubscriptionRequest>,
     streams: Vec<TrackedStream>,
@@ -164,6 +170,9 @@ impl Iteration {
             pending: None,
             downloading: false,
             progress: Vec::new(),
+            download_groups: Downloading { groups: Vec::new() },
+            bucket_streams: Vec::new(),
+            progress_visits: 0,
             requested,
             streams: tracked,
             diagnostics: options.diagnostics.map(|_| HashMap::new()),
@@ -177,15 +186,15 @@ impl Iteration {
         Ok((iteration, instructions))
     }
 
-    /// Appends `UpdateSyncStatus` when the status differs from the last one sent.
-    fn emit_status(&mut self, out: &mut Vec<Instruction>) {
-        self.status.downloading = if self.downloading {
-            Some(Downloading::from_buckets(self.progress.iter().map(|(_, p)| p)))
-        } else {
-            None
-        };
+    /// Recomputes the progress aggregates (per priority group and per stream) from scratch.
+    /// Called when the target, the progress of many buckets, the streams or `downloading`
+    /// change; a data line updates them incrementally instead, so that its cost does not grow
+    /// with the number of buckets.
+    fn refresh_progress(&mut self) {
+        self.progress_visits += self.progress.len() as u64;
+        self.download_groups = Downloading::from_buckets(self.progress.iter().map(|(_, p)| p));
         if let Some(target) = &self.target {
-            streams::update_stream_progress(
+            self.bucket_streams = streams::update_stream_progress(
                 &mut self.streams,
                 target,
                 &self.requested,
@@ -193,6 +202,37 @@ impl Iteration {
                 self.downloading,
             );
         }
+    }
+
+    /// Counts the ops of a data line for its bucket, its priority group and its streams.
+    /// Returns the bucket's index in `progress`, `None` when the bucket is not in the target.
+    fn count_downloaded(&mut self, bucket: &str, ops: i64) -> Option<usize> {
+        // The first entry with that name, as a linear search would find it.
+        let i = self.progress.partition_point(|(name, _)| name.as_str() < bucket);
+        self.progress_visits += 1;
+        let (name, progress) = self.progress.get_mut(i)?;
+        if name != bucket {
+            return None;
+        }
+        progress.since_last = progress.since_last.saturating_add(ops);
+        self.download_groups.add_downloaded(progress.priority, ops);
+        if self.downloading {
+            for &s in self.bucket_streams.get(i).map(Vec::as_slice).unwrap_or_default() {
+                let p = &mut self.streams[s].status.progress;
+                p.downloaded = p.downloaded.saturating_add(ops);
+            }
+        }
+        Some(i)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn progress_visits(&self) -> u64 {
+        self.progress_visits
+    }
+
+    /// Appends `UpdateSyncStatus` when the status differs from the last one sent.
+    fn emit_status(&mut self, out: &mut Vec<Instruction>) {
+        self.status.downloading = self.downloading.then(|| self.download_groups.clone());
         self.status.streams = self.streams.iter().map(|s| s.status.clone()).collect();
         let json = serde_json::to_string(&self.status).expect("status always serialises");
         if self.last_status.as_deref() != Some(json.as_str()) {
@@ -226,6 +266,7 @@ impl Iteration {
         self.status.connecting = false;
         self.downloading = false;
         self.status.internal_last_applied_checkpoint_request_id = None;
+        self.refresh_progress();
         let mut out = Vec::new();
         self.emit_status(&mut out);
         out.push(Instruction::CloseSyncStream { hide_disconnect: false });
@@ -275,7 +316,11 @@ impl Iteration {
                     None => self.start_bucket_names.clone(),
                 };
                 for name in previous {
-                    if !checkpoint.buckets.iter().any(|b| b.bucket == name) {
+                    if checkpoint
+                        .buckets
+                        .binary_search_by(|b| b.bucket.as_str().cmp(name.as_str()))
+                        .is_err()
+                    {
                         storage::delete_bucket(db, &name)?;
                     }
                 }
@@ -289,10 +334,13 @@ impl Iteration {
                         None,
                     ));
                 };
-                checkpoint.buckets.retain(|b| {
-                    !diff.removed_buckets.contains(&b.bucket)
-                        && !diff.updated_buckets.iter().any(|u| u.bucket == b.bucket)
-                });
+                let replaced: HashSet<&str> = diff
+                    .removed_buckets
+                    .iter()
+                    .map(String::as_str)
+                    .chain(diff.updated_buckets.iter().map(|u| u.bucket.as_str()))
+                    .collect();
+                checkpoint.buckets.retain(|b| !replaced.contains(b.bucket.as_str()));
                 checkpoint.buckets.extend(diff.updated_buckets);
                 checkpoint.buckets.sort_by(|a, b| a.bucket.cmp(&b.bucket));
                 checkpoint.last_op_id = diff.last_op_id;
@@ -304,9 +352,8 @@ impl Iteration {
             }
             SyncLine::Data(data) => {
                 storage::apply_data_line(db, &data, raw_size)?;
-                if let Some((_, progress)) = self.progress.iter_mut().find(|(name, _)| *name == data.bucket) {
-                    progress.since_last = progress.since_last.saturating_add(data.data.len() as i64);
-                    self.bucket_state_diagnostics(&mut diagnostics, Some(&data.bucket));
+                if let Some(i) = self.count_downloaded(&data.bucket, data.data.len() as i64) {
+                    self.bucket_state_diagnostics(&mut diagnostics, Some(i));
                 }
                 self.schema_diagnostics(&mut diagnostics, &data);
             }
@@ -364,6 +411,7 @@ impl Iteration {
         self.streams = tracked;
         out.extend(warnings);
         self.set_target(db, checkpoint)?;
+        self.refresh_progress();
         self.pending = None;
         self.bucket_state_diagnostics(diagnostics, None);
         Ok(())
@@ -403,14 +451,17 @@ impl Iteration {
         Ok(())
     }
 
-    fn bucket_state_diagnostics(&self, out: &mut Vec<Instruction>, only: Option<&str>) {
+    /// Progress of every bucket, or of the one at index `only` of `progress`.
+    fn bucket_state_diagnostics(&self, out: &mut Vec<Instruction>, only: Option<usize>) {
         if self.diagnostics.is_none() {
             return;
         }
-        let changes = self
-            .progress
+        let selected = match only {
+            Some(i) => &self.progress[i..=i],
+            None => &self.progress[..],
+        };
+        let changes = selected
             .iter()
-            .filter(|(name, _)| only.is_none_or(|o| o == name))
             .map(|(name, progress)| BucketChange {
                 name: name.clone(),
                 progress: *progress,
@@ -537,12 +588,22 @@ impl Iteration {
         status::record_sync(&mut self.status.priority_status, Priority::FULL_SYNC, now);
         self.status.internal_last_applied_checkpoint_request_id = applied;
         self.downloading = false;
+        let mut counts: HashMap<&str, i64> = HashMap::with_capacity(target.buckets.len());
+        for b in target.buckets.iter().rev() {
+            // The first bucket of a name wins, as a search from the front would find it.
+            if let Some(count) = b.count {
+                counts.insert(b.bucket.as_str(), count);
+            } else {
+                counts.remove(b.bucket.as_str());
+            }
+        }
         for (name, progress) in &mut self.progress {
-            if let Some(count) = target.buckets.iter().find(|b| b.bucket == *name).and_then(|b| b.count) {
+            if let Some(&count) = counts.get(name.as_str()) {
                 progress.at_last = count;
                 progress.since_last = 0;
             }
         }
+        self.refresh_progress();
         streams::mark_synced(db, &mut self.streams, None, now)?;
         self.pending = None;
         Ok(())

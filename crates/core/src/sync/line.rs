@@ -195,6 +195,8 @@ pub struct DataLine {
     pub data: Vec<OplogEntry>,
 }
 
+// The variant names are the wire format.
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum OpType {
     PUT,

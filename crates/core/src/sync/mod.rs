@@ -14,6 +14,8 @@ pub mod streams;
 pub mod sync_local;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod work_shape;
 
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -97,7 +99,52 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
             &fresh
         }
     };
-    dispatch(client, db, state, command)
+    let savepoint = CallSavepoint::open(db, command.writes())?;
+    let result = dispatch(client, db, state, command);
+    savepoint.finish(result.is_ok())?;
+    result
+}
+
+/// Makes one `powersync_control` call atomic: its writes are kept only if it succeeds. Without
+/// it, the work done before an error would stay in the caller's transaction, and a caller that
+/// commits anyway would keep a half-applied checkpoint (a deliberate difference from the
+/// reference, docs/decisions.md). Dropped without `finish` (a panic), it rolls back too.
+struct CallSavepoint<'a> {
+    db: Option<&'a Connection>,
+}
+
+impl<'a> CallSavepoint<'a> {
+    fn open(db: &'a Connection, writes: bool) -> PsResult<CallSavepoint<'a>> {
+        if !writes {
+            return Ok(CallSavepoint { db: None });
+        }
+        sql::execute(db, "SAVEPOINT powersync_control_call", [])?;
+        Ok(CallSavepoint { db: Some(db) })
+    }
+
+    fn finish(mut self, keep: bool) -> PsResult<()> {
+        let Some(db) = self.db.take() else {
+            return Ok(());
+        };
+        if keep {
+            sql::execute(db, "RELEASE powersync_control_call", []).map(|_| ())
+        } else {
+            Self::roll_back(db)
+        }
+    }
+
+    fn roll_back(db: &Connection) -> PsResult<()> {
+        sql::execute_batch(db, "ROLLBACK TO powersync_control_call; RELEASE powersync_control_call")
+    }
+}
+
+impl Drop for CallSavepoint<'_> {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            // Nothing more can be reported while unwinding; the transaction stays usable.
+            let _ = Self::roll_back(db);
+        }
+    }
 }
 
 /// Runs one command against the connection's iteration slot.

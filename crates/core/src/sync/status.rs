@@ -68,6 +68,14 @@ impl Downloading {
             groups: groups.into_values().rev().collect(),
         }
     }
+
+    /// Counts `ops` more downloaded ops in the group of `priority` (a data line), without
+    /// regrouping every bucket.
+    pub fn add_downloaded(&mut self, priority: i32, ops: i64) {
+        if let Some(g) = self.groups.iter_mut().find(|g| g.priority == priority) {
+            g.since_last = g.since_last.saturating_add(ops);
+        }
+    }
 }
 
 impl Serialize for Downloading {

@@ -268,26 +268,30 @@ pub fn streams_of_bucket(
     out
 }
 
-/// Updates each stream's `priority` and `progress` from the buckets of the checkpoint.
+/// Updates each stream's `priority` and `progress` from the buckets of the checkpoint;
+/// `progress[i]` belongs to `checkpoint.buckets[i]`. Returns the streams of each bucket, in the
+/// same order, so that a data line can update its streams without searching.
 pub fn update_stream_progress(
     streams: &mut [TrackedStream],
     checkpoint: &Checkpoint,
     requested: &[SubscriptionRequest],
     progress: &[(String, BucketProgress)],
     downloading: bool,
-) {
+) -> Vec<Vec<usize>> {
     for s in streams.iter_mut() {
         s.status.priority = None;
         s.status.progress = StreamProgress::default();
     }
-    for bucket in &checkpoint.buckets {
-        let indexes = streams_of_bucket(&bucket.subscriptions, checkpoint, requested, streams);
-        let p = progress
-            .iter()
-            .find(|(n, _)| *n == bucket.bucket)
-            .map(|(_, p)| *p)
-            .unwrap_or_default();
-        for i in indexes {
+    let mut bucket_streams = Vec::with_capacity(checkpoint.buckets.len());
+    for (b, bucket) in checkpoint.buckets.iter().enumerate() {
+        let indexes = if streams.is_empty() {
+            Vec::new()
+        } else {
+            streams_of_bucket(&bucket.subscriptions, checkpoint, requested, streams)
+        };
+        let p = progress.get(b).map(|(_, p)| *p).unwrap_or_default();
+        debug_assert!(progress.get(b).is_none_or(|(name, _)| *name == bucket.bucket));
+        for &i in &indexes {
             let s = &mut streams[i].status;
             let prio = bucket.priority().0;
             s.priority = Some(s.priority.map_or(prio, |old| old.max(prio)));
@@ -299,7 +303,9 @@ pub fn update_stream_progress(
                 s.progress.downloaded = s.progress.downloaded.saturating_add(p.since_last);
             }
         }
+        bucket_streams.push(indexes);
     }
+    bucket_streams
 }
 
 /// Marks streams covered by a sync at `priority` (all for a complete one) as synced now.

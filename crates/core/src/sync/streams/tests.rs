@@ -335,7 +335,9 @@ fn buckets_map_to_streams_by_subscription_reason() {
 fn stream_progress_takes_largest_priority_and_sums_bucket_progress_while_downloading() {
     let db = a7_db();
     let requested = request_subscriptions(&db).unwrap();
-    let cp = a7_checkpoint();
+    // The iteration tracks checkpoints sorted by bucket name, with `progress[i]` for bucket i.
+    let mut cp = a7_checkpoint();
+    cp.buckets.sort_by(|a, b| a.bucket.cmp(&b.bucket));
     let (mut tracked, _) = reconcile(&db, &cp, &requested).unwrap();
     let progress = vec![
         (
