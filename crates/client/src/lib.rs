@@ -1,0 +1,1 @@
+//! The native PowerSync client (see CONTRACT in the issue).

@@ -1,0 +1,1 @@
+//! powersync-test-service library.
