@@ -137,19 +137,19 @@ fn check_decimal(s: String, path: &str) -> Result<String, SyncError> {
     }
 }
 
-/// `reqwest`'s message plus its sources ("connection refused" is usually two levels down).
+/// The root cause of a `reqwest` error ("Connection refused (os error 111)"), which says more
+/// than the outer "error sending request" layers; falls back to the error's own text.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !msg.contains(&part) {
-            msg.push_str(": ");
-            msg.push_str(&part);
-        }
-        source = s.source();
+    let mut root = e;
+    while let Some(s) = root.source() {
+        root = s;
     }
-    msg
+    let msg = root.to_string();
+    if msg.is_empty() {
+        e.to_string()
+    } else {
+        msg
+    }
 }
 
 #[cfg(test)]

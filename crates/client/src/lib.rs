@@ -22,7 +22,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::Stream;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch as tokio_watch, Notify};
 
 pub use connector::{BackendConnector, ConnectorError};
@@ -124,7 +125,7 @@ impl PowerSyncDatabase {
 
     /// The query's results now and after every committed change of a table it reads
     /// (re-runs throttled to at most one per 30 ms).
-    pub fn watch(&self, sql: &str, params: Vec<SqlValue>) -> impl Stream<Item = Result<Vec<Row>>> + Send + 'static {
+    pub fn watch(&self, sql: &str, params: Vec<SqlValue>) -> BoxStream<'static, Result<Vec<Row>>> {
         self.watch_throttled(sql, params, watch::DEFAULT_THROTTLE)
     }
 
@@ -133,8 +134,8 @@ impl PowerSyncDatabase {
         sql: &str,
         params: Vec<SqlValue>,
         throttle: Duration,
-    ) -> impl Stream<Item = Result<Vec<Row>>> + Send + 'static {
-        watch::watch(self.inner.pool.clone(), sql.to_string(), params, throttle)
+    ) -> BoxStream<'static, Result<Vec<Row>>> {
+        watch::watch(self.inner.pool.clone(), sql.to_string(), params, throttle).boxed()
     }
 
     /// Up to `limit` queued changes (default in SDKs: 100), or `None` when the queue is empty.
@@ -245,7 +246,7 @@ impl PowerSyncDatabase {
     }
 
     /// The current status, then every change.
-    pub fn status_stream(&self) -> impl Stream<Item = SyncStatus> + Send + 'static {
+    pub fn status_stream(&self) -> BoxStream<'static, SyncStatus> {
         let rx = self.inner.status.subscribe();
         futures_util::stream::unfold((rx, true), |(mut rx, first)| async move {
             if !first && rx.changed().await.is_err() {
@@ -254,6 +255,7 @@ impl PowerSyncDatabase {
             let s = rx.borrow_and_update().clone();
             Some((s, (rx, false)))
         })
+        .boxed()
     }
 
     /// Waits until a complete sync (or, with `priority`, a sync of that priority) has finished
