@@ -8,6 +8,7 @@ use crate::credentials::Credentials;
 use crate::error::{redact, SyncError};
 use crate::framing::Framing;
 
+pub(crate) const NDJSON_ACCEPT: &str = "application/x-ndjson";
 pub(crate) const STREAM_ACCEPT: &str = "application/vnd.powersync.bson-stream;q=0.9,application/x-ndjson;q=0.8";
 
 pub(crate) fn user_agent() -> String {
@@ -85,11 +86,16 @@ impl Http {
     }
 
     /// `POST /sync/stream` with the extension's request text as the body, unchanged.
-    pub(crate) async fn open_stream(&self, creds: &Credentials, request_json: String) -> Result<SyncStream, SyncError> {
+    pub(crate) async fn open_stream(
+        &self,
+        creds: &Credentials,
+        request_json: String,
+        ndjson_only: bool,
+    ) -> Result<SyncStream, SyncError> {
         let path = "/sync/stream";
         let req = self
             .request(reqwest::Method::POST, creds, path)?
-            .header(ACCEPT, STREAM_ACCEPT)
+            .header(ACCEPT, if ndjson_only { NDJSON_ACCEPT } else { STREAM_ACCEPT })
             .header(CACHE_CONTROL, "no-store")
             .body(request_json);
         let resp = self.send(req, creds, path).await?;
@@ -203,7 +209,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
         let creds = Credentials::new(url.clone(), "t0k3n");
-        let err = Http::new().unwrap().open_stream(&creds, "{}".into()).await.err().unwrap();
+        let err = Http::new().unwrap().open_stream(&creds, "{}".into(), false).await.err().unwrap();
         match &err {
             SyncError::Unreachable { url: u, .. } => assert_eq!(u, &format!("{url}/sync/stream")),
             other => panic!("{other:?}"),

@@ -39,6 +39,8 @@ pub struct SyncOptions {
     pub idle_timeout: Duration,
     /// Re-post an unapplied checkpoint request this often (at least `retry_delay`). Default 10 s.
     pub checkpoint_repost_interval: Duration,
+    /// Ask for NDJSON framing only (`Accept: application/x-ndjson`) instead of preferring BSON.
+    pub ndjson_only: bool,
 }
 
 impl Default for SyncOptions {
@@ -52,6 +54,7 @@ impl Default for SyncOptions {
             upload_throttle: Duration::from_millis(1000),
             idle_timeout: Duration::from_secs(90),
             checkpoint_repost_interval: Duration::from_secs(10),
+            ndjson_only: false,
         }
     }
 }

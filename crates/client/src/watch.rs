@@ -23,8 +23,9 @@ pub(crate) fn tables_read(conn: &Connection, sql: &str) -> Result<BTreeSet<Strin
     while let Some(r) = rows.next()? {
         let opcode: String = r.get(1)?;
         if opcode == "OpenRead" || opcode == "OpenWrite" {
-            let p2: i64 = r.get(2)?;
-            let p3: i64 = r.get(3)?;
+            // Columns: addr, opcode, p1, p2 (root page), p3 (database index), ...
+            let p2: i64 = r.get(3)?;
+            let p3: i64 = r.get(4)?;
             if p3 == 0 {
                 pages.push(p2);
             }
@@ -101,4 +102,26 @@ pub(crate) fn watch(pool: Pool, sql: String, params: Vec<SqlValue>, throttle: Du
         };
         Some((item, st))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    const SCHEMA: &str = r#"{"tables":[{"name":"lists","columns":[{"name":"name","type":"text"}]},{"name":"other","columns":[{"name":"x","type":"text"}]}]}"#;
+
+    #[tokio::test]
+    async fn resolves_view_tables_and_reruns_on_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::open(&dir.path().join("w.db"), Some(SCHEMA), 1, false).unwrap();
+        let tables = pool.read(|c| tables_read(c, "SELECT name FROM lists ORDER BY id")).await.unwrap();
+        assert!(tables.contains("ps_data__lists"), "{tables:?}");
+        let mut w = Box::pin(watch(pool.clone(), "SELECT name FROM lists".into(), vec![], Duration::from_millis(5)));
+        assert!(w.next().await.unwrap().unwrap().is_empty());
+        pool.write(|c| Ok(c.execute_batch("INSERT INTO other(id, x) VALUES ('o', 'y')")?)).await.unwrap();
+        pool.write(|c| Ok(c.execute_batch("INSERT INTO lists(id, name) VALUES ('a', 'b')")?)).await.unwrap();
+        let rows = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(rows.len(), 1);
+    }
 }

@@ -123,7 +123,7 @@ async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<
         });
     }
 
-    let stream = match sh.http.open_stream(&creds, request).await {
+    let stream = match sh.http.open_stream(&creds, request, sh.options.ndjson_only).await {
         Ok(s) => s,
         Err(e) => return Err(e),
     };
