@@ -81,7 +81,12 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// Every body this service takes is a JSON object (serde would also take an array for a struct).
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::bad_request("invalid request body: expected a JSON object"));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 

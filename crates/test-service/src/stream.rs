@@ -439,7 +439,15 @@ impl LineSink {
     }
 
     /// Ends the body with an error: the server aborts the connection without a clean end.
+    /// Lines already sent must reach the client first (a cut "after N lines" delivers N lines), but
+    /// an aborted connection discards whatever the server has not written out yet: so wait until
+    /// the body has taken every queued line, and give the server a moment to flush them.
     async fn abort(&self, why: &str) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        while self.tx.capacity() < self.tx.max_capacity() && !self.tx.is_closed() && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         let _ = self.tx.send(Err(std::io::Error::other(why.to_owned()))).await;
     }
 }
