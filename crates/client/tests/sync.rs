@@ -250,3 +250,84 @@ async fn stream_subscription_and_disconnect_and_clear() {
     db.disconnect().await;
     let _ = Duration::ZERO;
 }
+
+/// A connector whose upload "succeeds" without completing anything.
+struct LazyConnector(Arc<TestConnector>);
+
+#[async_trait::async_trait]
+impl powersync_client::BackendConnector for LazyConnector {
+    async fn fetch_credentials(&self) -> Result<Option<powersync_client::Credentials>, powersync_client::ConnectorError> {
+        self.0.fetch_credentials().await
+    }
+    async fn upload_data(&self, _db: &powersync_client::PowerSyncDatabase) -> Result<(), powersync_client::ConnectorError> {
+        self.0.uploads.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uncompleted_upload_is_an_upload_error_and_nothing_is_dropped() {
+    let svc = Arc::new(service());
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(&dir);
+    db.execute("INSERT INTO todos(id, description, owner_id) VALUES ('k1', 'kept', 'alice')", vec![]).await.unwrap();
+    let lazy = TestConnector::new(svc.clone(), "alice");
+    db.connect(Arc::new(LazyConnector(lazy.clone())), fast_options()).await.unwrap();
+    eventually("upload error recorded", || async {
+        db.status().upload_error.is_some_and(|e| e.to_string().contains("without completing"))
+    })
+    .await;
+    eventually("upload retried after the retry delay", || async { lazy.uploads.load(Ordering::SeqCst) >= 2 }).await;
+    assert_eq!(column(&db, "SELECT count(*) FROM ps_crud").await, vec!["1"]);
+    // The downloaded data is held back while the write is pending.
+    assert!(!db.status().synced_since_connect);
+    db.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_stream_fails_after_idle_timeout_and_reconnects() {
+    let svc = Arc::new(service());
+    svc.apply(vec![put("lists", "l1", json!({"name": "a"}))]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(&dir);
+    let opts = SyncOptions { idle_timeout: Duration::from_millis(400), ..fast_options() };
+    db.connect(TestConnector::new(svc.clone(), "alice"), opts).await.unwrap();
+    with_timeout("first sync", db.wait_for_first_sync(None)).await.unwrap();
+    let mut statuses = db.status_stream();
+    svc.inject(Fault::Stall { path_prefix: "/sync/stream".into(), duration: Duration::from_millis(1500) });
+    let err = with_timeout("idle error", async {
+        loop {
+            let s = statuses.next().await.unwrap();
+            if let Some(e) = s.download_error {
+                return e.to_string();
+            }
+        }
+    })
+    .await;
+    assert!(err.contains("no data received"), "{err}");
+    svc.apply(vec![put("lists", "l2", json!({"name": "b"}))]).unwrap();
+    eventually("reconnected after the stall", || async { column(&db, "SELECT count(*) FROM lists").await == vec!["2"] }).await;
+    db.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_metadata_must_be_strings_and_is_forwarded() {
+    let svc = Arc::new(service());
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(&dir);
+    let mut bad = fast_options();
+    bad.app_metadata.insert("n".into(), json!(1));
+    assert!(matches!(
+        db.connect(TestConnector::new(svc.clone(), "alice"), bad).await,
+        Err(powersync_client::Error::Options(_))
+    ));
+    let mut good = fast_options();
+    good.app_metadata.insert("app_version".into(), json!("1.2"));
+    good.params.insert("team".into(), json!("t1"));
+    db.connect(TestConnector::new(svc.clone(), "alice"), good).await.unwrap();
+    with_timeout("first sync", db.wait_for_first_sync(None)).await.unwrap();
+    let req = svc.stats().last_stream_request.unwrap();
+    assert_eq!(req["app_metadata"], json!({"app_version": "1.2"}));
+    assert_eq!(req["parameters"], json!({"team": "t1"}));
+    db.disconnect().await;
+}
