@@ -29,18 +29,31 @@ impl std::fmt::Debug for Credentials {
 
 impl Credentials {
     pub fn new(endpoint: impl Into<String>, token: impl Into<String>) -> Self {
-        Credentials { endpoint: endpoint.into(), token: token.into(), expires_at: None }
+        Credentials {
+            endpoint: endpoint.into(),
+            token: token.into(),
+            expires_at: None,
+        }
     }
 
     fn validate(self) -> Result<Credentials, SyncError> {
         if self.endpoint.is_empty() {
-            return Err(SyncError::Endpoint { endpoint: self.endpoint, reason: "the endpoint is empty" });
+            return Err(SyncError::Endpoint {
+                endpoint: self.endpoint,
+                reason: "the endpoint is empty",
+            });
         }
         if self.endpoint.ends_with('/') {
-            return Err(SyncError::Endpoint { endpoint: self.endpoint, reason: "the endpoint must not end with '/'" });
+            return Err(SyncError::Endpoint {
+                endpoint: self.endpoint,
+                reason: "the endpoint must not end with '/'",
+            });
         }
         if self.token.is_empty() {
-            return Err(SyncError::Unauthorized { path: "(credentials)".into(), body: "the token is empty".into() });
+            return Err(SyncError::Unauthorized {
+                path: "(credentials)".into(),
+                body: "the token is empty".into(),
+            });
         }
         Ok(self)
     }
@@ -54,7 +67,10 @@ pub(crate) struct CredentialsCache {
 
 impl CredentialsCache {
     pub(crate) fn new(connector: Arc<dyn BackendConnector>) -> Self {
-        CredentialsCache { connector, cached: Mutex::new(None) }
+        CredentialsCache {
+            connector,
+            cached: Mutex::new(None),
+        }
     }
 
     /// Cached credentials, or freshly fetched ones. The lock is held while fetching so that
@@ -110,7 +126,10 @@ mod tests {
     fn validation() {
         assert!(Credentials::new("http://x/", "t").validate().is_err());
         assert!(Credentials::new("", "t").validate().is_err());
-        assert!(matches!(Credentials::new("http://x", "").validate(), Err(SyncError::Unauthorized { .. })));
+        assert!(matches!(
+            Credentials::new("http://x", "").validate(),
+            Err(SyncError::Unauthorized { .. })
+        ));
         assert!(Credentials::new("http://x", "t").validate().is_ok());
     }
 }

@@ -51,8 +51,20 @@ struct StoredCrud {
 }
 
 fn decode_entry(op_id: i64, tx_id: Option<i64>, data: &str) -> Result<CrudEntry> {
-    let s: StoredCrud = serde_json::from_str(data).map_err(|e| Error::CrudData { id: op_id, cause: e.to_string() })?;
-    Ok(CrudEntry { op_id, tx_id, op: s.op, table: s.table, id: s.id, data: s.data, old: s.old, metadata: s.metadata })
+    let s: StoredCrud = serde_json::from_str(data).map_err(|e| Error::CrudData {
+        id: op_id,
+        cause: e.to_string(),
+    })?;
+    Ok(CrudEntry {
+        op_id,
+        tx_id,
+        op: s.op,
+        table: s.table,
+        id: s.id,
+        data: s.data,
+        old: s.old,
+        metadata: s.metadata,
+    })
 }
 
 /// Up to `limit` entries from the front of the queue.
@@ -105,8 +117,16 @@ pub(crate) async fn get_batch(pool: &Pool, limit: usize) -> Result<Option<CrudBa
         return Ok(None);
     }
     let has_more = rows.len() > limit;
-    let entries = rows.iter().take(limit).map(|(id, tx, d)| decode_entry(*id, *tx, d)).collect::<Result<Vec<_>>>()?;
-    Ok(Some(CrudBatch { entries, has_more, pool: pool.clone() }))
+    let entries = rows
+        .iter()
+        .take(limit)
+        .map(|(id, tx, d)| decode_entry(*id, *tx, d))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(CrudBatch {
+        entries,
+        has_more,
+        pool: pool.clone(),
+    }))
 }
 
 /// How many of `rows` (ascending ids) belong to the transaction of the first row: consecutive
@@ -150,8 +170,15 @@ pub(crate) async fn transaction_after(pool: &Pool, after: Option<i64>) -> Result
         return Ok(None);
     }
     let tx_id = rows[0].1;
-    let entries = rows.iter().map(|(id, tx, d)| decode_entry(*id, *tx, d)).collect::<Result<Vec<_>>>()?;
-    Ok(Some(CrudTransaction { tx_id, entries, pool: pool.clone() }))
+    let entries = rows
+        .iter()
+        .map(|(id, tx, d)| decode_entry(*id, *tx, d))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(CrudTransaction {
+        tx_id,
+        entries,
+        pool: pool.clone(),
+    }))
 }
 
 async fn complete(pool: &Pool, last_id: i64, write_checkpoint: Option<String>) -> Result<()> {
@@ -161,12 +188,19 @@ async fn complete(pool: &Pool, last_id: i64, write_checkpoint: Option<String>) -
         let target = match write_checkpoint {
             None => Some(MAX_OP_ID.to_string()),
             Some(w) => {
-                let empty = tx.query_row("SELECT 1 FROM ps_crud LIMIT 1", [], |_| Ok(())).optional()?.is_none();
+                let empty = tx
+                    .query_row("SELECT 1 FROM ps_crud LIMIT 1", [], |_| Ok(()))
+                    .optional()?
+                    .is_none();
                 empty.then_some(w)
             }
         };
         if let Some(t) = target {
-            tx.query_row("SELECT powersync_control('target_checkpoint_request_id', ?)", [t], |_| Ok(()))?;
+            tx.query_row(
+                "SELECT powersync_control('target_checkpoint_request_id', ?)",
+                [t],
+                |_| Ok(()),
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -176,7 +210,9 @@ async fn complete(pool: &Pool, last_id: i64, write_checkpoint: Option<String>) -
 
 /// The id of the first queued row, if any.
 pub(crate) fn first_id(conn: &Connection) -> Result<Option<i64>> {
-    Ok(conn.query_row("SELECT id FROM ps_crud ORDER BY id ASC LIMIT 1", [], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT id FROM ps_crud ORDER BY id ASC LIMIT 1", [], |r| r.get(0))
+        .optional()?)
 }
 
 /// Current `target_checkpoint_request_id` (read-only call) in a transaction on `conn`.
@@ -200,14 +236,30 @@ mod tests {
 
     #[test]
     fn entry_decoding_and_upload_format() {
-        let e = decode_entry(8, Some(11), r#"{"op":"PUT","id":"m1","type":"meta","data":{"a":"x"},"metadata":"{\"who\":\"me\"}"}"#).unwrap();
+        let e = decode_entry(
+            8,
+            Some(11),
+            r#"{"op":"PUT","id":"m1","type":"meta","data":{"a":"x"},"metadata":"{\"who\":\"me\"}"}"#,
+        )
+        .unwrap();
         assert_eq!(e.op, UpdateType::Put);
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"op_id":8,"tx_id":11,"op":"PUT","type":"meta","id":"m1","data":{"a":"x"},"metadata":"{\"who\":\"me\"}"}"#
         );
-        let d = decode_entry(10, Some(13), r#"{"op":"DELETE","id":"m1","type":"meta","old":{"a":"y"}}"#).unwrap();
-        assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"op_id":10,"tx_id":13,"op":"DELETE","type":"meta","id":"m1","old":{"a":"y"}}"#);
-        assert!(matches!(decode_entry(3, None, "not json"), Err(Error::CrudData { id: 3, .. })));
+        let d = decode_entry(
+            10,
+            Some(13),
+            r#"{"op":"DELETE","id":"m1","type":"meta","old":{"a":"y"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"op_id":10,"tx_id":13,"op":"DELETE","type":"meta","id":"m1","old":{"a":"y"}}"#
+        );
+        assert!(matches!(
+            decode_entry(3, None, "not json"),
+            Err(Error::CrudData { id: 3, .. })
+        ));
     }
 }

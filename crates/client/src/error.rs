@@ -106,9 +106,17 @@ mod tests {
 
     #[test]
     fn status_error_shows_body() {
-        let e = SyncError::Status { path: "/upload".into(), status: 503, body: " busy \n".into() };
+        let e = SyncError::Status {
+            path: "/upload".into(),
+            status: 503,
+            body: " busy \n".into(),
+        };
         assert_eq!(e.to_string(), "HTTP 503 from /upload: busy");
-        let e = SyncError::Status { path: "/upload".into(), status: 503, body: "".into() };
+        let e = SyncError::Status {
+            path: "/upload".into(),
+            status: 503,
+            body: "".into(),
+        };
         assert_eq!(e.to_string(), "HTTP 503 from /upload");
     }
 }

@@ -44,7 +44,10 @@ pub(crate) struct Framer {
 
 impl Framer {
     pub(crate) fn new(framing: Framing) -> Self {
-        Framer { framing, buf: Vec::new() }
+        Framer {
+            framing,
+            buf: Vec::new(),
+        }
     }
 
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<Vec<Line>, FramingError> {
@@ -126,8 +129,14 @@ mod tests {
     #[test]
     fn content_type_selects_framing() {
         assert_eq!(Framing::from_content_type(Some(BSON_CONTENT_TYPE)), Framing::Bson);
-        assert_eq!(Framing::from_content_type(Some("application/x-ndjson")), Framing::Ndjson);
-        assert_eq!(Framing::from_content_type(Some("application/vnd.powersync.bson-stream; x=1")), Framing::Ndjson);
+        assert_eq!(
+            Framing::from_content_type(Some("application/x-ndjson")),
+            Framing::Ndjson
+        );
+        assert_eq!(
+            Framing::from_content_type(Some("application/vnd.powersync.bson-stream; x=1")),
+            Framing::Ndjson
+        );
         assert_eq!(Framing::from_content_type(None), Framing::Ndjson);
     }
 
@@ -142,7 +151,11 @@ mod tests {
         let body = "{\"x\":\"é€\"}\n{\"y\":2}\n".as_bytes();
         for split in 0..=body.len() {
             let lines = feed(Framing::Ndjson, &[&body[..split], &body[split..]]).unwrap();
-            assert_eq!(lines, vec![text("{\"x\":\"é€\"}"), text("{\"y\":2}")], "split at {split}");
+            assert_eq!(
+                lines,
+                vec![text("{\"x\":\"é€\"}"), text("{\"y\":2}")],
+                "split at {split}"
+            );
         }
     }
 
@@ -175,14 +188,23 @@ mod tests {
 
     #[test]
     fn bson_length_below_five_is_an_error() {
-        assert_eq!(feed(Framing::Bson, &[&4i32.to_le_bytes()]), Err(FramingError::BadBsonLength(4)));
-        assert_eq!(feed(Framing::Bson, &[&(-1i32).to_le_bytes()]), Err(FramingError::BadBsonLength(-1)));
+        assert_eq!(
+            feed(Framing::Bson, &[&4i32.to_le_bytes()]),
+            Err(FramingError::BadBsonLength(4))
+        );
+        assert_eq!(
+            feed(Framing::Bson, &[&(-1i32).to_le_bytes()]),
+            Err(FramingError::BadBsonLength(-1))
+        );
     }
 
     #[test]
     fn bson_truncated_at_end_is_an_error() {
         let a = bson_doc(b"abc");
-        assert_eq!(feed(Framing::Bson, &[&a[..a.len() - 1]]), Err(FramingError::TruncatedBson(a.len() - 1)));
+        assert_eq!(
+            feed(Framing::Bson, &[&a[..a.len() - 1]]),
+            Err(FramingError::TruncatedBson(a.len() - 1))
+        );
         assert_eq!(feed(Framing::Bson, &[&a[..2]]), Err(FramingError::TruncatedBson(2)));
     }
 }

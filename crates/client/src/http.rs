@@ -55,7 +55,12 @@ impl Http {
         Ok(Http { client })
     }
 
-    fn request(&self, method: reqwest::Method, creds: &Credentials, path: &str) -> Result<reqwest::RequestBuilder, SyncError> {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        creds: &Credentials,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, SyncError> {
         let auth = HeaderValue::from_str(&format!("Token {}", creds.token)).map_err(|_| SyncError::Unauthorized {
             path: path.into(),
             body: "the token contains characters not allowed in an HTTP header".into(),
@@ -68,7 +73,12 @@ impl Http {
             .header("X-User-Agent", user_agent()))
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder, creds: &Credentials, path: &str) -> Result<reqwest::Response, SyncError> {
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        creds: &Credentials,
+        path: &str,
+    ) -> Result<reqwest::Response, SyncError> {
         let resp = req.send().await.map_err(|e| SyncError::Unreachable {
             url: format!("{}{}", creds.endpoint, path),
             cause: redact(&error_chain(&e), &creds.token),
@@ -79,9 +89,16 @@ impl Http {
         }
         let body = redact(&resp.text().await.unwrap_or_default(), &creds.token);
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            Err(SyncError::Unauthorized { path: path.into(), body })
+            Err(SyncError::Unauthorized {
+                path: path.into(),
+                body,
+            })
         } else {
-            Err(SyncError::Status { path: path.into(), status: status.as_u16(), body })
+            Err(SyncError::Status {
+                path: path.into(),
+                status: status.as_u16(),
+                body,
+            })
         }
     }
 
@@ -111,7 +128,9 @@ impl Http {
     /// `GET /write-checkpoint2.json?client_id=...` → the new write checkpoint (decimal).
     pub(crate) async fn write_checkpoint(&self, creds: &Credentials, client_id: &str) -> Result<String, SyncError> {
         let path = "/write-checkpoint2.json";
-        let req = self.request(reqwest::Method::GET, creds, path)?.query(&[("client_id", client_id)]);
+        let req = self
+            .request(reqwest::Method::GET, creds, path)?
+            .query(&[("client_id", client_id)]);
         let resp = self.send(req, creds, path).await?;
         let parsed: WriteCheckpointResponse = read_json(resp, path, &creds.token).await?;
         check_decimal(parsed.data.write_checkpoint, path)
@@ -127,19 +146,28 @@ impl Http {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(resp: reqwest::Response, path: &str, token: &str) -> Result<T, SyncError> {
+async fn read_json<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+    path: &str,
+    token: &str,
+) -> Result<T, SyncError> {
     let text = resp
         .text()
         .await
         .map_err(|e| SyncError::Read(redact(&error_chain(&e), token)))?;
-    serde_json::from_str(&text)
-        .map_err(|e| SyncError::Response { path: path.into(), cause: redact(&format!("{e}: {text}"), token) })
+    serde_json::from_str(&text).map_err(|e| SyncError::Response {
+        path: path.into(),
+        cause: redact(&format!("{e}: {text}"), token),
+    })
 }
 
 fn check_decimal(s: String, path: &str) -> Result<String, SyncError> {
     match s.parse::<i64>() {
         Ok(_) => Ok(s),
-        Err(_) => Err(SyncError::Response { path: path.into(), cause: format!("{s:?} is not a decimal id") }),
+        Err(_) => Err(SyncError::Response {
+            path: path.into(),
+            cause: format!("{s:?} is not a decimal id"),
+        }),
     }
 }
 
@@ -180,7 +208,11 @@ mod tests {
                 }
             }
             let req = String::from_utf8_lossy(&req).into_owned();
-            let resp = format!("HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}", req.len(), req);
+            let resp = format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                req.len(),
+                req
+            );
             sock.write_all(resp.as_bytes()).await.unwrap();
             req
         });
@@ -195,7 +227,10 @@ mod tests {
         let request = server.await.unwrap();
         // The server did receive the token, in the documented header form and user agents.
         assert!(request.contains("authorization: Token very.secret.token"), "{request}");
-        assert!(request.contains(&format!("x-user-agent: {}", user_agent())), "{request}");
+        assert!(
+            request.contains(&format!("x-user-agent: {}", user_agent())),
+            "{request}"
+        );
         assert!(request.contains(&format!("user-agent: {}", user_agent())), "{request}");
         let shown = format!("{err} / {err:?}");
         assert!(matches!(err, SyncError::Unauthorized { .. }));
@@ -209,7 +244,12 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
         let creds = Credentials::new(url.clone(), "t0k3n");
-        let err = Http::new().unwrap().open_stream(&creds, "{}".into(), false).await.err().unwrap();
+        let err = Http::new()
+            .unwrap()
+            .open_stream(&creds, "{}".into(), false)
+            .await
+            .err()
+            .unwrap();
         match &err {
             SyncError::Unreachable { url: u, .. } => assert_eq!(u, &format!("{url}/sync/stream")),
             other => panic!("{other:?}"),

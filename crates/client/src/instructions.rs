@@ -17,14 +17,26 @@ pub(crate) enum Severity {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Instruction {
-    LogLine { severity: Severity, line: String },
+    LogLine {
+        severity: Severity,
+        line: String,
+    },
     UpdateSyncStatus(CoreStatus),
     /// `request` and `checkpoint_request` are kept as the extension's raw JSON text, so that
     /// they are forwarded unchanged.
-    EstablishSyncStream { request: String, checkpoint_request: Option<String> },
-    FetchCredentials { did_expire: bool },
-    CloseSyncStream { hide_disconnect: bool },
-    DidCompleteSync { applied_checkpoint_request_id: Option<i64> },
+    EstablishSyncStream {
+        request: String,
+        checkpoint_request: Option<String>,
+    },
+    FetchCredentials {
+        did_expire: bool,
+    },
+    CloseSyncStream {
+        hide_disconnect: bool,
+    },
+    DidCompleteSync {
+        applied_checkpoint_request_id: Option<i64>,
+    },
     HandleDiagnostics,
     /// An instruction this client does not know (forward compatibility: ignored).
     Unknown(String),
@@ -93,7 +105,10 @@ fn decode_one(name: &str, payload: &str) -> Result<Instruction, DecodeError> {
     Ok(match name {
         "LogLine" => {
             let l: LogLine = parse(name, payload)?;
-            Instruction::LogLine { severity: l.severity, line: l.line }
+            Instruction::LogLine {
+                severity: l.severity,
+                line: l.line,
+            }
         }
         "UpdateSyncStatus" => Instruction::UpdateSyncStatus(parse::<StatusUpdate>(name, payload)?.status),
         "EstablishSyncStream" => {
@@ -103,17 +118,24 @@ fn decode_one(name: &str, payload: &str) -> Result<Instruction, DecodeError> {
                 checkpoint_request: e.checkpoint_request.map(|c| c.get().to_string()),
             }
         }
-        "FetchCredentials" => {
-            Instruction::FetchCredentials { did_expire: parse::<FetchCredentials>(name, payload)?.did_expire }
-        }
-        "CloseSyncStream" => Instruction::CloseSyncStream { hide_disconnect: parse::<Close>(name, payload)?.hide_disconnect },
+        "FetchCredentials" => Instruction::FetchCredentials {
+            did_expire: parse::<FetchCredentials>(name, payload)?.did_expire,
+        },
+        "CloseSyncStream" => Instruction::CloseSyncStream {
+            hide_disconnect: parse::<Close>(name, payload)?.hide_disconnect,
+        },
         "DidCompleteSync" => {
             let d: DidComplete = parse(name, payload)?;
             let id = match d.applied_checkpoint_request_id {
-                Some(s) => Some(s.parse::<i64>().map_err(|e| DecodeError(format!("{name}: id {s:?}: {e}")))?),
+                Some(s) => Some(
+                    s.parse::<i64>()
+                        .map_err(|e| DecodeError(format!("{name}: id {s:?}: {e}")))?,
+                ),
                 None => None,
             };
-            Instruction::DidCompleteSync { applied_checkpoint_request_id: id }
+            Instruction::DidCompleteSync {
+                applied_checkpoint_request_id: id,
+            }
         }
         "HandleDiagnostics" => Instruction::HandleDiagnostics,
         other => Instruction::Unknown(other.to_string()),
@@ -134,7 +156,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match &out[1] {
-            Instruction::EstablishSyncStream { request, checkpoint_request } => {
+            Instruction::EstablishSyncStream {
+                request,
+                checkpoint_request,
+            } => {
                 // Byte-identical, including the space inside the parameters object.
                 assert_eq!(
                     request,
@@ -153,11 +178,18 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Instruction::LogLine { severity: Severity::Warning, line: "x".into() },
+                Instruction::LogLine {
+                    severity: Severity::Warning,
+                    line: "x".into()
+                },
                 Instruction::FetchCredentials { did_expire: false },
                 Instruction::CloseSyncStream { hide_disconnect: true },
-                Instruction::DidCompleteSync { applied_checkpoint_request_id: None },
-                Instruction::DidCompleteSync { applied_checkpoint_request_id: Some(7) },
+                Instruction::DidCompleteSync {
+                    applied_checkpoint_request_id: None
+                },
+                Instruction::DidCompleteSync {
+                    applied_checkpoint_request_id: Some(7)
+                },
                 Instruction::HandleDiagnostics,
                 Instruction::Unknown("SomethingNew".into()),
                 Instruction::EstablishSyncStream {

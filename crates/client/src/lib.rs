@@ -69,7 +69,10 @@ impl PowerSyncDatabase {
     /// Opens (or creates) the database file, migrates it and applies `schema_json` (the JSON of
     /// `powersync_replace_schema`). Blocking; call it before or outside hot async paths.
     pub fn open(path: impl AsRef<Path>, schema_json: &str) -> Result<Self> {
-        Self::from_pool(Pool::open(path.as_ref(), Some(schema_json), READERS, false)?, Some(schema_json.to_string()))
+        Self::from_pool(
+            Pool::open(path.as_ref(), Some(schema_json), READERS, false)?,
+            Some(schema_json.to_string()),
+        )
     }
 
     /// Opens an existing database without changing its schema (for inspection tools).
@@ -98,14 +101,20 @@ impl PowerSyncDatabase {
         let sql = sql.to_string();
         self.inner
             .pool
-            .write(move |c| Ok(c.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(params.iter()))?))
+            .write(move |c| {
+                Ok(c.prepare_cached(&sql)?
+                    .execute(rusqlite::params_from_iter(params.iter()))?)
+            })
             .await
     }
 
     /// Runs any statement on the write connection and returns its rows (e.g. `RETURNING`).
     pub async fn execute_rows(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Row>> {
         let sql = sql.to_string();
-        self.inner.pool.write(move |c| Ok(collect_rows(&mut c.prepare(&sql)?, &params)?)).await
+        self.inner
+            .pool
+            .write(move |c| Ok(collect_rows(&mut c.prepare(&sql)?, &params)?))
+            .await
     }
 
     /// Runs a read-only query on a read connection.
@@ -165,8 +174,11 @@ impl PowerSyncDatabase {
         options.validate().map_err(Error::Options)?;
         self.disconnect().await;
         let mut running = self.inner.sync.lock().await;
-        let client_id: String =
-            self.inner.pool.read(|c| Ok(c.query_row("SELECT powersync_client_id()", [], |r| r.get(0))?)).await?;
+        let client_id: String = self
+            .inner
+            .pool
+            .read(|c| Ok(c.query_row("SELECT powersync_client_id()", [], |r| r.get(0))?))
+            .await?;
         let (cancel_tx, cancel_rx) = tokio_watch::channel(false);
         let shared = Arc::new(SyncShared {
             db: self.clone(),
@@ -195,7 +207,13 @@ impl PowerSyncDatabase {
             sh.set_uploading(false);
         });
         let forward = tokio::spawn(sync::upload::forward_crud_changes(shared.clone()));
-        *running = Some(RunningSync { cancel: cancel_tx, shared, download, upload, forward });
+        *running = Some(RunningSync {
+            cancel: cancel_tx,
+            shared,
+            download,
+            upload,
+            forward,
+        });
         drop(running);
         let _ = ready_rx.await;
         Ok(())
@@ -233,7 +251,7 @@ impl PowerSyncDatabase {
             })
             .await?;
         self.inner.streams.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        let core = self.inner.pool.read(|c| Pool::offline_status(c)).await?;
+        let core = self.inner.pool.read(Pool::offline_status).await?;
         self.inner.status.send_modify(|s| {
             s.apply_core(&core);
             s.synced_since_connect = false;
@@ -263,7 +281,9 @@ impl PowerSyncDatabase {
     pub async fn wait_for_first_sync(&self, priority: Option<i32>) -> Result<()> {
         let p = priority.unwrap_or(FULL_SYNC_PRIORITY);
         let mut rx = self.inner.status.subscribe();
-        rx.wait_for(|s| s.status_for_priority(p).has_synced).await.map_err(|_| Error::NotConnected)?;
+        rx.wait_for(|s| s.status_for_priority(p).has_synced)
+            .await
+            .map_err(|_| Error::NotConnected)?;
         Ok(())
     }
 
@@ -281,7 +301,9 @@ impl PowerSyncDatabase {
     pub async fn request_checkpoint(&self) -> Result<String> {
         let shared = self.running_shared().await.ok_or(Error::NotConnected)?;
         if shared.options.checkpoint_mode != CheckpointMode::Requests {
-            return Err(Error::Options("request_checkpoint needs checkpoint_mode Requests".into()));
+            return Err(Error::Options(
+                "request_checkpoint needs checkpoint_mode Requests".into(),
+            ));
         }
         Ok(sync::checkpoints::allocate_and_post(&shared).await?)
     }
@@ -289,7 +311,9 @@ impl PowerSyncDatabase {
     /// Waits until the checkpoint request `id` was applied locally. Fails on a new upload or
     /// download error, or on disconnect.
     pub async fn wait_for_checkpoint(&self, id: &str) -> Result<()> {
-        let id: i64 = id.parse().map_err(|_| Error::Options(format!("{id:?} is not a checkpoint request id")))?;
+        let id: i64 = id
+            .parse()
+            .map_err(|_| Error::Options(format!("{id:?} is not a checkpoint request id")))?;
         let mut rx = self.inner.status.subscribe();
         let (d0, u0) = {
             let s = rx.borrow();

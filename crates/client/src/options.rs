@@ -90,7 +90,10 @@ mod tests {
     fn jitter_stays_in_range() {
         for _ in 0..1000 {
             let d = jitter(Duration::from_millis(5000));
-            assert!(d >= Duration::from_millis(4500) && d < Duration::from_millis(5500), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(4500) && d < Duration::from_millis(5500),
+                "{d:?}"
+            );
         }
     }
 }

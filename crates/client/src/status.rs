@@ -179,7 +179,15 @@ impl SyncStatus {
             .downloading
             .iter()
             .flat_map(|d| d.buckets.values())
-            .map(|b| (b.priority, Progress { downloaded: b.since_last, total: b.target_count - b.at_last }))
+            .map(|b| {
+                (
+                    b.priority,
+                    Progress {
+                        downloaded: b.since_last,
+                        total: b.target_count - b.at_last,
+                    },
+                )
+            })
             .collect();
         progress.sort_by_key(|p| p.0);
         self.progress = progress;
@@ -188,7 +196,11 @@ impl SyncStatus {
             .iter()
             .map(|s| StreamStatus {
                 name: s.name.clone(),
-                parameters: s.parameters.as_ref().map(|p| p.get().to_string()).filter(|p| p != "null"),
+                parameters: s
+                    .parameters
+                    .as_ref()
+                    .map(|p| p.get().to_string())
+                    .filter(|p| p != "null"),
                 priority: s.priority,
                 active: s.active,
                 is_default: s.is_default,
@@ -198,8 +210,10 @@ impl SyncStatus {
                 progress: s.progress,
             })
             .collect();
-        self.last_applied_checkpoint_request_id =
-            core.internal_last_applied_checkpoint_request_id.as_deref().and_then(|s| s.parse().ok());
+        self.last_applied_checkpoint_request_id = core
+            .internal_last_applied_checkpoint_request_id
+            .as_deref()
+            .and_then(|s| s.parse().ok());
     }
 
     /// The status after a disconnect: the last extension state, but offline.
@@ -216,7 +230,11 @@ impl SyncStatus {
             .iter()
             .find(|s| s.priority >= p)
             .copied()
-            .unwrap_or(PriorityStatus { priority: p, has_synced: false, last_synced_at_ms: None })
+            .unwrap_or(PriorityStatus {
+                priority: p,
+                has_synced: false,
+                last_synced_at_ms: None,
+            })
     }
 
     /// Whether a complete sync ever finished on this database.
@@ -238,15 +256,23 @@ impl SyncStatus {
         if !self.downloading {
             return None;
         }
-        Some(self.progress.iter().filter(|(prio, _)| *prio <= p).fold(Progress::default(), |acc, (_, x)| Progress {
-            total: acc.total + x.total,
-            downloaded: acc.downloaded + x.downloaded,
-        }))
+        Some(
+            self.progress
+                .iter()
+                .filter(|(prio, _)| *prio <= p)
+                .fold(Progress::default(), |acc, (_, x)| Progress {
+                    total: acc.total + x.total,
+                    downloaded: acc.downloaded + x.downloaded,
+                }),
+        )
     }
 
     /// The priority being downloaded with the smallest number that is not yet complete.
     pub fn downloading_priority(&self) -> Option<i32> {
-        self.progress.iter().find(|(_, p)| p.downloaded < p.total).map(|(prio, _)| *prio)
+        self.progress
+            .iter()
+            .find(|(_, p)| p.downloaded < p.total)
+            .map(|(prio, _)| *prio)
     }
 }
 
@@ -266,14 +292,29 @@ mod tests {
         let mut s = SyncStatus::default();
         s.apply_core(&c);
         assert!(s.connected && !s.connecting && s.downloading);
-        assert_eq!(s.priority_status.iter().map(|p| p.priority).collect::<Vec<_>>(), vec![0, FULL_SYNC_PRIORITY]);
+        assert_eq!(
+            s.priority_status.iter().map(|p| p.priority).collect::<Vec<_>>(),
+            vec![0, FULL_SYNC_PRIORITY]
+        );
         assert_eq!(s.last_synced_at_ms(), Some(1795315205887));
         assert!(s.has_synced());
         // Status for priority 1: first entry with priority >= 1 is the full-sync entry.
         assert_eq!(s.status_for_priority(1).priority, FULL_SYNC_PRIORITY);
         assert_eq!(s.status_for_priority(0).last_synced_at_ms, Some(1795315205000));
-        assert_eq!(s.progress_up_to(0), Some(Progress { total: 2, downloaded: 2 }));
-        assert_eq!(s.download_progress(), Some(Progress { total: 6, downloaded: 3 }));
+        assert_eq!(
+            s.progress_up_to(0),
+            Some(Progress {
+                total: 2,
+                downloaded: 2
+            })
+        );
+        assert_eq!(
+            s.download_progress(),
+            Some(Progress {
+                total: 6,
+                downloaded: 3
+            })
+        );
         assert_eq!(s.downloading_priority(), Some(3));
         assert_eq!(s.last_applied_checkpoint_request_id, Some(8));
     }
@@ -283,7 +324,14 @@ mod tests {
         let mut s = SyncStatus::default();
         s.apply_core(&core(r#"{"connected":false,"connecting":false,"priority_status":[{"priority":1,"last_synced_at":5000,"has_synced":true}],"downloading":null,"streams":[]}"#));
         assert!(!s.has_synced());
-        assert_eq!(s.status_for_priority(FULL_SYNC_PRIORITY), PriorityStatus { priority: FULL_SYNC_PRIORITY, has_synced: false, last_synced_at_ms: None });
+        assert_eq!(
+            s.status_for_priority(FULL_SYNC_PRIORITY),
+            PriorityStatus {
+                priority: FULL_SYNC_PRIORITY,
+                has_synced: false,
+                last_synced_at_ms: None
+            }
+        );
         assert_eq!(s.status_for_priority(0).last_synced_at_ms, Some(5));
         assert_eq!(s.download_progress(), None);
     }

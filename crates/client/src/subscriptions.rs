@@ -26,7 +26,10 @@ impl StreamKey {
 }
 
 pub(crate) fn active_streams_json(streams: &[StreamKey]) -> String {
-    format!("[{}]", streams.iter().map(StreamKey::json).collect::<Vec<_>>().join(","))
+    format!(
+        "[{}]",
+        streams.iter().map(StreamKey::json).collect::<Vec<_>>().join(",")
+    )
 }
 
 /// Options of [`PowerSyncDatabase::subscribe`].
@@ -46,7 +49,10 @@ pub struct SyncStreamSubscription {
 
 impl std::fmt::Debug for SyncStreamSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncStreamSubscription").field("name", &self.key.name).field("params", &self.key.params).finish()
+        f.debug_struct("SyncStreamSubscription")
+            .field("name", &self.key.name)
+            .field("params", &self.key.params)
+            .finish()
     }
 }
 
@@ -64,7 +70,9 @@ impl SyncStreamSubscription {
         let mut rx = self.db.inner.status.subscribe();
         let key = self.key.clone();
         rx.wait_for(|s| {
-            s.streams.iter().any(|st| st.name == key.name && st.parameters == key.params && st.last_synced_at_ms.is_some())
+            s.streams
+                .iter()
+                .any(|st| st.name == key.name && st.parameters == key.params && st.last_synced_at_ms.is_some())
         })
         .await
         .map_err(|_| crate::Error::NotConnected)?;
@@ -74,7 +82,11 @@ impl SyncStreamSubscription {
     /// Removes the explicit subscription.
     pub async fn unsubscribe(self) -> Result<()> {
         let payload = format!(r#"{{"unsubscribe":{}}}"#, self.key.json());
-        self.db.inner.pool.write(move |c| control(c, "subscriptions", ControlPayload::Text(payload)).map(|_| ())).await?;
+        self.db
+            .inner
+            .pool
+            .write(move |c| control(c, "subscriptions", ControlPayload::Text(payload)).map(|_| ()))
+            .await?;
         let list = {
             let mut active = self.db.inner.streams.lock().unwrap_or_else(|e| e.into_inner());
             active.retain(|k| k != &self.key);
@@ -91,7 +103,10 @@ pub(crate) async fn subscribe(
     params: Option<&serde_json::Value>,
     options: SubscribeOptions,
 ) -> Result<SyncStreamSubscription> {
-    let key = StreamKey { name: name.to_string(), params: params.filter(|p| !p.is_null()).map(|p| p.to_string()) };
+    let key = StreamKey {
+        name: name.to_string(),
+        params: params.filter(|p| !p.is_null()).map(|p| p.to_string()),
+    };
     let mut sub = format!(r#"{{"subscribe":{{"stream":{}"#, key.json());
     if let Some(ttl) = options.ttl {
         sub.push_str(&format!(r#","ttl":{}"#, ttl.as_secs()));
@@ -100,7 +115,10 @@ pub(crate) async fn subscribe(
         sub.push_str(&format!(r#","priority":{p}"#));
     }
     sub.push_str("}}");
-    db.inner.pool.write(move |c| control(c, "subscriptions", ControlPayload::Text(sub)).map(|_| ())).await?;
+    db.inner
+        .pool
+        .write(move |c| control(c, "subscriptions", ControlPayload::Text(sub)).map(|_| ()))
+        .await?;
     let list = {
         let mut active = db.inner.streams.lock().unwrap_or_else(|e| e.into_inner());
         if !active.contains(&key) {
@@ -119,10 +137,19 @@ mod tests {
     #[test]
     fn active_stream_json_keeps_param_text() {
         let s = vec![
-            StreamKey { name: "todos".into(), params: Some(r#"{"list":"L1"}"#.into()) },
-            StreamKey { name: "g\"x".into(), params: None },
+            StreamKey {
+                name: "todos".into(),
+                params: Some(r#"{"list":"L1"}"#.into()),
+            },
+            StreamKey {
+                name: "g\"x".into(),
+                params: None,
+            },
         ];
-        assert_eq!(active_streams_json(&s), r#"[{"name":"todos","params":{"list":"L1"}},{"name":"g\"x","params":null}]"#);
+        assert_eq!(
+            active_streams_json(&s),
+            r#"[{"name":"todos","params":{"list":"L1"}},{"name":"g\"x","params":null}]"#
+        );
         assert_eq!(active_streams_json(&[]), "[]");
     }
 }

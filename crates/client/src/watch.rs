@@ -59,9 +59,22 @@ fn touches(tables: &Option<BTreeSet<String>>, changed: &TableChanges) -> bool {
     }
 }
 
-pub(crate) fn watch(pool: Pool, sql: String, params: Vec<SqlValue>, throttle: Duration) -> impl Stream<Item = Result<Vec<Row>>> {
+pub(crate) fn watch(
+    pool: Pool,
+    sql: String,
+    params: Vec<SqlValue>,
+    throttle: Duration,
+) -> impl Stream<Item = Result<Vec<Row>>> {
     let changes = pool.subscribe_changes();
-    let state = WatchState { pool, sql, params, throttle, tables: None, changes, first: true };
+    let state = WatchState {
+        pool,
+        sql,
+        params,
+        throttle,
+        tables: None,
+        changes,
+        first: true,
+    };
     futures_util::stream::unfold(state, |mut st| async move {
         if !st.first {
             loop {
@@ -74,12 +87,7 @@ pub(crate) fn watch(pool: Pool, sql: String, params: Vec<SqlValue>, throttle: Du
             }
             // Throttle: merge the changes of the next `throttle` into this re-run.
             tokio::time::sleep(st.throttle).await;
-            loop {
-                match st.changes.try_recv() {
-                    Ok(_) | Err(TryRecvError::Lagged(_)) => continue,
-                    Err(_) => break,
-                }
-            }
+            while let Ok(_) | Err(TryRecvError::Lagged(_)) = st.changes.try_recv() {}
         }
         st.first = false;
         let (sql, params, need_tables) = (st.sql.clone(), st.params.clone(), st.tables.is_none());
@@ -115,13 +123,29 @@ mod tests {
     async fn resolves_view_tables_and_reruns_on_change() {
         let dir = tempfile::tempdir().unwrap();
         let pool = Pool::open(&dir.path().join("w.db"), Some(SCHEMA), 1, false).unwrap();
-        let tables = pool.read(|c| tables_read(c, "SELECT name FROM lists ORDER BY id")).await.unwrap();
+        let tables = pool
+            .read(|c| tables_read(c, "SELECT name FROM lists ORDER BY id"))
+            .await
+            .unwrap();
         assert!(tables.contains("ps_data__lists"), "{tables:?}");
-        let mut w = Box::pin(watch(pool.clone(), "SELECT name FROM lists".into(), vec![], Duration::from_millis(5)));
+        let mut w = Box::pin(watch(
+            pool.clone(),
+            "SELECT name FROM lists".into(),
+            vec![],
+            Duration::from_millis(5),
+        ));
         assert!(w.next().await.unwrap().unwrap().is_empty());
-        pool.write(|c| Ok(c.execute_batch("INSERT INTO other(id, x) VALUES ('o', 'y')")?)).await.unwrap();
-        pool.write(|c| Ok(c.execute_batch("INSERT INTO lists(id, name) VALUES ('a', 'b')")?)).await.unwrap();
-        let rows = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap().unwrap();
+        pool.write(|c| Ok(c.execute_batch("INSERT INTO other(id, x) VALUES ('o', 'y')")?))
+            .await
+            .unwrap();
+        pool.write(|c| Ok(c.execute_batch("INSERT INTO lists(id, name) VALUES ('a', 'b')")?))
+            .await
+            .unwrap();
+        let rows = tokio::time::timeout(Duration::from_secs(5), w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(rows.len(), 1);
     }
 }

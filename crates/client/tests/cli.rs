@@ -13,11 +13,18 @@ use serde_json::json;
 const BIN: &str = env!("CARGO_BIN_EXE_powersync-client");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_remove("POWERSYNC_TOKEN").output().unwrap()
+    Command::new(BIN)
+        .args(args)
+        .env_remove("POWERSYNC_TOKEN")
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 struct Fixture {
@@ -38,7 +45,17 @@ impl Fixture {
     }
     fn sync(&self, endpoint: &str, extra: &[&str]) -> Output {
         let (db, schema) = (self.db(), self.schema());
-        let mut args = vec!["sync", "--db", &db, "--schema", &schema, "--endpoint", endpoint, "--retry-delay-ms", "100"];
+        let mut args = vec![
+            "sync",
+            "--db",
+            &db,
+            "--schema",
+            &schema,
+            "--endpoint",
+            endpoint,
+            "--retry-delay-ms",
+            "100",
+        ];
         args.extend_from_slice(extra);
         run(&args)
     }
@@ -51,7 +68,13 @@ fn unused_url() -> String {
 
 #[test]
 fn help_on_every_command() {
-    for cmd in [vec!["--help"], vec!["sync", "--help"], vec!["status", "--help"], vec!["crud", "--help"], vec!["query", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["sync", "--help"],
+        vec!["status", "--help"],
+        vec!["crud", "--help"],
+        vec!["query", "--help"],
+    ] {
         let o = run(&cmd);
         assert!(o.status.success(), "{cmd:?}");
         let (out, _) = text(&o);
@@ -59,7 +82,10 @@ fn help_on_every_command() {
         assert!(out.contains("Exit codes"), "{cmd:?}: {out}");
     }
     let (out, _) = text(&run(&["sync", "--help"]));
-    assert!(out.contains("\"batch\"") && out.contains("Authorization: Token"), "{out}");
+    assert!(
+        out.contains("\"batch\"") && out.contains("Authorization: Token"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -106,7 +132,12 @@ fn local_write(f: &Fixture) {
     // Create the database with the schema, then queue one local write.
     let db = powersync_client::PowerSyncDatabase::open(Path::new(&f.db()), SCHEMA).unwrap();
     drop(db);
-    let o = run(&["query", "--db", &f.db(), "INSERT INTO todos(id, description, owner_id) VALUES ('c1', 'from cli', 'alice')"]);
+    let o = run(&[
+        "query",
+        "--db",
+        &f.db(),
+        "INSERT INTO todos(id, description, owner_id) VALUES ('c1', 'from cli', 'alice')",
+    ]);
     assert!(o.status.success(), "{:?}", text(&o));
 }
 
@@ -115,9 +146,16 @@ fn rejecting_backend_exit_5_and_write_kept() {
     let svc = service();
     let f = Fixture::new();
     local_write(&f);
-    svc.inject(Fault::RespondStatus { path_prefix: "/upload".into(), status: 400, times: 1000 });
+    svc.inject(Fault::RespondStatus {
+        path_prefix: "/upload".into(),
+        status: 400,
+        times: 1000,
+    });
     let token = svc.token("alice", Duration::from_secs(600));
-    let o = f.sync(&svc.url(), &["--token", &token, "--upload-url", &svc.upload_url(), "--once"]);
+    let o = f.sync(
+        &svc.url(),
+        &["--token", &token, "--upload-url", &svc.upload_url(), "--once"],
+    );
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(5), "{err}");
     assert!(err.contains("rejected the upload (HTTP 400)"), "{err}");
@@ -129,11 +167,15 @@ fn rejecting_backend_exit_5_and_write_kept() {
 #[test]
 fn once_syncs_uploads_and_inspection_commands_show_it() {
     let svc = service();
-    svc.apply(vec![put("lists", "l1", json!({"name": "groceries"}))]).unwrap();
+    svc.apply(vec![put("lists", "l1", json!({"name": "groceries"}))])
+        .unwrap();
     let f = Fixture::new();
     local_write(&f);
     let cmd = format!("echo {}", svc.token("alice", Duration::from_secs(600)));
-    let o = f.sync(&svc.url(), &["--token-command", &cmd, "--upload-url", &svc.upload_url(), "--once"]);
+    let o = f.sync(
+        &svc.url(),
+        &["--token-command", &cmd, "--upload-url", &svc.upload_url(), "--once"],
+    );
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(out.contains("synced"), "{out}");
@@ -144,12 +186,21 @@ fn once_syncs_uploads_and_inspection_commands_show_it() {
 
     let (out, _) = text(&run(&["query", "--db", &f.db(), "SELECT name FROM lists"]));
     assert_eq!(out, "name\ngroceries\n");
-    let (out, _) = text(&run(&["query", "--db", &f.db(), "SELECT id, description FROM todos", "--json"]));
+    let (out, _) = text(&run(&[
+        "query",
+        "--db",
+        &f.db(),
+        "SELECT id, description FROM todos",
+        "--json",
+    ]));
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rows, json!([{"id": "c1", "description": "from cli"}]));
 
     let (out, _) = text(&run(&["status", "--db", &f.db()]));
-    assert!(out.contains("global[]") && out.contains("user_todos[\"alice\"]"), "{out}");
+    assert!(
+        out.contains("global[]") && out.contains("user_todos[\"alice\"]"),
+        "{out}"
+    );
     assert!(out.contains("pending uploads: 0"), "{out}");
     assert!(out.contains("nothing is held back"), "{out}");
     let (out, _) = text(&run(&["status", "--db", &f.db(), "--json"]));
@@ -194,7 +245,17 @@ fn without_once_stays_connected_until_interrupted() {
     let token = svc.token("alice", Duration::from_secs(600));
     let (db, schema, url) = (f.db(), f.schema(), svc.url());
     let child = Command::new(BIN)
-        .args(["sync", "--db", &db, "--schema", &schema, "--endpoint", &url, "--token", &token])
+        .args([
+            "sync",
+            "--db",
+            &db,
+            "--schema",
+            &schema,
+            "--endpoint",
+            &url,
+            "--token",
+            &token,
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -211,10 +272,17 @@ fn without_once_stays_connected_until_interrupted() {
         if out == "n\n2\n" {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "live change not synced: {out}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "live change not synced: {out}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert!(text(&o).1.contains("disconnecting"));

@@ -22,7 +22,9 @@ pub const SCHEMA: &str = r#"{"tables": [
   {"name": "items", "columns": [{"name": "list_id", "type": "text"}, {"name": "title", "type": "text"}]}]}"#;
 
 pub fn service() -> TestService {
-    let cfg = ServiceConfig::from_rules_json(RULES).unwrap().with_keepalive_interval(Duration::from_millis(200));
+    let cfg = ServiceConfig::from_rules_json(RULES)
+        .unwrap()
+        .with_keepalive_interval(Duration::from_millis(200));
     TestService::start(cfg).unwrap()
 }
 
@@ -31,7 +33,11 @@ pub fn obj(v: Value) -> Map<String, Value> {
 }
 
 pub fn put(table: &str, id: &str, data: Value) -> ServerOp {
-    ServerOp::Put { table: table.into(), id: id.into(), data: obj(data) }
+    ServerOp::Put {
+        table: table.into(),
+        id: id.into(),
+        data: obj(data),
+    }
 }
 
 pub fn fast_options() -> SyncOptions {
@@ -86,7 +92,10 @@ impl BackendConnector for TestConnector {
     }
 
     async fn upload_data(&self, db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
-        let client_id = db.query("SELECT powersync_client_id() AS id", vec![]).await?[0].get_str("id").unwrap().to_string();
+        let client_id = db.query("SELECT powersync_client_id() AS id", vec![]).await?[0]
+            .get_str("id")
+            .unwrap()
+            .to_string();
         while let Some(tx) = db.next_crud_transaction().await? {
             let body = json!({"client_id": client_id, "batch": tx.entries});
             let token = self.svc.token(&self.sub, Duration::from_secs(3600));
@@ -118,7 +127,10 @@ where
 {
     let start = Instant::now();
     while !f().await {
-        assert!(start.elapsed() < Duration::from_secs(15), "timed out waiting for: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -138,7 +150,9 @@ pub async fn column(db: &PowerSyncDatabase, sql: &str) -> Vec<String> {
 }
 
 pub async fn with_timeout<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(15), f).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+    tokio::time::timeout(Duration::from_secs(15), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
 /// The upload queue is empty and a checkpoint with the write checkpoint target was applied.

@@ -150,16 +150,24 @@ impl SyncArgs {
         };
         let endpoint = self.endpoint.trim_end_matches('/').to_string();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(CliError::Usage(format!("--endpoint {endpoint:?}: expected an http:// or https:// URL")));
+            return Err(CliError::Usage(format!(
+                "--endpoint {endpoint:?}: expected an http:// or https:// URL"
+            )));
         }
         if let Some(u) = &self.upload_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(CliError::Usage(format!("--upload-url {u:?}: expected an http:// or https:// URL")));
+                return Err(CliError::Usage(format!(
+                    "--upload-url {u:?}: expected an http:// or https:// URL"
+                )));
             }
         }
         let schema_json = std::fs::read_to_string(&self.schema)
             .map_err(|e| CliError::Other(format!("cannot read the schema {}: {e}", self.schema.display())))?;
-        let streams = self.streams.iter().map(|s| parse_stream(s)).collect::<Result<Vec<_>, _>>()?;
+        let streams = self
+            .streams
+            .iter()
+            .map(|s| parse_stream(s))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SyncConfig {
             db: self.db,
             schema_json,

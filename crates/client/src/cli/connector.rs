@@ -64,7 +64,10 @@ impl BackendConnector for CliConnector {
                 return Err(self.fail(UploadFailure::NoBackend, msg));
             };
             let token = self.token.token().await?;
-            let body = serde_json::to_string(&UploadBody { client_id: &client_id, batch: &batch.entries })?;
+            let body = serde_json::to_string(&UploadBody {
+                client_id: &client_id,
+                batch: &batch.entries,
+            })?;
             let resp = self
                 .http
                 .post(url)
@@ -83,8 +86,18 @@ impl BackendConnector for CliConnector {
             let status = resp.status();
             if !status.is_success() {
                 let body = resp.text().await.unwrap_or_default().replace(&token, "<redacted>");
-                let msg = format!("the backend rejected the upload (HTTP {}): {}", status.as_u16(), body.trim());
-                return Err(self.fail(UploadFailure::Rejected { status: status.as_u16(), body }, msg));
+                let msg = format!(
+                    "the backend rejected the upload (HTTP {}): {}",
+                    status.as_u16(),
+                    body.trim()
+                );
+                return Err(self.fail(
+                    UploadFailure::Rejected {
+                        status: status.as_u16(),
+                        body,
+                    },
+                    msg,
+                ));
             }
             *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
             tracing::info!("uploaded {} change(s)", batch.entries.len());

@@ -14,9 +14,11 @@ async fn open(path: &Path) -> Result<PowerSyncDatabase, CliError> {
         return Err(CliError::Other(format!("{}: no such database file", path.display())));
     }
     let p = path.to_path_buf();
-    Ok(tokio::task::spawn_blocking(move || PowerSyncDatabase::open_existing(&p))
-        .await
-        .map_err(|e| CliError::Other(e.to_string()))??)
+    Ok(
+        tokio::task::spawn_blocking(move || PowerSyncDatabase::open_existing(&p))
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))??,
+    )
 }
 
 fn format_ms(ms: Option<i64>) -> String {
@@ -26,7 +28,12 @@ fn format_ms(ms: Option<i64>) -> String {
             let secs = ms.div_euclid(1000);
             let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
             let (y, m, d) = civil_from_days(days);
-            format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+            format!(
+                "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60
+            )
         }
     }
 }
@@ -46,11 +53,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 fn kv(rows: &[Row], key: &str) -> Option<i64> {
-    rows.iter().find(|r| r.get_str("key") == Some(key)).and_then(|r| match r.get("value") {
-        Some(SqlValue::Integer(i)) => Some(*i),
-        Some(SqlValue::Text(t)) => t.parse().ok(),
-        _ => None,
-    })
+    rows.iter()
+        .find(|r| r.get_str("key") == Some(key))
+        .and_then(|r| match r.get("value") {
+            Some(SqlValue::Integer(i)) => Some(*i),
+            Some(SqlValue::Text(t)) => t.parse().ok(),
+            _ => None,
+        })
 }
 
 /// Why downloaded data is not (yet) applied, in words.
@@ -62,7 +71,8 @@ pub(crate) fn held_back_reason(pending: i64, target: Option<i64>, seen: Option<i
     }
     match target {
         Some(MAX_OP_ID) => {
-            return "local changes were uploaded, but no write checkpoint was obtained yet; the next sync fetches one".into()
+            return "local changes were uploaded, but no write checkpoint was obtained yet; the next sync fetches one"
+                .into()
         }
         Some(t) if seen.is_none_or(|s| s < t) => {
             return format!(
@@ -101,7 +111,11 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
         .count() as i64;
     let reason = held_back_reason(pending, target, seen, unapplied);
     let client_id = db.query("SELECT powersync_client_id() AS id", vec![]).await?;
-    let client_id = client_id.first().and_then(|r| r.get_str("id")).unwrap_or("").to_string();
+    let client_id = client_id
+        .first()
+        .and_then(|r| r.get_str("id"))
+        .unwrap_or("")
+        .to_string();
 
     if as_json {
         let out = json!({
@@ -126,13 +140,24 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
     println!("database:    {}", path.display());
     println!("client id:   {client_id}");
     println!("connection:  not connected (this command only reads the database; `sync` connects)");
-    println!("last sync:   {}", if s.has_synced() { format_ms(s.last_synced_at_ms()) } else { "never completed".into() });
+    println!(
+        "last sync:   {}",
+        if s.has_synced() {
+            format_ms(s.last_synced_at_ms())
+        } else {
+            "never completed".into()
+        }
+    );
     println!("priorities:");
     if s.priority_status.is_empty() {
         println!("  (none synced yet)");
     }
     for p in &s.priority_status {
-        let name = if p.priority == FULL_SYNC_PRIORITY { "complete sync".to_string() } else { format!("priority {}", p.priority) };
+        let name = if p.priority == FULL_SYNC_PRIORITY {
+            "complete sync".to_string()
+        } else {
+            format!("priority {}", p.priority)
+        };
         println!("  {name}: synced at {}", format_ms(p.last_synced_at_ms));
     }
     println!("buckets:");
@@ -156,7 +181,13 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
                 st.name,
                 st.parameters.as_deref().map(|p| format!(" {p}")).unwrap_or_default(),
                 if st.active { "active" } else { "inactive" },
-                if st.has_explicit_subscription { ", subscribed" } else if st.is_default { ", default" } else { "" },
+                if st.has_explicit_subscription {
+                    ", subscribed"
+                } else if st.is_default {
+                    ", default"
+                } else {
+                    ""
+                },
                 format_ms(st.last_synced_at_ms)
             );
         }
@@ -184,7 +215,10 @@ pub(crate) async fn crud(path: &Path, as_json: bool) -> Result<(), CliError> {
             .iter()
             .map(|t| json!({"tx_id": t.tx_id, "entries": serde_json::to_value(&t.entries).unwrap_or(Value::Null)}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "transactions": out })).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "transactions": out })).unwrap_or_default()
+        );
         return Ok(());
     }
     if txs.is_empty() {
@@ -194,8 +228,15 @@ pub(crate) async fn crud(path: &Path, as_json: bool) -> Result<(), CliError> {
         let tx = t.tx_id.map_or("-".to_string(), |t| t.to_string());
         println!("transaction {tx} ({} change(s))", t.entries.len());
         for e in &t.entries {
-            let data = e.data.as_ref().map(|d| format!(" {}", Value::Object(d.clone()))).unwrap_or_default();
-            let op = serde_json::to_value(e.op).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let data = e
+                .data
+                .as_ref()
+                .map(|d| format!(" {}", Value::Object(d.clone())))
+                .unwrap_or_default();
+            let op = serde_json::to_value(e.op)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
             println!("  #{} {op} {}/{}{data}", e.op_id, e.table, e.id);
         }
     }
@@ -204,7 +245,10 @@ pub(crate) async fn crud(path: &Path, as_json: bool) -> Result<(), CliError> {
 
 pub(crate) async fn query(path: &Path, sql: &str, as_json: bool) -> Result<(), CliError> {
     let db = open(path).await?;
-    let rows = db.execute_rows(sql, vec![]).await.map_err(|e| CliError::Other(format!("query failed: {e}")))?;
+    let rows = db
+        .execute_rows(sql, vec![])
+        .await
+        .map_err(|e| CliError::Other(format!("query failed: {e}")))?;
     if as_json {
         let out: Vec<Value> = rows.iter().map(Row::to_json).collect();
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
@@ -245,7 +289,10 @@ mod tests {
     fn held_back_in_words() {
         assert!(held_back_reason(2, Some(MAX_OP_ID), None, 0).starts_with("2 local change(s) wait for upload"));
         assert!(held_back_reason(0, Some(MAX_OP_ID), None, 0).contains("no write checkpoint was obtained"));
-        assert_eq!(held_back_reason(0, Some(9), Some(8), 0), "waiting for write checkpoint 9; the service has confirmed up to 8");
+        assert_eq!(
+            held_back_reason(0, Some(9), Some(8), 0),
+            "waiting for write checkpoint 9; the service has confirmed up to 8"
+        );
         assert_eq!(held_back_reason(0, Some(8), Some(8), 0), "nothing is held back");
         assert!(held_back_reason(0, None, None, 1).starts_with("1 bucket(s)"));
     }

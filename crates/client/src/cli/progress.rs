@@ -48,7 +48,11 @@ impl ProgressView {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        ProgressView { bar, last_line: String::new(), last_progress_line: None }
+        ProgressView {
+            bar,
+            last_line: String::new(),
+            last_progress_line: None,
+        }
     }
 
     pub(crate) fn update(&mut self, s: &SyncStatus) {
@@ -59,7 +63,10 @@ impl ProgressView {
                 Some(p) => {
                     bar.set_length(p.total.max(0) as u64);
                     bar.set_position(p.downloaded.max(0) as u64);
-                    let prio = s.downloading_priority().map(|p| format!(" priority {p}")).unwrap_or_default();
+                    let prio = s
+                        .downloading_priority()
+                        .map(|p| format!(" priority {p}"))
+                        .unwrap_or_default();
                     bar.set_message(format!("downloading{prio}"));
                 }
                 None => bar.set_message(line.clone()),
@@ -72,9 +79,14 @@ impl ProgressView {
                 eprintln!("{line}");
             }
             if let Some(p) = progress {
-                let due = self.last_progress_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+                let due = self
+                    .last_progress_line
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
                 if due || p.downloaded == p.total {
-                    let prio = s.downloading_priority().map(|p| format!(", priority {p}")).unwrap_or_default();
+                    let prio = s
+                        .downloading_priority()
+                        .map(|p| format!(", priority {p}"))
+                        .unwrap_or_default();
                     eprintln!("downloading: {}/{} rows{prio}", p.downloaded, p.total);
                     self.last_progress_line = Some(Instant::now());
                 }

@@ -49,7 +49,10 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
             .map_err(|e| CliError::Other(e.to_string()))?,
         last_failure: last_failure.clone(),
     });
-    let options = SyncOptions { retry_delay: cfg.retry_delay, ..SyncOptions::default() };
+    let options = SyncOptions {
+        retry_delay: cfg.retry_delay,
+        ..SyncOptions::default()
+    };
     let mut view = ProgressView::new();
     let mut statuses = db.status_stream();
     db.connect(connector, options).await?;
@@ -82,7 +85,10 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
             .and_then(|r| r.first().and_then(|r| r.get_i64("n")))
             .unwrap_or(0);
         match s.last_synced_at_ms() {
-            Some(ms) => println!("synced: {rows} rows downloaded in total, last complete sync at {} (ms since epoch)", ms),
+            Some(ms) => println!(
+                "synced: {rows} rows downloaded in total, last complete sync at {} (ms since epoch)",
+                ms
+            ),
             None => println!("disconnected"),
         }
     }

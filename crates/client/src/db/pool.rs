@@ -35,8 +35,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| Error::Open { path: path.display().to_string(), cause: e.to_string() })?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::Open {
+        path: path.display().to_string(),
+        cause: e.to_string(),
+    })?;
     // SAFETY: the handle is valid and used only through this connection.
     unsafe { powersync_core::register(conn.handle()) }.map_err(|e| Error::Register(e.to_string()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -47,14 +49,18 @@ impl Pool {
     /// Opens `path` (created when missing unless `must_exist`), migrates it and, with a
     /// schema, applies it; then opens `readers` read connections.
     pub(crate) fn open(path: &Path, schema_json: Option<&str>, readers: usize, must_exist: bool) -> Result<Pool> {
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let mut flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         if !must_exist {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
         let mut writer = open_connection(path, flags)?;
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Open { path: path.display().to_string(), cause: format!("journal mode {mode}, WAL needed") });
+            return Err(Error::Open {
+                path: path.display().to_string(),
+                cause: format!("journal mode {mode}, WAL needed"),
+            });
         }
         writer.execute_batch("PRAGMA synchronous=NORMAL")?;
         let tx = writer.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -67,7 +73,10 @@ impl Pool {
 
         let mut conns = Vec::with_capacity(readers);
         for _ in 0..readers.max(1) {
-            let r = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            let r = open_connection(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
             r.execute_batch("PRAGMA query_only=1")?;
             conns.push(r);
         }
@@ -110,10 +119,17 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self.inner.reader_permits.acquire().await.map_err(|e| Error::Task(e.to_string()))?;
+        let _permit = self
+            .inner
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
         let inner = self.inner.clone();
         run_blocking(move || {
-            let conn = lock(&inner.readers).pop().ok_or_else(|| Error::Task("no read connection".into()))?;
+            let conn = lock(&inner.readers)
+                .pop()
+                .ok_or_else(|| Error::Task("no read connection".into()))?;
             let result = f(&conn);
             lock(&inner.readers).push(conn);
             result
@@ -139,7 +155,9 @@ fn publish_changes(conn: &Connection, changes: &broadcast::Sender<TableChanges>)
 }
 
 async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Task(e.to_string()))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
 }
 
 /// One `powersync_control` call in its own write transaction; the result read as text.
@@ -147,8 +165,12 @@ pub(crate) fn control(conn: &mut Connection, op: &str, payload: ControlPayload) 
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let value: rusqlite::types::Value = match payload {
         ControlPayload::Null => tx.query_row("SELECT powersync_control(?, NULL)", [op], |r| r.get(0))?,
-        ControlPayload::Text(t) => tx.query_row("SELECT powersync_control(?, ?)", rusqlite::params![op, t], |r| r.get(0))?,
-        ControlPayload::Blob(b) => tx.query_row("SELECT powersync_control(?, ?)", rusqlite::params![op, b], |r| r.get(0))?,
+        ControlPayload::Text(t) => {
+            tx.query_row("SELECT powersync_control(?, ?)", rusqlite::params![op, t], |r| r.get(0))?
+        }
+        ControlPayload::Blob(b) => {
+            tx.query_row("SELECT powersync_control(?, ?)", rusqlite::params![op, b], |r| r.get(0))?
+        }
     };
     tx.commit()?;
     Ok(match value {
@@ -176,7 +198,9 @@ impl Pool {
     /// The offline status, read synchronously (used while opening).
     pub(crate) fn offline_status_now(&self) -> Result<crate::status::CoreStatus> {
         let readers = lock(&self.inner.readers);
-        let conn = readers.first().ok_or_else(|| Error::Task("no read connection".into()))?;
+        let conn = readers
+            .first()
+            .ok_or_else(|| Error::Task("no read connection".into()))?;
         Self::offline_status(conn)
     }
 }

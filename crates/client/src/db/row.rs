@@ -43,7 +43,11 @@ impl Row {
 
     /// The row as a JSON object (blobs become lowercase hex strings).
     pub fn to_json(&self) -> Json {
-        let map = self.columns.iter().zip(&self.values).map(|(c, v)| (c.clone(), value_to_json(v)));
+        let map = self
+            .columns
+            .iter()
+            .zip(&self.values)
+            .map(|(c, v)| (c.clone(), value_to_json(v)));
         Json::Object(map.collect())
     }
 }
@@ -65,8 +69,13 @@ pub(crate) fn collect_rows(stmt: &mut Statement<'_>, params: &[SqlValue]) -> rus
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let values = (0..n).map(|i| r.get::<_, SqlValue>(i)).collect::<rusqlite::Result<Vec<_>>>()?;
-        out.push(Row { columns: columns.clone(), values });
+        let values = (0..n)
+            .map(|i| r.get::<_, SqlValue>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push(Row {
+            columns: columns.clone(),
+            values,
+        });
     }
     Ok(out)
 }

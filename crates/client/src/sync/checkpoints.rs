@@ -20,7 +20,12 @@ struct CheckpointRequest {
 pub(crate) async fn post(sh: &Arc<SyncShared>, body_json: String) -> Result<String, SyncError> {
     let req: CheckpointRequest = serde_json::from_str(&body_json)
         .map_err(|e| SyncError::Instruction(format!("checkpoint_request {body_json}: {e}")))?;
-    if let Some(r) = sh.creds.connector().post_checkpoint_request(&req.client_id, &req.checkpoint_request_id).await {
+    if let Some(r) = sh
+        .creds
+        .connector()
+        .post_checkpoint_request(&req.client_id, &req.checkpoint_request_id)
+        .await
+    {
         return r.map_err(|e| SyncError::Upload(format!("posting checkpoint request: {e}")));
     }
     let creds = sh.creds.get().await?;
@@ -34,7 +39,10 @@ pub(crate) async fn post(sh: &Arc<SyncShared>, body_json: String) -> Result<Stri
 /// Allocates the next id (after this iteration's seeding) and posts it; returns the accepted id.
 pub(crate) async fn allocate_and_post(sh: &Arc<SyncShared>) -> Result<String, SyncError> {
     let mut seed = sh.db.inner.seed.subscribe();
-    let state = *seed.wait_for(|s| *s != SeedState::NotSeeded).await.map_err(|_| SyncError::Disconnected)?;
+    let state = *seed
+        .wait_for(|s| *s != SeedState::NotSeeded)
+        .await
+        .map_err(|_| SyncError::Disconnected)?;
     if state == SeedState::Disconnected {
         return Err(SyncError::Disconnected);
     }
@@ -52,7 +60,10 @@ pub(crate) async fn repost_loop(sh: Arc<SyncShared>) {
     let every = sh.options.checkpoint_repost_interval.max(sh.options.retry_delay);
     loop {
         tokio::time::sleep(every).await;
-        let current = match sh.control_raw("current_checkpoint_request_id", ControlPayload::Null).await {
+        let current = match sh
+            .control_raw("current_checkpoint_request_id", ControlPayload::Null)
+            .await
+        {
             Ok(Some(c)) => c.parse::<i64>().ok(),
             Ok(None) => None,
             Err(e) => {
@@ -61,9 +72,16 @@ pub(crate) async fn repost_loop(sh: Arc<SyncShared>) {
             }
         };
         let Some(current) = current else { continue };
-        let applied = sh.db.inner.status.borrow().last_applied_checkpoint_request_id.unwrap_or(0);
+        let applied = sh
+            .db
+            .inner
+            .status
+            .borrow()
+            .last_applied_checkpoint_request_id
+            .unwrap_or(0);
         if applied < current {
-            let body = serde_json::json!({"client_id": sh.client_id, "checkpoint_request_id": current.to_string()}).to_string();
+            let body = serde_json::json!({"client_id": sh.client_id, "checkpoint_request_id": current.to_string()})
+                .to_string();
             if let Err(e) = post(&sh, body).await {
                 tracing::warn!("re-posting checkpoint request {current} failed: {e}");
             }

@@ -20,7 +20,12 @@ const EVENT_QUEUE: usize = 64;
 
 fn start_payload(sh: &SyncShared) -> String {
     let o = &sh.options;
-    let schema = sh.db.inner.schema.as_deref().unwrap_or(r#"{"tables":[],"raw_tables":[]}"#);
+    let schema = sh
+        .db
+        .inner
+        .schema
+        .as_deref()
+        .unwrap_or(r#"{"tables":[],"raw_tables":[]}"#);
     format!(
         r#"{{"parameters":{},"app_metadata":{},"active_streams":{},"include_defaults":{},"checkpoint_mode":"{}","schema":{}}}"#,
         serde_json::Value::Object(o.params.clone()),
@@ -83,7 +88,9 @@ async fn handle_all(
 ) -> Result<Option<End>, SyncError> {
     for ins in instructions {
         if let Instruction::EstablishSyncStream { .. } = ins {
-            return Err(SyncError::Instruction("EstablishSyncStream outside the result of start".into()));
+            return Err(SyncError::Instruction(
+                "EstablishSyncStream outside the result of start".into(),
+            ));
         }
         if let Some(hide_disconnect) = sh.apply(ins, Some(tx)).await {
             return Ok(Some(End::Close { hide_disconnect }));
@@ -100,7 +107,10 @@ async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<
     let mut establish = None;
     for ins in sh.control("start", ControlPayload::Text(start_payload(sh))).await? {
         match ins {
-            Instruction::EstablishSyncStream { request, checkpoint_request } => establish = Some((request, checkpoint_request)),
+            Instruction::EstablishSyncStream {
+                request,
+                checkpoint_request,
+            } => establish = Some((request, checkpoint_request)),
             other => {
                 if let Some(hide_disconnect) = sh.apply(other, Some(&tx)).await {
                     return Ok(End::Close { hide_disconnect });
@@ -127,7 +137,9 @@ async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<
         Ok(s) => s,
         Err(e) => return Err(e),
     };
-    let established = sh.control("connection", ControlPayload::Text("established".into())).await?;
+    let established = sh
+        .control("connection", ControlPayload::Text("established".into()))
+        .await?;
     if let Some(end) = handle_all(sh, established, &tx).await? {
         return Ok(end);
     }
@@ -149,7 +161,10 @@ async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<
             Event::RefreshedToken => sh.control("refreshed_token", ControlPayload::Null).await,
             Event::UpdateSubscriptions(list) => sh.control("update_subscriptions", ControlPayload::Text(list)).await,
             Event::Seeded(id) => {
-                match sh.control_raw("seed_checkpoint_request_id", ControlPayload::Text(id)).await {
+                match sh
+                    .control_raw("seed_checkpoint_request_id", ControlPayload::Text(id))
+                    .await
+                {
                     Err(e) if is_no_iteration(&e) => return Ok(End::Close { hide_disconnect: true }),
                     Err(e) => return Err(e),
                     Ok(_) => {}

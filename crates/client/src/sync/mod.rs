@@ -101,19 +101,31 @@ impl SyncShared {
     }
 
     /// One `powersync_control` call (own write transaction), result as raw text.
-    pub(crate) async fn control_raw(&self, op: &'static str, payload: ControlPayload) -> Result<Option<String>, SyncError> {
+    pub(crate) async fn control_raw(
+        &self,
+        op: &'static str,
+        payload: ControlPayload,
+    ) -> Result<Option<String>, SyncError> {
         Ok(self.db.inner.pool.write(move |c| control(c, op, payload)).await?)
     }
 
     /// One `powersync_control` call returning instructions.
-    pub(crate) async fn control(&self, op: &'static str, payload: ControlPayload) -> Result<Vec<Instruction>, SyncError> {
+    pub(crate) async fn control(
+        &self,
+        op: &'static str,
+        payload: ControlPayload,
+    ) -> Result<Vec<Instruction>, SyncError> {
         let text = self.control_raw(op, payload).await?;
         decode(text.as_deref()).map_err(|e| SyncError::Instruction(e.to_string()))
     }
 
     /// Reacts to one instruction (http.md §4) except `EstablishSyncStream`, which the caller
     /// handles. Returns the `CloseSyncStream` flag, if this was one.
-    pub(crate) async fn apply(self: &Arc<Self>, ins: Instruction, events: Option<&mpsc::Sender<Event>>) -> Option<bool> {
+    pub(crate) async fn apply(
+        self: &Arc<Self>,
+        ins: Instruction,
+        events: Option<&mpsc::Sender<Event>>,
+    ) -> Option<bool> {
         match ins {
             Instruction::LogLine { severity, line } => match severity {
                 Severity::Debug => tracing::debug!(target: "powersync", "{line}"),
@@ -142,12 +154,15 @@ impl SyncShared {
                 }
             }
             Instruction::CloseSyncStream { hide_disconnect } => return Some(hide_disconnect),
-            Instruction::DidCompleteSync { applied_checkpoint_request_id } => {
+            Instruction::DidCompleteSync {
+                applied_checkpoint_request_id,
+            } => {
                 self.db.inner.status.send_modify(|s| {
                     s.download_error = None;
                     s.synced_since_connect = true;
                     if let Some(id) = applied_checkpoint_request_id {
-                        s.last_applied_checkpoint_request_id = Some(s.last_applied_checkpoint_request_id.map_or(id, |o| o.max(id)));
+                        s.last_applied_checkpoint_request_id =
+                            Some(s.last_applied_checkpoint_request_id.map_or(id, |o| o.max(id)));
                     }
                 });
             }
@@ -168,7 +183,10 @@ impl SyncShared {
     }
 
     pub(crate) fn set_uploading(&self, uploading: bool) {
-        self.db.inner.status.send_if_modified(|s| std::mem::replace(&mut s.uploading, uploading) != uploading);
+        self.db
+            .inner
+            .status
+            .send_if_modified(|s| std::mem::replace(&mut s.uploading, uploading) != uploading);
     }
 
     /// Queues an event into the running iteration, if any.

@@ -9,7 +9,10 @@ use crate::db::pool::Pool;
 use crate::error::SyncError;
 
 fn crud_sequence(conn: &rusqlite::Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("SELECT seq FROM main.sqlite_sequence WHERE name = 'ps_crud'", [], |r| r.get(0)).optional()
+    conn.query_row("SELECT seq FROM main.sqlite_sequence WHERE name = 'ps_crud'", [], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// Returns true when a new target was stored, i.e. `completed_upload` should be sent.
@@ -37,7 +40,11 @@ where
                 // New local writes arrived meanwhile: they need a newer checkpoint.
                 return Ok(false);
             }
-            tx.query_row("SELECT powersync_control('target_checkpoint_request_id', ?)", [&id], |_| Ok(()))?;
+            tx.query_row(
+                "SELECT powersync_control('target_checkpoint_request_id', ?)",
+                [&id],
+                |_| Ok(()),
+            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -63,7 +70,7 @@ mod tests {
     }
 
     async fn target(pool: &Pool) -> Option<String> {
-        pool.write(|c| read_target(c)).await.unwrap()
+        pool.write(read_target).await.unwrap()
     }
 
     #[tokio::test]
@@ -82,7 +89,11 @@ mod tests {
     #[tokio::test]
     async fn stores_target_after_uploads() {
         let (_d, pool) = pool();
-        exec(&pool, "INSERT INTO items(id, name) VALUES ('a', 'x'); DELETE FROM ps_crud;").await;
+        exec(
+            &pool,
+            "INSERT INTO items(id, name) VALUES ('a', 'x'); DELETE FROM ps_crud;",
+        )
+        .await;
         assert_eq!(target(&pool).await.as_deref(), Some(MAX_OP_ID));
         assert!(update_target(&pool, || async { Ok("17".to_string()) }).await.unwrap());
         assert_eq!(target(&pool).await.as_deref(), Some("17"));
@@ -93,12 +104,20 @@ mod tests {
     #[tokio::test]
     async fn pending_rows_or_new_writes_block_the_target() {
         let (_d, pool) = pool();
-        exec(&pool, "INSERT INTO items(id, name) VALUES ('a', 'x'); DELETE FROM ps_crud;").await;
+        exec(
+            &pool,
+            "INSERT INTO items(id, name) VALUES ('a', 'x'); DELETE FROM ps_crud;",
+        )
+        .await;
         // A write lands while the checkpoint is being fetched, and is uploaded again at once:
         // ps_crud is empty but the sequence moved.
         let p2 = pool.clone();
         let r = update_target(&pool, || async move {
-            exec(&p2, "INSERT INTO items(id, name) VALUES ('b', 'y'); DELETE FROM ps_crud;").await;
+            exec(
+                &p2,
+                "INSERT INTO items(id, name) VALUES ('b', 'y'); DELETE FROM ps_crud;",
+            )
+            .await;
             Ok("20".to_string())
         })
         .await
@@ -120,7 +139,11 @@ mod tests {
     #[tokio::test]
     async fn obtain_errors_propagate() {
         let (_d, pool) = pool();
-        exec(&pool, "INSERT INTO items(id, name) VALUES ('a', 'x'); DELETE FROM ps_crud;").await;
+        exec(
+            &pool,
+            "INSERT INTO items(id, name) VALUES ('a', 'x'); DELETE FROM ps_crud;",
+        )
+        .await;
         let r = update_target(&pool, || async { Err(SyncError::Disconnected) }).await;
         assert!(matches!(r, Err(SyncError::Disconnected)));
         assert_eq!(target(&pool).await.as_deref(), Some(MAX_OP_ID));

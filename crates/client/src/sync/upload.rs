@@ -50,7 +50,7 @@ async fn upload_pass(sh: &Arc<SyncShared>) {
         if sh.is_cancelled() {
             break;
         }
-        let first = match sh.db.inner.pool.read(|c| first_id(c)).await {
+        let first = match sh.db.inner.pool.read(first_id).await {
             Ok(f) => f,
             Err(e) => {
                 sh.set_upload_error(Some(SyncError::Database(e.to_string())));
