@@ -49,6 +49,9 @@ pub(crate) struct BucketState {
     pub count: i64,
 }
 
+/// A table row: its id and its columns (without `id`).
+pub(crate) type Row = (String, Map<String, Value>);
+
 pub(crate) struct Store {
     conn: Connection,
 }
@@ -146,7 +149,7 @@ impl Store {
         Ok(written)
     }
 
-    pub(crate) fn rows(&self, table: &str) -> Result<Vec<(String, Map<String, Value>)>, StoreError> {
+    pub(crate) fn rows(&self, table: &str) -> Result<Vec<Row>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, data FROM rows WHERE tbl = ?1 ORDER BY id")
