@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-type Shared_ = Arc<Shared>;
+type AppState = Arc<Shared>;
 
 /// A JSON error response: `{"error": {"status": 401, "code": "...", "description": "..."}}`.
 #[derive(Debug)]
@@ -98,7 +98,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Identity, ApiErr
     })
 }
 
-pub(crate) fn router(shared: Shared_) -> Router {
+pub(crate) fn router(shared: AppState) -> Router {
     let admin = Router::new()
         .route("/admin/apply", post(admin_apply))
         .route("/admin/rows", get(admin_rows))
@@ -128,7 +128,7 @@ async fn not_found(request: Request) -> ApiError {
 
 /// Status and stall faults act before the route runs. The admin API is exempt, so a test can
 /// always clear faults.
-async fn inject_faults(State(shared): State<Shared_>, request: Request, next: Next) -> Response {
+async fn inject_faults(State(shared): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if !path.starts_with("/admin/") {
         if let Some(until) = shared.faults.stalled_until(&path) {
@@ -243,7 +243,7 @@ impl WireStreamRequest {
     }
 }
 
-async fn sync_stream(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn sync_stream(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let identity = authenticate(&shared, &headers)?;
     let raw: Value = decode(&body)?;
     let request = decode::<WireStreamRequest>(&body)?.into_request()?;
@@ -273,7 +273,7 @@ struct WriteCheckpointQuery {
 }
 
 async fn write_checkpoint(
-    State(shared): State<Shared_>,
+    State(shared): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<WriteCheckpointQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -296,7 +296,7 @@ struct CheckpointRequestBody {
 }
 
 async fn checkpoint_request(
-    State(shared): State<Shared_>,
+    State(shared): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -317,14 +317,12 @@ async fn checkpoint_request(
 // ---- Backend upload ------------------------------------------------------------------------------
 
 #[derive(Deserialize)]
+/// `client_id` is part of the body too; the backend has no use for it.
 struct UploadBody {
-    #[serde(default)]
-    #[allow(dead_code)]
-    client_id: Option<String>,
     batch: Vec<WireOp>,
 }
 
-async fn upload(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn upload(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
     authenticate(&shared, &headers)?;
     let raw: Value = decode(&body)?;
     let upload: UploadBody = decode(&body)?;
@@ -345,7 +343,7 @@ struct ApplyBody {
     ops: Vec<WireOp>,
 }
 
-async fn admin_apply(State(shared): State<Shared_>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn admin_apply(State(shared): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body: ApplyBody = decode(&body)?;
     let ops = ops::from_wire(body.ops).map_err(|e| ApiError::bad_request(format!("invalid ops: {e}")))?;
     let written = shared.apply(&ops)?;
@@ -359,7 +357,7 @@ struct RowsQuery {
 }
 
 async fn admin_rows(
-    State(shared): State<Shared_>,
+    State(shared): State<AppState>,
     query: Result<Query<RowsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -379,7 +377,7 @@ struct TokenBody {
     expires_in: Option<u64>,
 }
 
-async fn admin_token(State(shared): State<Shared_>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn admin_token(State(shared): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body: TokenBody = decode(&body)?;
     if body.sub.is_empty() {
         return Err(ApiError::bad_request("sub must be a non-empty string"));
@@ -390,18 +388,18 @@ async fn admin_token(State(shared): State<Shared_>, body: Bytes) -> Result<Json<
     Ok(Json(json!({ "token": token })))
 }
 
-async fn admin_inject(State(shared): State<Shared_>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn admin_inject(State(shared): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let fault: WireFault = decode(&body)?;
     shared.inject(fault.into());
     Ok(Json(json!({})))
 }
 
-async fn admin_clear_faults(State(shared): State<Shared_>) -> Json<Value> {
+async fn admin_clear_faults(State(shared): State<AppState>) -> Json<Value> {
     shared.faults.clear();
     Json(json!({}))
 }
 
-async fn admin_stats(State(shared): State<Shared_>) -> Result<Json<Value>, ApiError> {
+async fn admin_stats(State(shared): State<AppState>) -> Result<Json<Value>, ApiError> {
     let stats = shared.stats().clone();
     serde_json::to_value(stats)
         .map(Json)

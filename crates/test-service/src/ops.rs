@@ -64,7 +64,7 @@ pub(crate) enum OpKind {
 }
 
 /// An op as the admin API and the upload endpoint receive it. Upload entries also carry
-/// `op_id`, `tx_id`, `old` and `metadata`; they are accepted and ignored.
+/// `op_id`, `tx_id`, `old` and `metadata`: unknown keys, so serde skips them.
 #[derive(Deserialize, Debug)]
 pub(crate) struct WireOp {
     pub op: OpKind,
@@ -73,18 +73,6 @@ pub(crate) struct WireOp {
     pub id: String,
     #[serde(default)]
     pub data: Option<Map<String, Value>>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub op_id: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub tx_id: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub old: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub metadata: Option<Value>,
 }
 
 /// Validates wire ops and converts them. PUT without `data` is an error (a replacement needs the
