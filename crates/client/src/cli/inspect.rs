@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(format_ms(Some(0)), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_ms(Some(1795315176450)), "2026-11-23 01:59:36 UTC");
+        assert_eq!(format_ms(Some(1795315176450)), "2026-11-22 02:39:36 UTC");
         assert_eq!(format_ms(None), "never");
     }
 
