@@ -1,0 +1,21 @@
+//! The `powersync-client` command-line program.
+
+pub(crate) mod args;
+pub(crate) mod connector;
+pub(crate) mod exit;
+pub(crate) mod inspect;
+pub(crate) mod progress;
+pub(crate) mod sync_cmd;
+pub(crate) mod token;
+
+use args::{Cli, Command};
+use exit::CliError;
+
+pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Sync(a) => sync_cmd::run(a.decode()?).await,
+        Command::Status(a) => inspect::status(&a.db, a.json).await,
+        Command::Crud(a) => inspect::crud(&a.db, a.json).await,
+        Command::Query(a) => inspect::query(&a.db, &a.sql, a.json).await,
+    }
+}

@@ -1,0 +1,96 @@
+//! `powersync-client sync`.
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use powersync_client::{PowerSyncDatabase, SubscribeOptions, SyncOptions, SyncStatus};
+
+use crate::cli::args::SyncConfig;
+use crate::cli::connector::{CliConnector, UploadFailure};
+use crate::cli::exit::{from_sync_error, CliError};
+use crate::cli::progress::ProgressView;
+
+/// What `--once` concludes from a status update.
+fn once_outcome(s: &SyncStatus, failure: &Option<UploadFailure>) -> Option<Result<(), CliError>> {
+    if s.synced_since_connect {
+        return Some(Ok(()));
+    }
+    if let Some(e) = &s.download_error {
+        return Some(Err(from_sync_error(&e.0)));
+    }
+    if let Some(e) = &s.upload_error {
+        let msg = e.to_string();
+        return Some(Err(match failure {
+            Some(UploadFailure::Rejected { .. }) => CliError::UploadRejected(msg),
+            Some(UploadFailure::Unreachable(_)) => CliError::Unreachable(msg),
+            _ => CliError::Other(msg),
+        }));
+    }
+    None
+}
+
+pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
+    let path = cfg.db.clone();
+    let schema = cfg.schema_json.clone();
+    let db = tokio::task::spawn_blocking(move || PowerSyncDatabase::open(&path, &schema))
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))??;
+    for (name, params) in &cfg.streams {
+        db.subscribe(name, params.as_ref(), SubscribeOptions::default()).await?;
+    }
+    let last_failure = Arc::new(Mutex::new(None));
+    let connector = Arc::new(CliConnector {
+        endpoint: cfg.endpoint.clone(),
+        token: cfg.token.clone(),
+        upload_url: cfg.upload_url.clone(),
+        http: reqwest::Client::builder()
+            .user_agent(format!("powersync-rust/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::Other(e.to_string()))?,
+        last_failure: last_failure.clone(),
+    });
+    let options = SyncOptions {
+        retry_delay: cfg.retry_delay,
+        ..SyncOptions::default()
+    };
+    let mut view = ProgressView::new();
+    let mut statuses = db.status_stream();
+    db.connect(connector, options).await?;
+    let outcome = loop {
+        tokio::select! {
+            s = statuses.next() => {
+                let Some(s) = s else { break Err(CliError::Other("the sync client stopped".into())) };
+                view.update(&s);
+                if cfg.once {
+                    let failure = last_failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let Some(r) = once_outcome(&s, &failure) {
+                        break r;
+                    }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted, disconnecting");
+                break if cfg.once { Err(CliError::Other("interrupted before the sync completed".into())) } else { Ok(()) };
+            }
+        }
+    };
+    view.finish();
+    db.disconnect().await;
+    if outcome.is_ok() {
+        let s = db.status();
+        let rows = db
+            .query("SELECT count(*) AS n FROM ps_oplog", vec![])
+            .await
+            .ok()
+            .and_then(|r| r.first().and_then(|r| r.get_i64("n")))
+            .unwrap_or(0);
+        match s.last_synced_at_ms() {
+            Some(ms) => println!(
+                "synced: {rows} rows downloaded in total, last complete sync at {} (ms since epoch)",
+                ms
+            ),
+            None => println!("disconnected"),
+        }
+    }
+    outcome
+}

@@ -1,0 +1,4 @@
+//! Database access: the connection pool and result rows.
+
+pub(crate) mod pool;
+pub(crate) mod row;

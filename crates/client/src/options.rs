@@ -1,0 +1,99 @@
+//! Options of `connect` (http.md §3.3, §3.4 defaults).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// How write checkpoints are obtained after uploads (sync.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckpointMode {
+    /// `GET /write-checkpoint2.json`.
+    #[default]
+    Legacy,
+    /// `POST /sync/checkpoint-request` with ids allocated by the extension.
+    Requests,
+}
+
+impl CheckpointMode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CheckpointMode::Legacy => "legacy",
+            CheckpointMode::Requests => "requests",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Client parameters sent with the stream request.
+    pub params: Map<String, Value>,
+    /// Application metadata; every value must be a string.
+    pub app_metadata: Map<String, Value>,
+    pub include_defaults: bool,
+    pub checkpoint_mode: CheckpointMode,
+    /// Delay before reconnecting / retrying an upload (jittered by ±10 %). Default 5 s.
+    pub retry_delay: Duration,
+    /// Minimum pause between upload passes. Default 1 s.
+    pub upload_throttle: Duration,
+    /// A stream that delivers no byte for this long is considered dead. Default 90 s.
+    pub idle_timeout: Duration,
+    /// Re-post an unapplied checkpoint request this often (at least `retry_delay`). Default 10 s.
+    pub checkpoint_repost_interval: Duration,
+    /// Ask for NDJSON framing only (`Accept: application/x-ndjson`) instead of preferring BSON.
+    pub ndjson_only: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            params: Map::new(),
+            app_metadata: Map::new(),
+            include_defaults: true,
+            checkpoint_mode: CheckpointMode::Legacy,
+            retry_delay: Duration::from_millis(5000),
+            upload_throttle: Duration::from_millis(1000),
+            idle_timeout: Duration::from_secs(90),
+            checkpoint_repost_interval: Duration::from_secs(10),
+            ndjson_only: false,
+        }
+    }
+}
+
+impl SyncOptions {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if let Some((k, _)) = self.app_metadata.iter().find(|(_, v)| !v.is_string()) {
+            return Err(format!("app_metadata value for {k:?} is not a string"));
+        }
+        Ok(())
+    }
+}
+
+/// `d` multiplied by a random factor in [0.9, 1.1).
+pub(crate) fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.9..1.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_metadata_must_be_strings() {
+        let mut o = SyncOptions::default();
+        o.app_metadata.insert("v".into(), Value::from("1.2"));
+        assert!(o.validate().is_ok());
+        o.app_metadata.insert("n".into(), Value::from(3));
+        assert!(o.validate().unwrap_err().contains("\"n\""));
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for _ in 0..1000 {
+            let d = jitter(Duration::from_millis(5000));
+            assert!(
+                d >= Duration::from_millis(4500) && d < Duration::from_millis(5500),
+                "{d:?}"
+            );
+        }
+    }
+}

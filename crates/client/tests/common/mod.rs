@@ -1,0 +1,168 @@
+//! Shared helpers of the end-to-end tests: a test service, a connector, fast options.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use powersync_client::{BackendConnector, ConnectorError, Credentials, PowerSyncDatabase, SqlValue, SyncOptions};
+use powersync_test_service::{ServerOp, ServiceConfig, TestService};
+use serde_json::{json, Map, Value};
+
+pub const RULES: &str = r#"{"buckets": [
+   {"name": "global", "tables": ["lists"], "priority": 1},
+   {"name": "user_todos", "per_user": true, "tables": [{"table": "todos", "owner_column": "owner_id"}]}],
+ "streams": [{"name": "list_todos", "table": "items", "parameter": "list_id", "priority": 2}]}"#;
+
+pub const SCHEMA: &str = r#"{"tables": [
+  {"name": "lists", "columns": [{"name": "name", "type": "text"}]},
+  {"name": "todos", "columns": [{"name": "description", "type": "text"}, {"name": "owner_id", "type": "text"}]},
+  {"name": "items", "columns": [{"name": "list_id", "type": "text"}, {"name": "title", "type": "text"}]}]}"#;
+
+pub fn service() -> TestService {
+    let cfg = ServiceConfig::from_rules_json(RULES)
+        .unwrap()
+        .with_keepalive_interval(Duration::from_millis(200));
+    TestService::start(cfg).unwrap()
+}
+
+pub fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+pub fn put(table: &str, id: &str, data: Value) -> ServerOp {
+    ServerOp::Put {
+        table: table.into(),
+        id: id.into(),
+        data: obj(data),
+    }
+}
+
+pub fn fast_options() -> SyncOptions {
+    SyncOptions {
+        retry_delay: Duration::from_millis(100),
+        upload_throttle: Duration::from_millis(50),
+        idle_timeout: Duration::from_secs(10),
+        checkpoint_repost_interval: Duration::from_millis(300),
+        ..SyncOptions::default()
+    }
+}
+
+/// Signs tokens for one user; the first `short_tokens` tokens expire soon.
+pub struct TestConnector {
+    pub svc: Arc<TestService>,
+    pub sub: String,
+    pub fetches: AtomicUsize,
+    pub uploads: AtomicUsize,
+    pub short_tokens: AtomicUsize,
+    pub short_ttl: Duration,
+    pub tokens: Mutex<Vec<String>>,
+}
+
+impl TestConnector {
+    pub fn new(svc: Arc<TestService>, sub: &str) -> Arc<Self> {
+        Arc::new(TestConnector {
+            svc,
+            sub: sub.into(),
+            fetches: AtomicUsize::new(0),
+            uploads: AtomicUsize::new(0),
+            short_tokens: AtomicUsize::new(0),
+            short_ttl: Duration::from_secs(20),
+            tokens: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl BackendConnector for TestConnector {
+    async fn fetch_credentials(&self) -> Result<Option<Credentials>, ConnectorError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let short = self.short_tokens.load(Ordering::SeqCst);
+        let ttl = if short > 0 {
+            self.short_tokens.store(short - 1, Ordering::SeqCst);
+            self.short_ttl
+        } else {
+            Duration::from_secs(3600)
+        };
+        let token = self.svc.token(&self.sub, ttl);
+        self.tokens.lock().unwrap().push(token.clone());
+        Ok(Some(Credentials::new(self.svc.url(), token)))
+    }
+
+    async fn upload_data(&self, db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
+        let client_id = db.query("SELECT powersync_client_id() AS id", vec![]).await?[0]
+            .get_str("id")
+            .unwrap()
+            .to_string();
+        while let Some(tx) = db.next_crud_transaction().await? {
+            let body = json!({"client_id": client_id, "batch": tx.entries});
+            let token = self.svc.token(&self.sub, Duration::from_secs(3600));
+            let resp = reqwest::Client::new()
+                .post(self.svc.upload_url())
+                .header("Authorization", format!("Token {token}"))
+                .json(&body)
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                return Err(format!("upload rejected: {}", resp.status()).into());
+            }
+            self.uploads.fetch_add(1, Ordering::SeqCst);
+            tx.complete(None).await?;
+        }
+        Ok(())
+    }
+}
+
+pub fn open_db(dir: &tempfile::TempDir) -> PowerSyncDatabase {
+    PowerSyncDatabase::open(dir.path().join("test.db"), SCHEMA).unwrap()
+}
+
+/// Polls `f` until it returns true; fails the test after 15 s.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub async fn column(db: &PowerSyncDatabase, sql: &str) -> Vec<String> {
+    db.query(sql, vec![])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| match &r.values()[0] {
+            SqlValue::Text(t) => t.clone(),
+            SqlValue::Integer(i) => i.to_string(),
+            SqlValue::Null => "NULL".into(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+pub async fn with_timeout<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(15), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// The upload queue is empty and a checkpoint with the write checkpoint target was applied.
+pub async fn write_checkpoint_applied(db: &PowerSyncDatabase) -> bool {
+    let crud = column(db, "SELECT count(*) FROM ps_crud").await;
+    let kv = column(
+        db,
+        "SELECT (SELECT value FROM ps_kv WHERE key = 'target_checkpoint_request_id') <= \
+         (SELECT value FROM ps_kv WHERE key = 'last_applied_checkpoint_request_id')",
+    )
+    .await;
+    crud == vec!["0"] && kv == vec!["1"]
+}
