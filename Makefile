@@ -8,18 +8,28 @@ STATIC := $(RELEASE)/libpowersync.a
 CC ?= cc
 SQLITE_STATIC ?= $(shell ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a 2>/dev/null | head -n 1)
 
-.PHONY: all build static test unit integration vectors smoke-shell smoke-static old-sqlite lint demo reference-vectors bench check clean
+.PHONY: all build static tools test unit integration client-tests vectors smoke-shell smoke-static old-sqlite lint demo shell-demo reference-vectors bench check clean
 
-# `make`: build the loadable extension and show it working in the system sqlite3 shell.
-all: build demo
+# `make`: build everything, then sync a database end to end (tools/demo/demo.sh): the test
+# service with a sample data set, powersync-client with its progress bar, a local write uploaded
+# and synced back, and a summary.
+all: build tools demo
 
 build:
 	$(CARGO) build --release -p powersync-loadable
 
+# The native client and the test service (their own invocation: they link a bundled SQLite).
+tools:
+	$(CARGO) build --release -p powersync-client -p powersync-test-service
+
 static:
 	$(CARGO) build --release -p powersync-static
 
-demo: build
+demo: tools
+	bash tools/demo/demo.sh
+
+# The cdylib in the system sqlite3 shell.
+shell-demo: build
 	@echo "--- libpowersync in the system sqlite3 shell ($$(sqlite3 --version | cut -d' ' -f1)) ---"
 	sqlite3 :memory: '.load ./$(RELEASE)/libpowersync' \
 	  "select 'version:   ' || powersync_rs_version()" \
@@ -29,15 +39,20 @@ demo: build
 	  "select 'diff:      ' || powersync_diff('{\"a\":1,\"b\":2}', '{\"a\":1,\"b\":3,\"c\":4}')"
 
 # Everything CI runs: unit tests, the integration tests and conformance vectors against the
-# built cdylib, the system-shell smoke test, the static C smoke test, and the old-SQLite run
-# (refused on 3.37, everything again on 3.38).
-test: build unit integration smoke-shell smoke-static old-sqlite
+# built cdylib, the client and test-service tests, the system-shell smoke test, the static C
+# smoke test, and the old-SQLite run (refused on 3.37, everything again on 3.38).
+test: build unit integration client-tests smoke-shell smoke-static old-sqlite
 
 unit:
 	$(CARGO) test -p powersync-core
 
 integration: build
 	$(CARGO) test -p libpowersync-tests
+
+# The native client end to end against the test service (in-process, on 127.0.0.1), the
+# service's own protocol tests, and both command-line programs.
+client-tests:
+	$(CARGO) test -p powersync-client -p powersync-test-service
 
 vectors: build
 	$(CARGO) test -p libpowersync-tests --test vectors -- --nocapture
@@ -69,7 +84,7 @@ sdk-check: build
 # Formatting, then clippy, one invocation per feature set.
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy -p powersync-core -p libpowersync-tests --all-targets -- -D warnings
+	$(CARGO) clippy -p powersync-core -p libpowersync-tests -p powersync-client -p powersync-test-service --all-targets -- -D warnings
 	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
 	$(CARGO) clippy --release -p powersync-static -- -D warnings
 

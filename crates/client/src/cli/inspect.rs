@@ -21,7 +21,7 @@ async fn open(path: &Path) -> Result<PowerSyncDatabase, CliError> {
     )
 }
 
-fn format_ms(ms: Option<i64>) -> String {
+pub(super) fn format_ms(ms: Option<i64>) -> String {
     match ms {
         None => "never".into(),
         Some(ms) => {

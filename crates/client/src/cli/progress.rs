@@ -10,6 +10,8 @@ pub(crate) struct ProgressView {
     bar: Option<ProgressBar>,
     last_line: String,
     last_progress_line: Option<Instant>,
+    /// When this run first saw download progress, and the largest `(downloaded, total)` seen.
+    download: Option<(Instant, i64, i64)>,
 }
 
 fn state_line(s: &SyncStatus) -> String {
@@ -41,7 +43,7 @@ impl ProgressView {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} rows ({per_sec})")
+                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} rows{prefix}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
@@ -52,12 +54,18 @@ impl ProgressView {
             bar,
             last_line: String::new(),
             last_progress_line: None,
+            download: None,
         }
     }
 
     pub(crate) fn update(&mut self, s: &SyncStatus) {
         let line = state_line(s);
         let progress = s.download_progress();
+        if let Some(p) = &progress {
+            let started = self.download.map_or_else(Instant::now, |(t, _, _)| t);
+            let (done, total) = self.download.map_or((0, 0), |(_, d, t)| (d, t));
+            self.download = Some((started, done.max(p.downloaded), total.max(p.total)));
+        }
         if let Some(bar) = &self.bar {
             match progress {
                 Some(p) => {
@@ -68,6 +76,12 @@ impl ProgressView {
                         .map(|p| format!(" priority {p}"))
                         .unwrap_or_default();
                     bar.set_message(format!("downloading{prio}"));
+                    if let Some((started, done, _)) = self.download {
+                        let secs = started.elapsed().as_secs_f64();
+                        if secs > 0.2 {
+                            bar.set_prefix(format!(", {:.0} rows/s", done as f64 / secs));
+                        }
+                    }
                 }
                 None => bar.set_message(line.clone()),
             }
@@ -95,9 +109,16 @@ impl ProgressView {
         self.last_line = line;
     }
 
+    /// Clears the bar and leaves one line on what was downloaded (the bar itself is gone by
+    /// then, and a fast sync would otherwise leave no trace of it).
     pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+        if let Some((started, done, total)) = self.download {
+            let secs = started.elapsed().as_secs_f64();
+            let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+            eprintln!("downloaded {done}/{total} rows in {secs:.2} s ({rate:.0} rows/s)");
         }
     }
 }

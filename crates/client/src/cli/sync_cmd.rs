@@ -86,8 +86,8 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
             .unwrap_or(0);
         match s.last_synced_at_ms() {
             Some(ms) => println!(
-                "synced: {rows} rows downloaded in total, last complete sync at {} (ms since epoch)",
-                ms
+                "synced: {rows} rows downloaded in total, last complete sync at {}",
+                super::inspect::format_ms(Some(ms))
             ),
             None => println!("disconnected"),
         }
