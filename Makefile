@@ -88,7 +88,8 @@ lint:
 	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
 	$(CARGO) clippy --release -p powersync-static -- -D warnings
 
-# Memory errors: every integration test binary under valgrind memcheck (slow; run by hand).
+# Memory errors: every integration test binary under valgrind memcheck, then the long crash and
+# concurrency variants natively (slow; run by hand; docs/reliability.md).
 check: build
 	bash tests/valgrind.sh
 

@@ -162,3 +162,34 @@ fn garbled_sync_lines_are_errors_not_crashes() {
         .unwrap();
     assert!(status.starts_with("{\"connected\":false"));
 }
+
+/// A foreign update hook (here rusqlite's own, on the same SQLite) cannot be handed back, so
+/// `install` says that it replaced it instead of silently taking over; the reference aborts the
+/// process. The connection keeps working with our hooks. (Not expressible as a vector: it needs
+/// the C API.)
+#[test]
+fn foreign_update_hook_is_reported() {
+    let db = open_with_extension();
+    db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT; CREATE TABLE t(x);")
+        .unwrap();
+    db.update_hook(Some(|_: rusqlite::hooks::Action, _: &str, _: &str, _: i64| {}))
+        .unwrap();
+    let err = db
+        .query_row("SELECT powersync_update_hooks('install')", [], |_| Ok(()))
+        .unwrap_err();
+    match err {
+        rusqlite::Error::SqliteFailure(e, Some(message)) => {
+            assert_eq!(e.extended_code, 21);
+            assert_eq!(
+                message,
+                "powersync_update_hooks: invalid state: another update hook was installed on this connection and has been replaced"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    db.execute("INSERT INTO t VALUES (1)", []).unwrap();
+    let changed: String = db
+        .query_row("SELECT powersync_update_hooks('get')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(changed, r#"["t"]"#);
+}

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests in tests/: loading the built extension and running
 //! conformance vectors.
 
+pub mod reliability;
 pub mod vectors;
 
 use std::path::PathBuf;

@@ -17,19 +17,22 @@ const FRAGMENT_CHUNK: usize = 50;
 
 /// The JSON path literal for a column. Names the reference handles correctly keep its exact
 /// text (`'$.<name>'`); names containing `.` or `[`, which that path cannot reach, use a quoted
-/// label (`'$."<name>"'`, understood since SQLite 3.38) unless the name also contains `"`.
+/// label (`'$."<name>"'`, understood since SQLite 3.38), JSON-escaped when the name holds `"`,
+/// `\` or control characters (SQLite 3.45+ unescapes quoted labels).
 ///
 /// SQLite before 3.45 compares path labels with the *escaped* text of JSON keys, so there a name
 /// with characters JSON escapes (`"`, `\`, control characters) must be written escaped in the
-/// path too, or the view reads NULL. (The reference never runs on those versions.)
+/// path too, or the view reads NULL. (The reference never runs on those versions.) A quoted
+/// label cannot hold `"` there at all; [`extract`] reads such columns another way.
 pub fn json_path(column: &str) -> String {
-    let label = if legacy_json_labels() && needs_json_escape(column) {
+    let quoted = column.contains('.') || column.contains('[');
+    let label = if (legacy_json_labels() || quoted) && needs_json_escape(column) {
         let escaped = serde_json::to_string(column).expect("strings always serialise");
         escaped[1..escaped.len() - 1].to_owned()
     } else {
         column.to_owned()
     };
-    if (column.contains('.') || column.contains('[')) && !column.contains('"') {
+    if quoted {
         quote_string(&format!("$.\"{label}\""))
     } else {
         quote_string(&format!("$.{label}"))
@@ -46,8 +49,16 @@ fn legacy_json_labels() -> bool {
     unsafe { rusqlite::ffi::sqlite3_libversion_number() < 3_045_000 }
 }
 
-/// `CAST(json_extract(data, <path>) as <type>)`.
+/// `CAST(json_extract(data, <path>) as <type>)`. Before SQLite 3.45 no path reaches a key that
+/// holds `"` and also `.` or `[`, so such a column is read with `json_each` (issue 10: it read
+/// NULL); an index on it then fails cleanly, as SQLite allows no subquery in an index.
 fn extract(column: &str, type_name: &str) -> String {
+    if legacy_json_labels() && column.contains('"') && (column.contains('.') || column.contains('[')) {
+        return format!(
+            "CAST((SELECT value FROM json_each(data) WHERE key = {}) as {type_name})",
+            quote_string(column)
+        );
+    }
     format!("CAST(json_extract(data, {}) as {type_name})", json_path(column))
 }
 

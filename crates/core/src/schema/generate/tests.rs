@@ -66,6 +66,9 @@ fn quoting_and_json_paths() {
     assert_eq!(json_path("we[ir]d"), "'$.\"we[ir]d\"'");
     assert_eq!(json_path("a.b"), "'$.\"a.b\"'");
     assert_eq!(json_path("plain"), "'$.plain'");
+    // Quoted labels with a quote or backslash are JSON-escaped (they read NULL otherwise).
+    assert_eq!(json_path("co\"l'x[0].y"), r#"'$."co\"l''x[0].y"'"#);
+    assert_eq!(json_path("a\\b.c"), r#"'$."a\\b.c"'"#);
 }
 
 #[test]

@@ -1,0 +1,145 @@
+//! Concurrency with WAL: one writer process syncs checkpoints that each rewrite every row (each row
+//! carries its checkpoint number) while reader processes check the views over and over; no reader
+//! may ever see part of a checkpoint. And SQLITE_BUSY from `powersync_control` is reported to the
+//! caller, never swallowed, and the iteration carries on after a retry.
+//!
+//! `PS_RELIABILITY_LONG=1` (`make check`) syncs more checkpoints with more readers.
+
+use std::time::Duration;
+
+use libpowersync_tests::open_path_with_extension;
+use libpowersync_tests::reliability::{
+    applied, checkpoint_lines, control, create_database, env_number, line, long_run, view_checkpoint, ChildProcess,
+    TempDir,
+};
+use rusqlite::{Connection, ErrorCode};
+
+const CHILD: &str = env!("CARGO_BIN_EXE_ps-test-child");
+
+#[test]
+fn readers_never_see_a_partial_checkpoint() {
+    let (checkpoints, readers) = if long_run() { (150, 3) } else { (12, 2) };
+    let checkpoints = env_number("PS_CONCURRENCY_CHECKPOINTS", checkpoints);
+    let dir = TempDir::new("concurrency");
+    let path = dir.path().join("app.db");
+    create_database(&path, "wal");
+    let stop = dir.path().join("stop");
+    let db_env = ("PS_DB", path.display().to_string());
+
+    let readers: Vec<ChildProcess> = (0..readers)
+        .map(|_| {
+            ChildProcess::spawn(
+                CHILD,
+                "view-reader",
+                &[db_env.clone(), ("PS_STOP_FILE", stop.display().to_string())],
+            )
+        })
+        .collect();
+    for reader in &readers {
+        assert_eq!(
+            reader.next_report(None).as_deref(),
+            Some("ready"),
+            "a reader did not start"
+        );
+    }
+    let writer = ChildProcess::spawn(
+        CHILD,
+        "sync-writer",
+        &[
+            db_env,
+            ("PS_FIRST_CP", "1".into()),
+            ("PS_CHECKPOINTS", checkpoints.to_string()),
+            // The pause gives the readers a window on each checkpoint.
+            ("PS_PAUSE_MS", "15".into()),
+        ],
+    );
+    let mut published = 0;
+    while let Some(report) = writer.next_report(None) {
+        if report == "done" {
+            break;
+        }
+        assert!(report.starts_with("cp "), "writer: {report}");
+        published += 1;
+    }
+    writer.wait_success("the writer");
+    assert_eq!(published, checkpoints);
+    std::fs::write(&stop, "").unwrap();
+
+    for (i, reader) in readers.into_iter().enumerate() {
+        let reports = reader.drain();
+        let last = reports.last().cloned().unwrap_or_default();
+        assert!(!last.starts_with("violation"), "reader {i} saw {last}");
+        let words: Vec<u64> = last
+            .strip_prefix("seen ")
+            .unwrap_or_else(|| panic!("reader {i} reported {reports:?}"))
+            .split(' ')
+            .map(|w| w.parse().unwrap())
+            .collect();
+        // A reader that saw only one state would not have tested anything.
+        assert!(
+            words[1] >= 2,
+            "reader {i} saw only {} checkpoints in {} reads",
+            words[1],
+            words[0]
+        );
+        reader.wait_success("a reader");
+    }
+    let db = open_path_with_extension(path.to_str().unwrap());
+    assert_eq!(view_checkpoint(&db), Ok(Some(checkpoints)));
+}
+
+#[test]
+fn busy_is_reported_and_the_iteration_survives_a_retry() {
+    let dir = TempDir::new("busy");
+    let path = dir.path().join("app.db");
+    create_database(&path, "wal");
+    let syncing = open_path_with_extension(path.to_str().unwrap());
+    syncing.busy_timeout(Duration::ZERO).unwrap();
+    let other = Connection::open(&path).unwrap();
+
+    control(&syncing, "start", None).unwrap();
+    let lines = checkpoint_lines(7, 1000);
+    assert_eq!(lines.len(), 3, "checkpoint, one data line, checkpoint_complete");
+    line(&syncing, &lines[0]).unwrap();
+
+    // Another connection holds the write lock: the data line, in the caller's deferred
+    // transaction, fails with SQLITE_BUSY when it comes to write.
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    syncing.execute_batch("BEGIN").unwrap();
+    let in_transaction = syncing.query_row(
+        "SELECT powersync_control('line_text', ?)",
+        [lines[1].to_string()],
+        |_| Ok(()),
+    );
+    assert_eq!(
+        assert_busy(in_transaction),
+        "powersync_control: statement INSERT INTO ps_buckets(name) VALUES(?) ON CONFLICT DO NOTHING: internal SQLite call returned BUSY: database is locked"
+    );
+    syncing.execute_batch("ROLLBACK").unwrap();
+    // As an SDK does: BEGIN IMMEDIATE itself reports the lock.
+    assert_eq!(
+        assert_busy(control(&syncing, "line_text", Some(&lines[1].to_string())).map(|_| ())),
+        "database is locked"
+    );
+    other.execute_batch("COMMIT").unwrap();
+
+    let stored: i64 = syncing
+        .query_row("SELECT count(*) FROM ps_oplog", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 0, "nothing of the failed line stayed");
+    line(&syncing, &lines[1]).expect("the retry");
+    let done = line(&syncing, &lines[2]).unwrap();
+    assert!(applied(&done), "{done:?}");
+    assert_eq!(view_checkpoint(&syncing), Ok(Some(7)));
+}
+
+/// The message of an SQLITE_BUSY error.
+fn assert_busy(result: rusqlite::Result<()>) -> String {
+    match result {
+        Err(rusqlite::Error::SqliteFailure(e, message)) => {
+            assert_eq!(e.code, ErrorCode::DatabaseBusy, "{e:?} {message:?}");
+            message.unwrap_or_default()
+        }
+        other => panic!("expected SQLITE_BUSY, got {other:?}"),
+    }
+}
