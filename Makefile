@@ -81,7 +81,7 @@ check: build
 # into .cache/ first; a manual measurement, never part of CI).
 bench: build
 	bash tools/reference/setup.sh >/dev/null
-	$(CARGO) bench -p libpowersync-tests --bench compare
+	$(CARGO) bench -p libpowersync-tests --bench compare -- $(BENCH_ARGS)
 
 # Differential check against the reference build (downloads it into .cache/; never used by CI).
 reference-vectors:
