@@ -59,7 +59,7 @@ impl Value {
     }
 }
 
-fn write_document<'a>(out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (String, &'a Value)>) {
+fn write_document(out: &mut Vec<u8>, fields: &mut dyn Iterator<Item = (String, &Value)>) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     for (key, value) in fields {
