@@ -19,8 +19,11 @@ build:
 	$(CARGO) build --release -p powersync-loadable
 
 # The native client and the test service (their own invocation: they link a bundled SQLite).
+# The release profile's LTO is for the extension's size; these programs skip it, since it would
+# only slow their builds (many more crates) for no benefit to the extension.
+TOOLS_PROFILE := CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 tools:
-	$(CARGO) build --release -p powersync-client -p powersync-test-service
+	$(TOOLS_PROFILE) $(CARGO) build --release -p powersync-client -p powersync-test-service
 
 static:
 	$(CARGO) build --release -p powersync-static
@@ -97,7 +100,7 @@ check: build
 # into .cache/ first; a manual measurement, never part of CI).
 bench: build
 	bash tools/reference/setup.sh >/dev/null
-	$(CARGO) bench -p libpowersync-tests --bench compare
+	$(CARGO) bench -p libpowersync-tests --bench compare -- $(BENCH_ARGS)
 
 # Differential check against the reference build (downloads it into .cache/; never used by CI).
 reference-vectors:

@@ -1,136 +1,265 @@
-//! `make bench`: our cdylib side by side with the reference build on the same workloads, in the
-//! same process and SQLite (rusqlite's bundled one). Prints a table; nothing here is a test.
+//! `make bench`: our cdylib side by side with the reference build (and the raw-SQLite limit) on
+//! the same workloads. Every run is its own process (this binary re-executed with `--child`) on a
+//! fresh database file, so peak RSS and database size belong to one run; the builds alternate
+//! within each repetition. Prints a table; nothing here is a test.
 //!
-//! The reference comes from the npm package (`tools/reference/setup.sh`); without it only our
-//! numbers are shown.
+//! The reference comes from the npm package (`tools/reference/setup.sh`, run by `make bench`);
+//! without it only our numbers and the raw limit are shown.
+
+mod lines;
+mod workloads;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use rusqlite::Connection;
+use workloads::{Format, Report, Workload};
 
-const SCHEMA: &str = r#"{"tables":[{"name":"items","columns":[{"name":"name","type":"text"},{"name":"qty","type":"integer"},{"name":"price","type":"real"}]}]}"#;
+const HELP: &str = "\
+compare: libpowersync vs. the reference extension vs. raw SQLite
 
-fn open(ext: &Path) -> Connection {
-    let db = Connection::open_in_memory().unwrap();
-    unsafe {
-        let _guard = rusqlite::LoadExtensionGuard::new(&db).unwrap();
-        db.load_extension(ext, Some("sqlite3_powersync_init")).unwrap();
-    }
-    db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |_| Ok(()))
-        .unwrap();
-    db.execute_batch("COMMIT").unwrap();
-    db
+usage: make bench [BENCH_ARGS='<options>']
+       cargo bench -p libpowersync-tests --bench compare -- [options]
+
+options:
+  --reps N        repetitions of every run (default 3); the table shows medians
+  --large         also run the initial sync of 1,000,000 rows (JSON and BSON; several minutes)
+  --only A,B      only the workloads whose id contains one of these (e.g. sync-100000,views)
+  --list          print the workload ids and exit
+  --help          this text
+
+environment: POWERSYNC_EXTENSION overrides our build (default target/release/libpowersync.so).
+Rates are rows (or ops) per second; speedup = our rate / reference rate (above 1: we are faster);
+raw = our rate as a fraction of inserting the same rows into a plain table with one statement.";
+
+struct Options {
+    reps: usize,
+    large: bool,
+    only: Vec<String>,
+    list: bool,
 }
 
-fn control(db: &Connection, op: &str, payload: &str) {
-    db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_control(?, ?)", [op, payload], |_| Ok(()))
-        .unwrap();
-    db.execute_batch("COMMIT").unwrap();
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        reps: 3,
+        large: false,
+        only: vec![],
+        list: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            // cargo bench passes this to every harness-less bench.
+            "--bench" => {}
+            "--large" => options.large = true,
+            "--list" => options.list = true,
+            "--reps" => {
+                let n = it.next().ok_or("--reps needs a number")?;
+                options.reps = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--reps: not a positive number: {n}"))?;
+            }
+            "--only" => {
+                let list = it.next().ok_or("--only needs a list of workload ids")?;
+                options.only = list.split(',').map(str::to_string).collect();
+            }
+            "--help" | "-h" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other} (see --help)")),
+        }
+    }
+    Ok(options)
 }
 
-/// A full initial sync: one checkpoint, `rows` PUTs in lines of 100 ops, checkpoint_complete.
-fn initial_sync(ext: &Path, rows: u32) -> Duration {
-    let db = open(ext);
-    let lines: Vec<String> = (0..rows / 100)
-        .map(|chunk| {
-            let ops: Vec<String> = (0..100)
-                .map(|i| {
-                    let n = chunk * 100 + i + 1;
-                    format!(
-                        r#"{{"op_id":"{n}","op":"PUT","object_type":"items","object_id":"i{n}","checksum":1,"data":"{{\"name\":\"item {n}\",\"qty\":{n},\"price\":1.5}}"}}"#
-                    )
-                })
-                .collect();
-            format!(r#"{{"data":{{"bucket":"b","data":[{}]}}}}"#, ops.join(","))
-        })
-        .collect();
-    let checkpoint = format!(
-        r#"{{"checkpoint":{{"last_op_id":"{rows}","buckets":[{{"bucket":"b","checksum":{rows},"count":{rows}}}]}}}}"#
-    );
-    let start = Instant::now();
-    control(&db, "start", "{}");
-    control(&db, "line_text", &checkpoint);
-    for line in &lines {
-        control(&db, "line_text", line);
+fn all_workloads(large: bool) -> Vec<Workload> {
+    let mut sizes = vec![10_000, 100_000];
+    if large {
+        sizes.push(1_000_000);
     }
-    control(
-        &db,
-        "line_text",
-        &format!(r#"{{"checkpoint_complete":{{"last_op_id":"{rows}"}}}}"#),
-    );
-    let elapsed = start.elapsed();
-    let count: u32 = db.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
-    assert_eq!(count, rows, "the sync must have published every row");
-    elapsed
+    let mut all = vec![];
+    for rows in sizes {
+        for format in [Format::Json, Format::Bson] {
+            all.push(Workload::InitialSync { rows, format });
+        }
+    }
+    all.push(Workload::Diff { format: Format::Json });
+    all.push(Workload::Diff { format: Format::Bson });
+    all.push(Workload::Partial { format: Format::Json });
+    for buckets in [10, 1000, 10_000] {
+        all.push(Workload::Buckets { buckets });
+    }
+    all.push(Workload::Views);
+    all
 }
 
-/// `rows` inserts and as many updates through the view, one transaction each.
-fn local_writes(ext: &Path, rows: u32) -> Duration {
-    let db = open(ext);
-    let start = Instant::now();
-    for n in 0..rows {
-        db.execute(
-            "INSERT INTO items(id, name, qty, price) VALUES (?, 'x', ?, 1.5)",
-            rusqlite::params![format!("i{n}"), n],
-        )
-        .unwrap();
-    }
-    for n in 0..rows {
-        db.execute("UPDATE items SET qty = qty + 1 WHERE id = ?", [format!("i{n}")])
-            .unwrap();
-    }
-    let elapsed = start.elapsed();
-    let queued: u32 = db.query_row("SELECT count(*) FROM ps_crud", [], |r| r.get(0)).unwrap();
-    assert_eq!(queued, 2 * rows);
-    elapsed
+/// `--child <workload> <extension path or "raw">`: one run, one RESULT line on stdout.
+fn child(args: &[String]) {
+    let workload = Workload::parse(&args[0]).unwrap_or_else(|| panic!("unknown workload {}", args[0]));
+    let extension = (args[1] != "raw").then(|| PathBuf::from(&args[1]));
+    let path = std::env::temp_dir().join(format!("powersync-bench-{}.db", std::process::id()));
+    let remove = |p: &Path| {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+        }
+    };
+    remove(&path);
+    let report = workloads::run(workload, extension.as_deref(), &path);
+    remove(&path);
+    println!("{}", report.to_line());
 }
 
-/// One measured run of a workload on the extension at the given path.
-type Workload = dyn Fn(&Path) -> Duration;
+fn run_child(workload: Workload, build: &str) -> Report {
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .args(["--child", &workload.id(), build])
+        .output()
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        panic!(
+            "run {} on {build} failed: {}\n{}",
+            workload.id(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stdout.lines().find_map(Report::parse).expect("a RESULT line")
+}
 
-fn best_of(runs: usize, f: impl Fn() -> Duration) -> Duration {
-    (0..runs).map(|_| f()).min().unwrap()
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn phase(report: &Report, name: &str) -> f64 {
+    report
+        .phases
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| *s)
+        .expect("phase")
+}
+
+fn rate(units: u64, secs: f64) -> String {
+    let r = units as f64 / secs;
+    if r >= 10_000.0 {
+        format!("{:.0}k", r / 1000.0)
+    } else {
+        format!("{r:.0}")
+    }
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        return child(&args[1..]);
+    }
+    let options = parse_options(&args).unwrap_or_else(|e| {
+        eprintln!("compare: {e}");
+        std::process::exit(2);
+    });
+    let mut selected = all_workloads(options.large || options.only.iter().any(|o| o.contains("1000000")));
+    if !options.only.is_empty() {
+        selected.retain(|w| options.only.iter().any(|o| w.id().contains(o.as_str())));
+    }
+    if options.list {
+        for w in all_workloads(true) {
+            println!("{}", w.id());
+        }
+        return;
+    }
+
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let ours = std::env::var_os("POWERSYNC_EXTENSION")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/release/libpowersync.so"));
     assert!(ours.exists(), "build the extension first (make build)");
     let reference = root.join(".cache/reference/node/package/lib/libpowersync_x64.linux.so");
-    let mut builds = vec![("ours", ours)];
+    let mut builds = vec![("ours", ours.display().to_string())];
     if reference.exists() {
-        builds.push(("reference", reference));
+        builds.push(("ref", reference.display().to_string()));
     } else {
         println!("(reference build not installed: run tools/reference/setup.sh to compare)");
     }
-    let workloads: [(&str, &Workload); 2] = [
-        ("initial sync, 20000 rows", &|ext| initial_sync(ext, 20_000)),
-        ("local writes, 5000 inserts + 5000 updates", &|ext| {
-            local_writes(ext, 5_000)
-        }),
-    ];
+    builds.push(("raw", "raw".to_string()));
+
     println!(
-        "{:<45} {:>12} {:>12}",
-        "workload (best of 3)",
-        builds[0].0,
-        builds.get(1).map_or("", |b| b.0)
+        "{:<16} {:<9} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}",
+        "workload", "phase", "ours/s", "ref/s", "speedup", "raw", "ours MB", "ref MB", "ours DB", "ref DB"
     );
-    for (name, run) in workloads {
-        let times: Vec<Duration> = builds.iter().map(|(_, ext)| best_of(3, || run(ext))).collect();
-        let cells: Vec<String> = times
-            .iter()
-            .map(|t| format!("{:.1} ms", t.as_secs_f64() * 1000.0))
-            .collect();
+    for workload in selected {
+        // reports[build][rep]; the order of the builds rotates with the repetition.
+        let mut reports: Vec<Vec<Report>> = builds.iter().map(|_| vec![]).collect();
+        for rep in 0..options.reps {
+            for i in 0..builds.len() {
+                let b = (i + rep) % builds.len();
+                reports[b].push(run_child(workload, &builds[b].1));
+            }
+        }
+        let raw_secs = median(reports.last().unwrap().iter().map(|r| phase(r, "total")).collect());
+        let raw_rate = workload.raw_rows() as f64 / raw_secs;
+        let peak = |b: usize| median(reports[b].iter().map(|r| r.peak_kb as f64).collect()) / 1024.0;
+        let size = |b: usize| median(reports[b].iter().map(|r| r.db_bytes as f64).collect()) / 1_048_576.0;
+        let has_ref = builds.len() == 3;
+        for (index, (name, units)) in workload.phases().into_iter().enumerate() {
+            let ours = median(reports[0].iter().map(|r| phase(r, name)).collect());
+            let reference = has_ref.then(|| median(reports[1].iter().map(|r| phase(r, name)).collect()));
+            let first = index == 0;
+            println!(
+                "{:<16} {:<9} {:>9} {:>9} {:>8} {:>5.0}% {:>9} {:>9} {:>8} {:>8}",
+                if first { workload.id() } else { String::new() },
+                name,
+                rate(units, ours),
+                reference.map_or(String::new(), |r| rate(units, r)),
+                reference.map_or(String::new(), |r| format!("{:.2}x", r / ours)),
+                100.0 * (units as f64 / ours) / raw_rate,
+                if first {
+                    format!("{:.1}", peak(0))
+                } else {
+                    String::new()
+                },
+                if first && has_ref {
+                    format!("{:.1}", peak(1))
+                } else {
+                    String::new()
+                },
+                if first {
+                    format!("{:.1}", size(0))
+                } else {
+                    String::new()
+                },
+                if first && has_ref {
+                    format!("{:.1}", size(1))
+                } else {
+                    String::new()
+                },
+            );
+        }
+        if let Some(lines) = workload.data_lines() {
+            let ours = median(reports[0].iter().map(|r| phase(r, "ingest")).collect());
+            let reference = has_ref.then(|| median(reports[1].iter().map(|r| phase(r, "ingest")).collect()));
+            println!(
+                "{:<16} {:<9} {:>9} {:>9} {:>8}  ({lines} data lines)",
+                "",
+                "per line",
+                format!("{:.0}us", 1e6 * ours / lines as f64),
+                reference.map_or(String::new(), |r| format!("{:.0}us", 1e6 * r / lines as f64)),
+                reference.map_or(String::new(), |r| format!("{:.2}x", r / ours)),
+            );
+        }
         println!(
-            "{:<45} {:>12} {:>12}",
-            name,
-            cells[0],
-            cells.get(1).map_or("", String::as_str)
+            "{:<16} {:<9} raw limit {} rows/s, peak {:.1} MB",
+            "",
+            "",
+            rate(workload.raw_rows(), raw_secs),
+            peak(builds.len() - 1)
         );
     }
 }

@@ -34,15 +34,18 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                 };
                 let mut superseded = false;
                 if let Some(key) = &key {
-                    let sql = "DELETE FROM ps_oplog WHERE bucket = ?1 AND key = ?2 RETURNING hash";
-                    let hashes: Vec<i64> = db
+                    // Probe first and delete by rowid only on a hit: most ops supersede nothing,
+                    // and a plain index probe costs a fraction of DELETE ... RETURNING.
+                    let sql = "SELECT rowid, hash FROM ps_oplog WHERE bucket = ?1 AND key = ?2";
+                    let found: Vec<(i64, i64)> = db
                         .prepare_cached(sql)
                         .and_then(|mut s| {
-                            s.query_map(params![bucket_id, key], |r| r.get(0))?
+                            s.query_map(params![bucket_id, key], |r| Ok((r.get(0)?, r.get(1)?)))?
                                 .collect::<rusqlite::Result<_>>()
                         })
                         .map_err(|e| PsError::sqlite(Some(sql), e))?;
-                    for hash in hashes {
+                    for (rowid, hash) in found {
+                        sql::execute(db, "DELETE FROM ps_oplog WHERE rowid = ?1", [rowid])?;
                         let hash = Checksum::from_stored(hash);
                         add = add.wrapping_add(hash);
                         opsum = opsum.wrapping_sub(hash);

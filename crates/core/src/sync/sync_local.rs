@@ -62,43 +62,62 @@ pub fn sync_local(
         return Ok(SyncLocalResult::PendingLocalChanges);
     }
 
-    let rows_sql = match priority {
-        None => "WITH updated AS (\
+    // Both full-sync plans yield the same rows in the same order (the UNION's, sorted by type and
+    // id). On a database with applied data the scan must start from each bucket's unapplied ops
+    // (CROSS JOIN fixes the join order), or the planner walks the whole oplog for a small diff;
+    // for a first sync walking the oplog in row order saves the sort.
+    let first_sync = priority.is_none()
+        && sql::query_optional(
+            db,
+            "SELECT 1 FROM ps_buckets WHERE last_applied_op > 0 LIMIT 1",
+            [],
+            |_| Ok(()),
+        )?
+        .is_none();
+    let rows_sql = match (priority, first_sync) {
+        (None, true) => "WITH updated AS (\
                    SELECT o.row_type, o.row_id FROM ps_buckets b JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op \
                    UNION SELECT row_type, row_id FROM ps_updated_rows) \
                  SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
                  FROM updated u",
-        Some(_) => "WITH range AS (SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))), \
-                 updated AS (SELECT o.row_type, o.row_id FROM range b JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op GROUP BY o.row_type, o.row_id) \
+        (None, false) => "WITH updated AS (\
+                   SELECT o.row_type, o.row_id FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op \
+                   UNION SELECT row_type, row_id FROM ps_updated_rows) \
+                 SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
+                 FROM updated u",
+        (Some(_), _) => "WITH range AS (SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))), \
+                 updated AS (SELECT o.row_type, o.row_id FROM range b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op GROUP BY o.row_type, o.row_id) \
                  SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.bucket IN (SELECT id FROM range) ORDER BY o.op_id DESC LIMIT 1) \
                  FROM updated u",
     };
-    let rows: Vec<(Option<String>, Option<String>, Option<String>)> = {
-        let mut stmt = db
-            .prepare_cached(rows_sql)
-            .map_err(|e| PsError::sqlite(Some(rows_sql), e))?;
-        let map = |r: &rusqlite::Row| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
-        let collected = match priority {
-            None => stmt
-                .query_map([], map)
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
-            Some(_) => stmt
-                .query_map([&names_json], map)
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>()),
-        };
-        collected.map_err(|e| PsError::sqlite(Some(rows_sql), e))?
-    };
+    let mut stmt = db
+        .prepare_cached(rows_sql)
+        .map_err(|e| PsError::sqlite(Some(rows_sql), e))?;
+    let wrap = |e| PsError::sqlite(Some(rows_sql), e);
+    let mut rows = match priority {
+        None => stmt.query([]),
+        Some(_) => stmt.query([&names_json]),
+    }
+    .map_err(wrap)?;
 
     raw_tables.refresh(db)?;
+    // Rows are written as the query yields them (the tables written are never the ones read),
+    // so memory stays flat however many rows a checkpoint publishes.
     state.while_syncing(|| -> PsResult<()> {
         let mut targets: HashMap<String, Target> = HashMap::new();
-        for (row_type, row_id, data) in &rows {
-            let (Some(row_type), Some(row_id)) = (row_type, row_id) else {
+        while let Some(row) = rows.next().map_err(wrap)? {
+            let text = |i: usize| -> PsResult<Option<&str>> {
+                row.get_ref(i)
+                    .and_then(|v| v.as_str_or_null().map_err(Into::into))
+                    .map_err(wrap)
+            };
+            let (Some(row_type), Some(row_id)) = (text(0)?, text(1)?) else {
                 // The service never sends PUTs without type and id; such rows cannot be published.
                 return Err(PsError::internal(
                     "downloaded operation without object_type or object_id",
                 ));
             };
+            let data = text(2)?;
             if !targets.contains_key(row_type) {
                 let internal = crate::objects::data_table(row_type, false);
                 let exists = sql::query_optional(
@@ -128,7 +147,7 @@ pub fn sync_local(
                 (Target::JsonTable { delete, .. }, None) => {
                     sql::execute(db, delete, [row_id])?;
                 }
-                (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data.as_deref())?,
+                (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data)?,
                 (Target::Untyped, Some(data)) => {
                     let sql = "REPLACE INTO ps_untyped(type, id, data) VALUES(?, ?, ?)";
                     sql::execute(db, sql, params![row_type, row_id, data])?;
@@ -144,6 +163,8 @@ pub fn sync_local(
         }
         Ok(())
     })?;
+    drop(rows);
+    drop(stmt);
 
     match priority {
         None => {
