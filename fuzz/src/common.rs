@@ -15,20 +15,46 @@ pub const SCHEMA: &str = r#"{"tables":[
 
 /// An in-memory connection with the extension registered and `powersync_init()` run.
 pub fn open() -> Connection {
-    let db = Connection::open_in_memory().expect("open in-memory database");
-    powersync_core::register_connection(&db).expect("register the extension");
-    db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;")
-        .expect("powersync_init on a fresh database");
-    db
+    from_template(false)
 }
 
 /// [`open`] with [`SCHEMA`] applied.
 pub fn open_with_schema() -> Connection {
-    let db = open();
-    db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |_| Ok(()))
-        .expect("the harness schema is valid");
-    db.execute_batch("COMMIT").unwrap();
+    from_template(true)
+}
+
+fn build_template(with_schema: bool) -> Vec<u8> {
+    let db = Connection::open_in_memory().expect("open in-memory database");
+    powersync_core::register_connection(&db).expect("register the extension");
+    db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;")
+        .expect("powersync_init on a fresh database");
+    if with_schema {
+        db.execute_batch("BEGIN").unwrap();
+        db.query_row("SELECT powersync_replace_schema(?)", [SCHEMA], |_| Ok(()))
+            .expect("the harness schema is valid");
+        db.execute_batch("COMMIT").unwrap();
+    }
+    db.serialize(rusqlite::MAIN_DB).expect("serialize the template").to_vec()
+}
+
+thread_local! {
+    static TEMPLATES: std::cell::RefCell<[Option<Vec<u8>>; 2]> = const { std::cell::RefCell::new([None, None]) };
+}
+
+/// A fresh connection on a copy of a database set up once per process: running the migrations
+/// and the schema for every input would cost more than the input itself. The extension's
+/// in-memory schema (read only by `powersync_clear`, which no harness calls) is not copied.
+fn from_template(with_schema: bool) -> Connection {
+    let bytes = TEMPLATES.with(|t| {
+        t.borrow_mut()[with_schema as usize]
+            .get_or_insert_with(|| build_template(with_schema))
+            .clone()
+    });
+    let mut db = Connection::open_in_memory().expect("open in-memory database");
+    powersync_core::register_connection(&db).expect("register the extension");
+    let n = bytes.len();
+    db.deserialize_read_exact(rusqlite::MAIN_DB, &bytes[..], n, false)
+        .expect("load the template");
     db
 }
 
@@ -99,19 +125,26 @@ pub fn digest(db: &Connection) -> Vec<String> {
 
 /// One `powersync_control` call inside the caller's open transaction. A failed call must leave
 /// no trace in the database (calls are atomic, docs/decisions.md); a caught panic is a finding.
+///
+/// The harness's own savepoint makes the check cheap: only after a failure is the database
+/// compared with itself rolled back to before the call.
 pub fn control(db: &Connection, op: &str, payload: Value) -> rusqlite::Result<Value> {
-    let before = digest(db);
+    db.execute_batch("SAVEPOINT fuzz_harness_call").unwrap();
     let result = db.query_row("SELECT powersync_control(?, ?)", rusqlite::params![op, payload], |r| {
         r.get::<_, Value>(0)
     });
     if let Err(e) = &result {
         check_error(e, op);
+        assert!(!db.is_autocommit(), "powersync_control('{op}') ended the caller's transaction: {e}");
         let after = digest(db);
+        db.execute_batch("ROLLBACK TO fuzz_harness_call").unwrap();
+        let before = digest(db);
         assert!(
             before == after,
             "failed powersync_control('{op}') left writes behind: {e}\nbefore: {before:#?}\nafter: {after:#?}"
         );
     }
+    db.execute_batch("RELEASE fuzz_harness_call").unwrap();
     result
 }
 

@@ -192,22 +192,42 @@ struct Session {
 
 pub fn run(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let mut s = Session {
-        db: common::open_with_schema(),
-        service: Service::default(),
-        stream: None,
-        crud: CrudModel::default(),
-        trusted: true,
-    };
+    let mut s = Session::new();
+    // What every SDK does first, so that the fuzzer's steps start on a connected iteration.
+    s.run_step(Step::Control {
+        cmd: Cmd::Start {
+            requests_mode: false,
+            streams: false,
+        },
+        rollback: false,
+    });
+    s.run_step(Step::Control {
+        cmd: Cmd::Established,
+        rollback: false,
+    });
     for _ in 0..48 {
         let Ok(step) = Step::arbitrary(&mut u) else { break };
-        s.step(step);
-        s.crud.check(&s.db);
+        s.run_step(step);
     }
     common::check_integrity(&s.db);
 }
 
 impl Session {
+    fn new() -> Self {
+        Session {
+            db: common::open_with_schema(),
+            service: Service::default(),
+            stream: None,
+            crud: CrudModel::default(),
+            trusted: true,
+        }
+    }
+
+    fn run_step(&mut self, step: Step) {
+        self.step(step);
+        self.crud.check(&self.db);
+    }
+
     fn view(&self) -> BTreeMap<String, String> {
         let mut stmt = self.db.prepare("SELECT id, data FROM ps_data__items").unwrap();
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
@@ -631,5 +651,54 @@ fn stream_from(instructions: &str) -> Stream {
         sent,
         checkpoint: None,
         pending: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(steps: Vec<Step>) -> Session {
+        let mut s = Session::new();
+        for step in steps {
+            s.run_step(step);
+        }
+        s
+    }
+
+    fn control(cmd: Cmd) -> Step {
+        Step::Control { cmd, rollback: false }
+    }
+
+    /// The model is not vacuous: a synced row, then a local write, its upload and the next
+    /// checkpoint all reach the view through the checks above.
+    #[test]
+    fn session_model_publishes_checkpoints() {
+        let mut s = session(vec![
+            Step::ServerPut { row: 0, v: 1, n: 2 },
+            Step::ServerPut { row: 4, v: 2, n: 3 },
+            control(Cmd::Start { requests_mode: false, streams: false }),
+            control(Cmd::Established),
+            control(Cmd::Checkpoint { binary: false, write_checkpoint: true, streams: false }),
+            control(Cmd::Data { binary: true, bucket: 0, max_ops: 7 }),
+            control(Cmd::Data { binary: false, bucket: 1, max_ops: 7 }),
+            control(Cmd::Complete { binary: false }),
+        ]);
+        assert!(s.trusted);
+        assert_eq!(s.view().len(), 2, "{:?}", s.view());
+        for step in [
+            Step::Local { writes: vec![Write::Insert { row: 2, v: 0, n: 0 }], commit: true },
+            control(Cmd::Checkpoint { binary: false, write_checkpoint: true, streams: false }),
+            control(Cmd::Complete { binary: false }),
+            Step::Upload { transactions: 0 },
+            control(Cmd::Checkpoint { binary: true, write_checkpoint: true, streams: false }),
+            control(Cmd::Data { binary: false, bucket: 2, max_ops: 7 }),
+            control(Cmd::Complete { binary: true }),
+        ] {
+            s.run_step(step);
+        }
+        assert!(s.trusted);
+        assert_eq!(s.view().len(), 3, "{:?}", s.view());
+        assert!(s.crud_is_empty());
     }
 }
