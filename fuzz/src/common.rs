@@ -34,7 +34,9 @@ fn build_template(with_schema: bool) -> Vec<u8> {
             .expect("the harness schema is valid");
         db.execute_batch("COMMIT").unwrap();
     }
-    db.serialize(rusqlite::MAIN_DB).expect("serialize the template").to_vec()
+    db.serialize(rusqlite::MAIN_DB)
+        .expect("serialize the template")
+        .to_vec()
 }
 
 thread_local! {
@@ -105,7 +107,10 @@ pub fn digest(db: &Connection) -> Vec<String> {
         .unwrap();
     let mut rows = stmt.query([]).unwrap();
     while let Some(row) = rows.next().unwrap() {
-        out.push(format!("{:?}", (0..4).map(|i| row.get::<_, Value>(i).unwrap()).collect::<Vec<_>>()));
+        out.push(format!(
+            "{:?}",
+            (0..4).map(|i| row.get::<_, Value>(i).unwrap()).collect::<Vec<_>>()
+        ));
     }
     for table in tables {
         let sql = format!("SELECT * FROM \"{}\"", table.replace('"', "\"\""));
@@ -135,7 +140,10 @@ pub fn control(db: &Connection, op: &str, payload: Value) -> rusqlite::Result<Va
     });
     if let Err(e) = &result {
         check_error(e, op);
-        assert!(!db.is_autocommit(), "powersync_control('{op}') ended the caller's transaction: {e}");
+        assert!(
+            !db.is_autocommit(),
+            "powersync_control('{op}') ended the caller's transaction: {e}"
+        );
         let after = digest(db);
         db.execute_batch("ROLLBACK TO fuzz_harness_call").unwrap();
         let before = digest(db);

@@ -91,13 +91,18 @@ impl Step {
                 meta,
                 options,
             } => {
-                let mut args = vec![op, id, ty, data, old, meta].into_iter().map(Val::to_sql).collect::<Vec<_>>();
+                let mut args = vec![op, id, ty, data, old, meta]
+                    .into_iter()
+                    .map(Val::to_sql)
+                    .collect::<Vec<_>>();
                 let sql = match options {
                     Some(o) => {
                         args.push(o.to_sql());
                         "INSERT INTO powersync_crud(op, id, type, data, old_values, metadata, options) VALUES (?, ?, ?, ?, ?, ?, ?)"
                     }
-                    None => "INSERT INTO powersync_crud(op, id, type, data, old_values, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+                    None => {
+                        "INSERT INTO powersync_crud(op, id, type, data, old_values, metadata) VALUES (?, ?, ?, ?, ?, ?)"
+                    }
                 };
                 db.execute(sql, rusqlite::params_from_iter(args)).map(|_| ())
             }
@@ -146,9 +151,7 @@ pub struct CrudModel {
 impl CrudModel {
     pub fn entries(db: &Connection) -> BTreeMap<i64, (Value, i64)> {
         let mut stmt = db.prepare("SELECT id, data, tx_id FROM ps_crud").unwrap();
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).unwrap();
         rows.collect::<Result<_, _>>().unwrap()
     }
 
@@ -173,10 +176,16 @@ impl CrudModel {
         let mut last_tx = old_max_tx;
         for (id, (_, tx)) in now.range(old_max_id.map_or(i64::MIN, |i| i + 1)..) {
             if let Some(prev) = old_max_tx {
-                assert!(*tx > prev, "ps_crud entry {id} has tx_id {tx}, not above the committed {prev}");
+                assert!(
+                    *tx > prev,
+                    "ps_crud entry {id} has tx_id {tx}, not above the committed {prev}"
+                );
             }
             if let Some(prev) = last_tx {
-                assert!(*tx >= prev, "ps_crud entry {id} has tx_id {tx} below an earlier entry's {prev}");
+                assert!(
+                    *tx >= prev,
+                    "ps_crud entry {id} has tx_id {tx} below an earlier entry's {prev}"
+                );
             }
             last_tx = Some(*tx);
         }

@@ -17,8 +17,11 @@ pub mod session;
 pub mod start_payload;
 pub mod values;
 
+/// A harness: runs one input, panics on a finding.
+pub type Harness = fn(&[u8]);
+
 /// Every target by directory name (`fuzz/corpus/<name>`, `fuzz/regressions/<name>`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("line_text", line_text::run),
     ("line_binary", line_binary::run),
     ("replace_schema", replace_schema::run),

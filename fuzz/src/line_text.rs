@@ -36,7 +36,11 @@ pub fn app_data(db: &Connection) -> Vec<String> {
 /// published, i.e. the views keep showing the last applied checkpoint until a new one is.
 /// A call that ends the iteration is followed by a fresh start, so later lines still count.
 pub fn feed(db: &Connection, line: Value, key: Option<&str>) {
-    let op = if matches!(line, Value::Blob(_)) { "line_binary" } else { "line_text" };
+    let op = if matches!(line, Value::Blob(_)) {
+        "line_binary"
+    } else {
+        "line_text"
+    };
     let before = app_data(db);
     match common::control_tx(db, op, line) {
         Ok(result) => {
@@ -68,7 +72,11 @@ pub fn feed(db: &Connection, line: Value, key: Option<&str>) {
 
 /// Tries to publish whatever the lines left, then checks the database.
 pub fn finish(db: &Connection) {
-    feed(db, Value::Text(r#"{"checkpoint_complete":{"last_op_id":"3"}}"#.into()), Some("checkpoint_complete"));
+    feed(
+        db,
+        Value::Text(r#"{"checkpoint_complete":{"last_op_id":"3"}}"#.into()),
+        Some("checkpoint_complete"),
+    );
     let _ = common::control_tx(db, "stop", Value::Null);
     common::check_integrity(db);
 }

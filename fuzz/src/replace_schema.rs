@@ -25,7 +25,11 @@ pub fn run(data: &[u8]) {
             db.query_row("SELECT powersync_replace_schema(?)", [&schema], |_| Ok(()))
                 .expect("a schema that applied once applies again");
             db.execute_batch("COMMIT").unwrap();
-            assert_eq!(before, master(&db), "replacing a schema with itself changed sqlite_master");
+            assert_eq!(
+                before,
+                master(&db),
+                "replacing a schema with itself changed sqlite_master"
+            );
         }
         write_through_views(&db);
     }

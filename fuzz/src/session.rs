@@ -12,6 +12,7 @@
 //!   checkpoint, those rows' new ops within the priority range for a partial one, and nothing
 //!   new while local writes are queued (the gate);
 //! - at the end, `PRAGMA integrity_check` is ok.
+//!
 //! Raw lines and rolled-back control calls make the client's storage unknowable to the model;
 //! from then on only the first two checks and integrity apply.
 
@@ -41,23 +42,50 @@ enum Step {
 
 #[derive(Arbitrary, Debug)]
 enum Cmd {
-    Start { requests_mode: bool, streams: bool },
+    Start {
+        requests_mode: bool,
+        streams: bool,
+    },
     Stop,
     Established,
     End,
     RefreshedToken,
     CompletedUpload,
     TokenExpiresIn(i8),
-    Checkpoint { binary: bool, write_checkpoint: bool, streams: bool },
-    Diff { binary: bool, write_checkpoint: bool },
-    Data { binary: bool, bucket: u8, max_ops: u8 },
-    Complete { binary: bool },
-    Partial { binary: bool, priority: u8 },
+    Checkpoint {
+        binary: bool,
+        write_checkpoint: bool,
+        streams: bool,
+    },
+    Diff {
+        binary: bool,
+        write_checkpoint: bool,
+    },
+    Data {
+        binary: bool,
+        bucket: u8,
+        max_ops: u8,
+    },
+    Complete {
+        binary: bool,
+    },
+    Partial {
+        binary: bool,
+        priority: u8,
+    },
     RawText(String),
     RawBinary(Vec<u8>),
-    Subscribe { stream: u8, ttl: Option<u16>, priority: Option<u8> },
-    Unsubscribe { stream: u8 },
-    UpdateSubscriptions { mask: u8 },
+    Subscribe {
+        stream: u8,
+        ttl: Option<u16>,
+        priority: Option<u8>,
+    },
+    Unsubscribe {
+        stream: u8,
+    },
+    UpdateSubscriptions {
+        mask: u8,
+    },
     SeedRequestId(u8),
     NextRequestId,
     TargetRequestId(Option<u8>),
@@ -243,7 +271,9 @@ impl Session {
     fn last_applied(&self) -> [i64; 3] {
         BUCKETS.map(|(name, _)| {
             self.db
-                .query_row("SELECT last_applied_op FROM ps_buckets WHERE name = ?", [name], |r| r.get(0))
+                .query_row("SELECT last_applied_op FROM ps_buckets WHERE name = ?", [name], |r| {
+                    r.get(0)
+                })
                 .unwrap_or(0)
         })
     }
@@ -304,7 +334,10 @@ impl Session {
     /// empty sets the write-checkpoint target and reports `completed_upload` (spec http.md §6).
     fn upload(&mut self, transactions: u8) {
         let entries: Vec<(i64, i64, String)> = {
-            let mut stmt = self.db.prepare("SELECT id, tx_id, data FROM ps_crud ORDER BY id").unwrap();
+            let mut stmt = self
+                .db
+                .prepare("SELECT id, tx_id, data FROM ps_crud ORDER BY id")
+                .unwrap();
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
             rows.collect::<Result<_, _>>().unwrap()
         };
@@ -579,7 +612,11 @@ impl Session {
                     assert!(
                         matches!(
                             cmd,
-                            Cmd::Complete { .. } | Cmd::Partial { .. } | Cmd::CompletedUpload | Cmd::RawText(_) | Cmd::RawBinary(_)
+                            Cmd::Complete { .. }
+                                | Cmd::Partial { .. }
+                                | Cmd::CompletedUpload
+                                | Cmd::RawText(_)
+                                | Cmd::RawBinary(_)
                         ),
                         "{cmd:?} changed the views without publishing a checkpoint: {instructions}"
                     );
@@ -677,22 +714,52 @@ mod tests {
         let mut s = session(vec![
             Step::ServerPut { row: 0, v: 1, n: 2 },
             Step::ServerPut { row: 4, v: 2, n: 3 },
-            control(Cmd::Start { requests_mode: false, streams: false }),
+            control(Cmd::Start {
+                requests_mode: false,
+                streams: false,
+            }),
             control(Cmd::Established),
-            control(Cmd::Checkpoint { binary: false, write_checkpoint: true, streams: false }),
-            control(Cmd::Data { binary: true, bucket: 0, max_ops: 7 }),
-            control(Cmd::Data { binary: false, bucket: 1, max_ops: 7 }),
+            control(Cmd::Checkpoint {
+                binary: false,
+                write_checkpoint: true,
+                streams: false,
+            }),
+            control(Cmd::Data {
+                binary: true,
+                bucket: 0,
+                max_ops: 7,
+            }),
+            control(Cmd::Data {
+                binary: false,
+                bucket: 1,
+                max_ops: 7,
+            }),
             control(Cmd::Complete { binary: false }),
         ]);
         assert!(s.trusted);
         assert_eq!(s.view().len(), 2, "{:?}", s.view());
         for step in [
-            Step::Local { writes: vec![Write::Insert { row: 2, v: 0, n: 0 }], commit: true },
-            control(Cmd::Checkpoint { binary: false, write_checkpoint: true, streams: false }),
+            Step::Local {
+                writes: vec![Write::Insert { row: 2, v: 0, n: 0 }],
+                commit: true,
+            },
+            control(Cmd::Checkpoint {
+                binary: false,
+                write_checkpoint: true,
+                streams: false,
+            }),
             control(Cmd::Complete { binary: false }),
             Step::Upload { transactions: 0 },
-            control(Cmd::Checkpoint { binary: true, write_checkpoint: true, streams: false }),
-            control(Cmd::Data { binary: false, bucket: 2, max_ops: 7 }),
+            control(Cmd::Checkpoint {
+                binary: true,
+                write_checkpoint: true,
+                streams: false,
+            }),
+            control(Cmd::Data {
+                binary: false,
+                bucket: 2,
+                max_ops: 7,
+            }),
             control(Cmd::Complete { binary: true }),
         ] {
             s.run_step(step);

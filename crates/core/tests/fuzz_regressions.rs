@@ -14,7 +14,7 @@ fn fuzz_dir() -> PathBuf {
 }
 
 /// Files of `dir/<target>/`, sorted, for every target (a missing directory has none).
-fn inputs(dir: &str) -> Vec<(&'static str, fn(&[u8]), PathBuf)> {
+fn inputs(dir: &str) -> Vec<(&'static str, harness::Harness, PathBuf)> {
     let mut out = Vec::new();
     for &(target, run) in harness::TARGETS {
         let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir).join(target)) else {
@@ -32,7 +32,11 @@ fn replay(dir: &str) -> usize {
     for (target, run, path) in &inputs {
         let data = std::fs::read(path).unwrap();
         let outcome = std::panic::catch_unwind(|| run(&data));
-        assert!(outcome.is_ok(), "{target}: {} fails (see the panic above)", path.display());
+        assert!(
+            outcome.is_ok(),
+            "{target}: {} fails (see the panic above)",
+            path.display()
+        );
     }
     inputs.len()
 }
