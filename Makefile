@@ -8,7 +8,7 @@ STATIC := $(RELEASE)/libpowersync.a
 CC ?= cc
 SQLITE_STATIC ?= $(shell ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a 2>/dev/null | head -n 1)
 
-.PHONY: all build static tools test unit integration client-tests vectors smoke-shell smoke-static old-sqlite lint demo shell-demo reference-vectors bench check clean
+.PHONY: all build static tools test unit integration client-tests vectors smoke-shell smoke-static old-sqlite lint demo shell-demo reference-vectors bench check fuzz clean
 
 # `make`: build everything, then sync a database end to end (tools/demo/demo.sh): the test
 # service with a sample data set, powersync-client with its progress bar, a local write uploaded
@@ -95,6 +95,25 @@ lint:
 # concurrency variants natively (slow; run by hand; docs/reliability.md).
 check: build
 	bash tests/valgrind.sh
+
+# Coverage-guided fuzzing (manual, never CI): each target for FUZZ_SECONDS (libFuzzer, ASan). New
+# inputs go to fuzz/work-corpus/ (ignored); the committed seeds in fuzz/corpus/ are only read.
+# Crashes land in fuzz/artifacts/<target>/: fix them and keep the input in fuzz/regressions/<target>/,
+# which `make test` replays (crates/core/tests/fuzz_regressions.rs). libFuzzer needs nightly flags,
+# hence RUSTC_BOOTSTRAP=1 on the stable toolchain. Runs one target at a time (the machine has 2 cores).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= line_text line_binary replace_schema start_payload crud_insert session
+# `none` runs several times faster; `address` (the default) also catches memory errors in the
+# instrumented Rust code, FFI edge included.
+FUZZ_SANITIZER ?= address
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/work-corpus/$$t; \
+	  echo "--- fuzz $$t for $(FUZZ_SECONDS) s ---"; \
+	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s $(FUZZ_SANITIZER) $$t work-corpus/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1); \
+	done
 
 # Our cdylib and the reference build side by side on the same workloads (installs the reference
 # into .cache/ first; a manual measurement, never part of CI).
