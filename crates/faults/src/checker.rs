@@ -70,7 +70,7 @@ fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
                         e.client.unwrap_or(0),
                         e.t.saturating_sub(inp.t0)
                     ),
-                    context: context(inp, e.client, &(w.table.clone(), w.id.clone()), &[w.v.clone()], e.t, u64::MAX),
+                    context: context(inp, e.client, &(w.table.clone(), w.id.clone()), &[w.v.clone()], e.t, e.t),
                 });
             }
         }
@@ -240,10 +240,12 @@ fn context(inp: &Inputs, client: Option<usize>, row: &RowKey, values: &[String],
         Event::Start { .. } | Event::Fail { .. } => true,
         Event::Nemesis { .. } | Event::Note { .. } => true,
     };
+    // Uploads carrying the values count at any time: they tell where a write went.
+    let carries = |e: &Entry| matches!(&e.event, Event::Upload { values: vs, .. } if vs.iter().any(|v| values.contains(v)));
     let picked: Vec<Entry> = inp
         .entries
         .iter()
-        .filter(|e| e.t >= lo && e.t <= hi)
+        .filter(|e| (e.t >= lo && e.t <= hi) || (e.client == client && carries(e)))
         .filter(|e| match e.client {
             None => true,
             Some(c) => Some(c) == client && touches(e),
@@ -269,10 +271,21 @@ fn last_events(inp: &Inputs, c: usize, n: usize) -> Vec<Entry> {
 /// The report of one violation: what, the history around it, and how to replay it.
 pub fn render(v: &Violation, inp: &Inputs, replay: &str) -> String {
     let mut s = format!("VIOLATION [{}] {}\n  history (ms since start):\n", v.kind, v.message);
-    for e in &v.context {
-        let mut e = e.clone();
+    // Runs of the same event (a retried upload) are shown once with a count.
+    let mut i = 0;
+    while i < v.context.len() {
+        let same = |a: &Entry, b: &Entry| a.client == b.client && a.inc == b.inc && a.event == b.event;
+        let mut j = i + 1;
+        while j < v.context.len() && (same(&v.context[j], &v.context[i]) || (j + 1 < v.context.len() && same(&v.context[j + 1], &v.context[j - 1]))) {
+            j += 1;
+        }
+        let mut e = v.context[i].clone();
         e.t = e.t.saturating_sub(inp.t0);
         s.push_str(&format!("    {e}\n"));
+        if j - i > 1 {
+            s.push_str(&format!("    ... and {} more like it until +{} ms\n", j - i - 1, v.context[j - 1].t.saturating_sub(inp.t0)));
+        }
+        i = j;
     }
     s.push_str(&format!("  replay: {replay}\n"));
     s

@@ -185,9 +185,7 @@ async fn run_seeds(
                     faults.join(", "),
                     o.violations.len()
                 );
-                for v in &o.violations {
-                    println!("{v}");
-                }
+                print_violations(&o.violations);
                 if o.violations.is_empty() {
                     passed += 1;
                 } else {
@@ -202,5 +200,25 @@ async fn run_seeds(
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The first few violations of each kind in full, the next ones as one line each, then counts.
+fn print_violations(found: &[runner::Found]) {
+    const FULL: usize = 2;
+    const BRIEF: usize = 8;
+    let mut per_kind: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for f in found {
+        let n = per_kind.entry(f.kind).or_default();
+        *n += 1;
+        if *n <= FULL {
+            println!("{}", f.report);
+        } else if *n <= FULL + BRIEF {
+            println!("VIOLATION [{}] {}", f.kind, f.summary);
+        }
+    }
+    if !found.is_empty() {
+        let counts: Vec<String> = per_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("violations by kind: {}", counts.join(", "));
     }
 }

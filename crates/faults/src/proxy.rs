@@ -42,6 +42,9 @@ struct State {
     hold_to_server: bool,
     hold_to_client: bool,
     latency: Duration,
+    /// Latency only on every other connection (the others stay fast): one request can then be
+    /// overtaken by the answer of another.
+    selective: bool,
     refuse: bool,
 }
 
@@ -49,6 +52,9 @@ struct Shared {
     state: watch::Sender<State>,
     cuts: broadcast::Sender<Cut>,
     accepted: AtomicU64,
+    /// Every connection gets its own fixed extra delay towards the client, up to this: the
+    /// network is never perfectly even, faults or not.
+    jitter: Duration,
 }
 
 /// The running proxy; stops accepting when dropped (open connections end with their peers).
@@ -67,18 +73,25 @@ impl Drop for Proxy {
 impl Proxy {
     /// Listens on 127.0.0.1 (a free port) and forwards every connection to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<Proxy> {
+        Proxy::with_jitter(upstream, Duration::ZERO).await
+    }
+
+    /// Like `start`, with a random fixed delay of up to `jitter` per connection (towards the
+    /// client).
+    pub async fn with_jitter(upstream: SocketAddr, jitter: Duration) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: watch::channel(State::default()).0,
             cuts: broadcast::channel(64).0,
             accepted: AtomicU64::new(0),
+            jitter,
         });
         let sh = shared.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { continue };
-                sh.accepted.fetch_add(1, Ordering::Relaxed);
+                let n = sh.accepted.fetch_add(1, Ordering::Relaxed);
                 if sh.state.borrow().refuse {
                     let _ = client.set_zero_linger();
                     drop(client);
@@ -86,7 +99,11 @@ impl Proxy {
                 }
                 let cuts = sh.cuts.subscribe();
                 let state = sh.state.subscribe();
-                tokio::spawn(serve(client, upstream, state, cuts));
+                let own = Conn {
+                    slow: n % 2 == 1,
+                    jitter: sh.jitter.mul_f64(rand::random::<f64>()),
+                };
+                tokio::spawn(serve(client, upstream, state, cuts, own));
             }
         });
         Ok(Proxy { addr, shared, accept })
@@ -122,9 +139,13 @@ impl Proxy {
         });
     }
 
-    /// Delays every chunk by `latency` (in both directions).
-    pub fn set_latency(&self, latency: Duration) {
-        self.shared.state.send_modify(|s| s.latency = latency);
+    /// Delays every chunk by `latency` (in both directions); `selective`: only on every other
+    /// connection.
+    pub fn set_latency(&self, latency: Duration, selective: bool) {
+        self.shared.state.send_modify(|s| {
+            s.latency = latency;
+            s.selective = selective;
+        });
     }
 
     /// New connections are reset right after being accepted (like a partition).
@@ -143,7 +164,20 @@ impl Proxy {
     }
 }
 
-async fn serve(client: TcpStream, upstream: SocketAddr, state: watch::Receiver<State>, mut cuts: broadcast::Receiver<Cut>) {
+/// What is particular to one connection.
+#[derive(Debug, Clone, Copy)]
+struct Conn {
+    slow: bool,
+    jitter: Duration,
+}
+
+async fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    state: watch::Receiver<State>,
+    mut cuts: broadcast::Receiver<Cut>,
+    own: Conn,
+) {
     let server = match TcpStream::connect(upstream).await {
         Ok(s) => s,
         Err(_) => {
@@ -157,8 +191,8 @@ async fn serve(client: TcpStream, upstream: SocketAddr, state: watch::Receiver<S
     let (mut sr, mut sw) = server.into_split();
     let cut = {
         let (mut st1, mut st2) = (state.clone(), state);
-        let up = pump(&mut cr, &mut sw, true, &mut st1);
-        let down = pump(&mut sr, &mut cw, false, &mut st2);
+        let up = pump(&mut cr, &mut sw, true, own, &mut st1);
+        let down = pump(&mut sr, &mut cw, false, own, &mut st2);
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         loop {
@@ -195,8 +229,15 @@ async fn serve(client: TcpStream, upstream: SocketAddr, state: watch::Receiver<S
                 let _ = sw.shutdown().await;
             }
             if side != Side::Both {
-                let mut st = cuts;
-                let _ = tokio::time::timeout(Duration::from_secs(120), st.recv()).await;
+                // Like a middlebox that lost the connection's state: it stays dead for good
+                // (healing does not revive it); only a later reset or the proxy's end frees it.
+                // A client must notice by itself (timeouts) to ever get going again.
+                loop {
+                    match cuts.recv().await {
+                        Ok(Cut::Reset(_)) | Err(broadcast::error::RecvError::Closed) => break,
+                        _ => continue,
+                    }
+                }
             }
         }
         None => {}
@@ -204,7 +245,13 @@ async fn serve(client: TcpStream, upstream: SocketAddr, state: watch::Receiver<S
 }
 
 /// Copies `src` to `dst` chunk by chunk, honouring holds and latency; closes `dst` at the end.
-async fn pump(src: &mut OwnedReadHalf, dst: &mut OwnedWriteHalf, to_server: bool, st: &mut watch::Receiver<State>) {
+async fn pump(
+    src: &mut OwnedReadHalf,
+    dst: &mut OwnedWriteHalf,
+    to_server: bool,
+    own: Conn,
+    st: &mut watch::Receiver<State>,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match src.read(&mut buf).await {
@@ -215,7 +262,8 @@ async fn pump(src: &mut OwnedReadHalf, dst: &mut OwnedWriteHalf, to_server: bool
             let s = *st.borrow_and_update();
             let held = if to_server { s.hold_to_server } else { s.hold_to_client };
             if !held {
-                break s.latency;
+                let fault = if !s.selective || own.slow { s.latency } else { Duration::ZERO };
+                break fault + if to_server { Duration::ZERO } else { own.jitter };
             }
             if st.changed().await.is_err() {
                 return;

@@ -19,6 +19,9 @@ use crate::schedule::{schedule, Fault, Step};
 use crate::worker::{Command as WorkerCommand, Reply, WorkerState, LONG_TOKEN_MS};
 use crate::workload;
 
+/// Up to this much fixed extra delay per connection, always (also after healing).
+const NETWORK_JITTER: Duration = Duration::from_millis(40);
+
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub seed: u64,
@@ -33,8 +36,15 @@ pub struct RunConfig {
     pub replay: String,
 }
 
+/// One violation: its kind, a one-line summary and the full report.
+pub struct Found {
+    pub kind: &'static str,
+    pub summary: String,
+    pub report: String,
+}
+
 pub struct Outcome {
-    pub violations: Vec<String>,
+    pub violations: Vec<Found>,
     pub faults: BTreeMap<&'static str, usize>,
     pub committed_txns: usize,
     pub reads: usize,
@@ -279,7 +289,9 @@ impl Cluster {
                 self.proxies[client].cut(Cut::Reset(Side::Both));
             }
             Fault::Blackhole { client, dir } => self.proxies[client].blackhole(dir),
-            Fault::Latency { client, ms } => self.proxies[client].set_latency(Duration::from_millis(ms)),
+            Fault::Latency { client, ms, selective } => {
+                self.proxies[client].set_latency(Duration::from_millis(ms), selective)
+            }
             Fault::Cut { client, reset, side } => {
                 self.proxies[client].cut(if reset { Cut::Reset(side) } else { Cut::Close(side) })
             }
@@ -328,7 +340,7 @@ impl Cluster {
         match step.fault {
             Fault::Partition { client } => self.proxies[client].refuse_new(false),
             Fault::Blackhole { client, .. } => self.proxies[client].clear_blackhole(),
-            Fault::Latency { client, .. } => self.proxies[client].set_latency(Duration::ZERO),
+            Fault::Latency { client, .. } => self.proxies[client].set_latency(Duration::ZERO, false),
             Fault::Kill { client } => self.restart_worker(client).await?,
             Fault::Pause { client } => self.pause(client, false),
             Fault::Disconnect { client } => {
@@ -452,7 +464,7 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
     let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], service.port));
     let mut proxies = Vec::new();
     for _ in 0..cfg.clients {
-        proxies.push(Proxy::start(upstream).await.map_err(setup("proxy"))?);
+        proxies.push(Proxy::with_jitter(upstream, NETWORK_JITTER).await.map_err(setup("proxy"))?);
     }
     let nemesis = Recorder::open(&cfg.out.join("nemesis.jsonl"), None, 0).map_err(setup("nemesis.jsonl"))?;
     let mut cl = Cluster {
@@ -579,7 +591,11 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
     };
     let violations = checker::check(&inputs)
         .iter()
-        .map(|v| checker::render(v, &inputs, &cfg.replay))
+        .map(|v| Found {
+            kind: v.kind,
+            summary: v.message.clone(),
+            report: checker::render(v, &inputs, &cfg.replay),
+        })
         .collect();
     Ok(Outcome {
         violations,

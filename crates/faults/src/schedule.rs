@@ -16,7 +16,7 @@ pub enum Fault {
         dir: Direction,
     },
     /// Added latency on every chunk.
-    Latency { client: usize, ms: u64 },
+    Latency { client: usize, ms: u64, selective: bool },
     /// Open connections of the client reset (RST) or half-closed (FIN on one side only).
     Cut {
         client: usize,
@@ -57,7 +57,9 @@ impl std::fmt::Display for Fault {
         match self {
             Fault::Partition { client } => write!(f, "partition c{client}"),
             Fault::Blackhole { client, dir } => write!(f, "blackhole c{client} {dir:?}"),
-            Fault::Latency { client, ms } => write!(f, "latency c{client} {ms}ms"),
+            Fault::Latency { client, ms, selective } => {
+                write!(f, "latency c{client} {ms}ms{}", if *selective { " (every other connection)" } else { "" })
+            }
             Fault::Cut { client, reset, side } => {
                 write!(f, "{} c{client} {side:?}", if *reset { "reset" } else { "half-close" })
             }
@@ -117,6 +119,7 @@ pub fn schedule(seed: u64, clients: usize, duration: Duration) -> Vec<Step> {
             20..=25 => Fault::Latency {
                 client,
                 ms: rng.random_range(20..300),
+                selective: rng.random_bool(0.5),
             },
             26..=35 => Fault::Cut {
                 client,
