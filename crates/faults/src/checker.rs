@@ -54,10 +54,11 @@ pub fn check(inp: &Inputs) -> Vec<Violation> {
 }
 
 fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
-    let stored: std::collections::HashSet<&str> =
-        inp.server_history.iter().filter_map(|h| h.v.as_deref()).collect();
+    let stored: std::collections::HashSet<&str> = inp.server_history.iter().filter_map(|h| h.v.as_deref()).collect();
     for e in &inp.entries {
-        let Event::Ok { op, writes, .. } = &e.event else { continue };
+        let Event::Ok { op, writes, .. } = &e.event else {
+            continue;
+        };
         for w in writes {
             if !stored.contains(w.v.as_str()) {
                 out.push(Violation {
@@ -70,7 +71,7 @@ fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
                         e.client.unwrap_or(0),
                         e.t.saturating_sub(inp.t0)
                     ),
-                    context: context(inp, e.client, &(w.table.clone(), w.id.clone()), &[w.v.clone()], e.t, e.t),
+                    context: context(inp, e.client, &(w.table.clone(), w.id.clone()), std::slice::from_ref(&w.v), e.t, e.t),
                 });
             }
         }
@@ -87,7 +88,9 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
         let mut floor: HashMap<RowKey, (i64, String, u64)> = HashMap::new();
         let mut reported: std::collections::HashSet<RowKey> = std::collections::HashSet::new();
         for e in inp.entries.iter().filter(|e| e.client == Some(c)) {
-            let Event::Ok { reads, writes, .. } = &e.event else { continue };
+            let Event::Ok { reads, writes, .. } = &e.event else {
+                continue;
+            };
             for r in reads {
                 let key = (r.table.clone(), r.id.clone());
                 let (f, why, since) = floor.get(&key).cloned().unwrap_or((0, String::new(), e.t));
@@ -133,7 +136,14 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
                     continue;
                 };
                 if p != i64::MAX {
-                    floor.insert(key, (p, format!("a version it showed before: {}", r.v.as_deref().unwrap_or("nil")), e.t));
+                    floor.insert(
+                        key,
+                        (
+                            p,
+                            format!("a version it showed before: {}", r.v.as_deref().unwrap_or("nil")),
+                            e.t,
+                        ),
+                    );
                 }
             }
             for w in writes {
@@ -164,11 +174,7 @@ fn convergence(inp: &Inputs, out: &mut Vec<Violation>) {
             for id in ids {
                 let (a, b) = (mine.get(id), theirs.get(id));
                 if a != b {
-                    diffs.push(format!(
-                        "{t}/{id}: client {} / server {}",
-                        show(a),
-                        show(b)
-                    ));
+                    diffs.push(format!("{t}/{id}: client {} / server {}", show(a), show(b)));
                 }
             }
         }
@@ -241,7 +247,8 @@ fn context(inp: &Inputs, client: Option<usize>, row: &RowKey, values: &[String],
         Event::Nemesis { .. } | Event::Note { .. } => true,
     };
     // Uploads carrying the values count at any time: they tell where a write went.
-    let carries = |e: &Entry| matches!(&e.event, Event::Upload { values: vs, .. } if vs.iter().any(|v| values.contains(v)));
+    let carries =
+        |e: &Entry| matches!(&e.event, Event::Upload { values: vs, .. } if vs.iter().any(|v| values.contains(v)));
     let picked: Vec<Entry> = inp
         .entries
         .iter()
@@ -265,7 +272,10 @@ fn last_events(inp: &Inputs, c: usize, n: usize) -> Vec<Entry> {
         .iter()
         .filter(|e| e.client == Some(c) || e.client.is_none())
         .collect();
-    mine[mine.len().saturating_sub(n)..].iter().map(|e| (*e).clone()).collect()
+    mine[mine.len().saturating_sub(n)..]
+        .iter()
+        .map(|e| (*e).clone())
+        .collect()
 }
 
 /// The report of one violation: what, the history around it, and how to replay it.
@@ -276,14 +286,21 @@ pub fn render(v: &Violation, inp: &Inputs, replay: &str) -> String {
     while i < v.context.len() {
         let same = |a: &Entry, b: &Entry| a.client == b.client && a.inc == b.inc && a.event == b.event;
         let mut j = i + 1;
-        while j < v.context.len() && (same(&v.context[j], &v.context[i]) || (j + 1 < v.context.len() && same(&v.context[j + 1], &v.context[j - 1]))) {
+        while j < v.context.len()
+            && (same(&v.context[j], &v.context[i])
+                || (j + 1 < v.context.len() && same(&v.context[j + 1], &v.context[j - 1])))
+        {
             j += 1;
         }
         let mut e = v.context[i].clone();
         e.t = e.t.saturating_sub(inp.t0);
         s.push_str(&format!("    {e}\n"));
         if j - i > 1 {
-            s.push_str(&format!("    ... and {} more like it until +{} ms\n", j - i - 1, v.context[j - 1].t.saturating_sub(inp.t0)));
+            s.push_str(&format!(
+                "    ... and {} more like it until +{} ms\n",
+                j - i - 1,
+                v.context[j - 1].t.saturating_sub(inp.t0)
+            ));
         }
         i = j;
     }
@@ -335,7 +352,9 @@ mod tests {
     fn inputs(entries: Vec<Entry>, hist: Vec<ServerVersion>) -> Inputs {
         let mut rows = Rows::new();
         for h in &hist {
-            rows.entry(h.table.clone()).or_default().insert(h.id.clone(), h.v.clone());
+            rows.entry(h.table.clone())
+                .or_default()
+                .insert(h.id.clone(), h.v.clone());
         }
         let fin = WorkerState {
             rows: rows.clone(),

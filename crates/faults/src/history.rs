@@ -32,11 +32,19 @@ pub enum Event {
     /// A transaction is about to run (its planned writes).
     Invoke { op: String, writes: Vec<Write1> },
     /// It committed; `reads` are the values it read before writing.
-    Ok { op: String, reads: Vec<Read1>, writes: Vec<Write1> },
+    Ok {
+        op: String,
+        reads: Vec<Read1>,
+        writes: Vec<Write1>,
+    },
     /// It did not commit.
     Fail { op: String, error: String },
     /// An upload attempt of a batch to the backend and its outcome.
-    Upload { phase: String, values: Vec<String>, error: Option<String> },
+    Upload {
+        phase: String,
+        values: Vec<String>,
+        error: Option<String>,
+    },
     /// A worker process started (incarnation `inc`, reusing its database file).
     Start { db: String },
     /// A fault began or ended (runner).
@@ -58,7 +66,10 @@ pub struct Entry {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Appends entries to one file; every line is a single `write` call.

@@ -11,7 +11,11 @@ use powersync_faults::schedule::schedule;
 use powersync_faults::worker::{self, WorkerArgs};
 
 #[derive(Parser)]
-#[command(name = "powersync-faults", version, about = "Convergence under faults: workload, nemesis and checkers for powersync-client")]
+#[command(
+    name = "powersync-faults",
+    version,
+    about = "Convergence under faults: workload, nemesis and checkers for powersync-client"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -80,7 +84,11 @@ fn init_logging() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("powersync-faults: tokio runtime: {e}");
@@ -112,7 +120,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Schedule { seed, clients, duration } => {
+        Cmd::Schedule {
+            seed,
+            clients,
+            duration,
+        } => {
             for s in schedule(seed, clients, Duration::from_secs(duration)) {
                 println!("{:>6} ms  {:>5} ms  {}", s.at_ms, s.dur_ms, s.fault);
             }

@@ -90,7 +90,9 @@ impl Proxy {
         let sh = shared.clone();
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
                 let n = sh.accepted.fetch_add(1, Ordering::Relaxed);
                 if sh.state.borrow().refuse {
                     let _ = client.set_zero_linger();
@@ -262,7 +264,11 @@ async fn pump(
             let s = *st.borrow_and_update();
             let held = if to_server { s.hold_to_server } else { s.hold_to_client };
             if !held {
-                let fault = if !s.selective || own.slow { s.latency } else { Duration::ZERO };
+                let fault = if !s.selective || own.slow {
+                    s.latency
+                } else {
+                    Duration::ZERO
+                };
                 break fault + if to_server { Duration::ZERO } else { own.jitter };
             }
             if st.changed().await.is_err() {

@@ -270,7 +270,11 @@ impl Cluster {
     }
 
     async fn service_fault(&mut self, body: serde_json::Value) {
-        if let Err(e) = self.service.admin(reqwest::Method::POST, "/admin/faults", Some(body)).await {
+        if let Err(e) = self
+            .service
+            .admin(reqwest::Method::POST, "/admin/faults", Some(body))
+            .await
+        {
             self.nemesis.record(Event::Note {
                 text: format!("service fault not armed: {e}"),
             });
@@ -464,7 +468,11 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
     let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], service.port));
     let mut proxies = Vec::new();
     for _ in 0..cfg.clients {
-        proxies.push(Proxy::with_jitter(upstream, NETWORK_JITTER).await.map_err(setup("proxy"))?);
+        proxies.push(
+            Proxy::with_jitter(upstream, NETWORK_JITTER)
+                .await
+                .map_err(setup("proxy"))?,
+        );
     }
     let nemesis = Recorder::open(&cfg.out.join("nemesis.jsonl"), None, 0).map_err(setup("nemesis.jsonl"))?;
     let mut cl = Cluster {
@@ -543,7 +551,9 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
     let mut server_rows;
     let mut stable = 0;
     loop {
-        server_rows = observer::server_rows(&cl.service.base()).await.map_err(RunError::Setup)?;
+        server_rows = observer::server_rows(&cl.service.base())
+            .await
+            .map_err(RunError::Setup)?;
         finals = cl.states().await;
         stable = if settled(&finals, &server_rows) { stable + 1 } else { 0 };
         if stable >= 2 || quiet_start.elapsed() > cfg.quiet_timeout {

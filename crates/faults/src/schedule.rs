@@ -3,26 +3,19 @@
 
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use crate::proxy::{Direction, Side};
+use rand::{Rng, SeedableRng};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// The client's proxy refuses new connections and resets the open ones.
     Partition { client: usize },
     /// The client's proxy holds every byte in one or both directions.
-    Blackhole {
-        client: usize,
-        dir: Direction,
-    },
+    Blackhole { client: usize, dir: Direction },
     /// Added latency on every chunk.
     Latency { client: usize, ms: u64, selective: bool },
     /// Open connections of the client reset (RST) or half-closed (FIN on one side only).
-    Cut {
-        client: usize,
-        reset: bool,
-        side: Side,
-    },
+    Cut { client: usize, reset: bool, side: Side },
     /// SIGKILL, restarted on the same database file at the end.
     Kill { client: usize },
     /// SIGSTOP, SIGCONT at the end.
@@ -58,7 +51,11 @@ impl std::fmt::Display for Fault {
             Fault::Partition { client } => write!(f, "partition c{client}"),
             Fault::Blackhole { client, dir } => write!(f, "blackhole c{client} {dir:?}"),
             Fault::Latency { client, ms, selective } => {
-                write!(f, "latency c{client} {ms}ms{}", if *selective { " (every other connection)" } else { "" })
+                write!(
+                    f,
+                    "latency c{client} {ms}ms{}",
+                    if *selective { " (every other connection)" } else { "" }
+                )
             }
             Fault::Cut { client, reset, side } => {
                 write!(f, "{} c{client} {side:?}", if *reset { "reset" } else { "half-close" })
@@ -72,7 +69,9 @@ impl std::fmt::Display for Fault {
             Fault::CheckpointStall => write!(f, "write-checkpoint stall"),
             Fault::Stream5xx { times } => write!(f, "sync/stream 503 x{times}"),
             Fault::DropStreams => write!(f, "drop connected streams"),
-            Fault::ServiceRestart { kill } => write!(f, "service restart ({})", if *kill { "SIGKILL" } else { "SIGTERM" }),
+            Fault::ServiceRestart { kill } => {
+                write!(f, "service restart ({})", if *kill { "SIGKILL" } else { "SIGTERM" })
+            }
         }
     }
 }
@@ -144,7 +143,11 @@ pub fn schedule(seed: u64, clients: usize, duration: Duration) -> Vec<Step> {
             },
         };
         let dur_ms = rng.random_range(300..3000);
-        out.push(Step { at_ms: at, dur_ms, fault });
+        out.push(Step {
+            at_ms: at,
+            dur_ms,
+            fault,
+        });
         at += rng.random_range(300..1500);
     }
     out

@@ -37,13 +37,25 @@ pub struct WorkerArgs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
-    Connect { seq: u64 },
-    Disconnect { seq: u64 },
+    Connect {
+        seq: u64,
+    },
+    Disconnect {
+        seq: u64,
+    },
     /// Token lifetime for the next fetches; `slow_fetch_ms` delays each fetch (up to that).
-    TokenTtl { seq: u64, ms: u64, slow_fetch_ms: u64 },
+    TokenTtl {
+        seq: u64,
+        ms: u64,
+        slow_fetch_ms: u64,
+    },
     /// Finish the running operation and start no more.
-    StopWorkload { seq: u64 },
-    State { seq: u64 },
+    StopWorkload {
+        seq: u64,
+    },
+    State {
+        seq: u64,
+    },
 }
 
 /// What a worker reports for `state`.
@@ -265,7 +277,10 @@ async fn workload_loop(db: PowerSyncDatabase, args: WorkerArgs, history: Arc<Rec
             });
             let p = plan.clone();
             let w = writer.clone();
-            match db.write_transaction(move |tx| workload::run_in_transaction(tx, &p, &w)).await {
+            match db
+                .write_transaction(move |tx| workload::run_in_transaction(tx, &p, &w))
+                .await
+            {
                 Ok(reads) => history.record(Event::Ok {
                     op: "txn".into(),
                     reads,
@@ -309,7 +324,9 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         http,
         history: history.clone(),
     });
-    db.connect(connector.clone(), sync_options()).await.map_err(|e| e.to_string())?;
+    db.connect(connector.clone(), sync_options())
+        .await
+        .map_err(|e| e.to_string())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let work = tokio::spawn(workload_loop(db.clone(), args.clone(), history.clone(), stop.clone()));
@@ -327,7 +344,10 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         let (seq, result) = match cmd {
             Command::Connect { seq } => (
                 seq,
-                db.connect(connector.clone(), sync_options()).await.map(|_| None).map_err(|e| e.to_string()),
+                db.connect(connector.clone(), sync_options())
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.to_string()),
             ),
             Command::Disconnect { seq } => {
                 db.disconnect().await;

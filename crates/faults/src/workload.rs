@@ -73,7 +73,11 @@ pub fn plan(rng: &mut impl Rng, values: &mut Values) -> Plan {
         }
     }
     let read_only = rng.random_bool(0.3);
-    let n_writes = if read_only { 0 } else { rng.random_range(1..=rows.len().min(2)) };
+    let n_writes = if read_only {
+        0
+    } else {
+        rng.random_range(1..=rows.len().min(2))
+    };
     let writes = rows[..n_writes]
         .iter()
         .map(|(t, id)| Write1 {
@@ -91,7 +95,9 @@ pub fn run_in_transaction(tx: &rusqlite::Transaction<'_>, plan: &Plan, writer: &
     let reads = read_rows(tx, &plan.reads)?;
     for w in &plan.writes {
         // Every written row is also read (and `v` is never NULL), so the read tells.
-        let exists = reads.iter().any(|r| r.table == w.table && r.id == w.id && r.v.is_some());
+        let exists = reads
+            .iter()
+            .any(|r| r.table == w.table && r.id == w.id && r.v.is_some());
         if exists {
             tx.execute(
                 &format!("UPDATE {} SET v = ?, writer = ? WHERE id = ?", w.table),
