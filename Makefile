@@ -8,6 +8,7 @@ STATIC := $(RELEASE)/libpowersync.a
 CC ?= cc
 SQLITE_STATIC ?= $(shell ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a 2>/dev/null | head -n 1)
 
+.PHONY: faults faults-short
 .PHONY: all build static tools test unit integration client-tests vectors smoke-shell smoke-static old-sqlite lint demo shell-demo reference-vectors bench check fuzz clean
 
 # `make`: build everything, then sync a database end to end (tools/demo/demo.sh): the test
@@ -44,7 +45,7 @@ shell-demo: build
 # Everything CI runs: unit tests, the integration tests and conformance vectors against the
 # built cdylib, the client and test-service tests, the system-shell smoke test, the static C
 # smoke test, and the old-SQLite run (refused on 3.37, everything again on 3.38).
-test: build unit integration client-tests smoke-shell smoke-static old-sqlite
+test: build unit integration client-tests smoke-shell smoke-static old-sqlite faults-short
 
 unit:
 	$(CARGO) test -p powersync-core
@@ -55,7 +56,25 @@ integration: build
 # The native client end to end against the test service (in-process, on 127.0.0.1), the
 # service's own protocol tests, and both command-line programs.
 client-tests:
-	$(CARGO) test -p powersync-client -p powersync-test-service
+	$(CARGO) test -p powersync-client -p powersync-test-service -p powersync-faults
+
+# Convergence under faults (crates/faults, docs/reliability.md): client processes with random
+# transactions behind a fault proxy, a nemesis scheduled from SEED, then the checkers. A
+# violation exits 1 with the history around it and the command that replays it.
+SEED ?= 1
+CLIENTS ?= 4
+DURATION ?= 60
+faults:
+	$(TOOLS_PROFILE) $(CARGO) build --release -p powersync-faults -p powersync-test-service
+	$(RELEASE)/powersync-faults run --seed $(SEED) --clients $(CLIENTS) --duration $(DURATION)
+
+# The short run of make test and CI: fixed seeds, about a minute.
+# Seeds 1, 2 and 11 together schedule every kind of fault (`powersync-faults schedule`).
+FAULTS_SHORT_SEEDS ?= 1,2,11
+# Debug binaries: client-tests has built them already, so CI spends no extra build on this.
+faults-short:
+	$(CARGO) build -p powersync-faults -p powersync-test-service
+	target/debug/powersync-faults run --seed $(FAULTS_SHORT_SEEDS) --clients 3 --duration 12 --quiet-timeout 30
 
 vectors: build
 	$(CARGO) test -p libpowersync-tests --test vectors -- --nocapture
@@ -87,7 +106,7 @@ sdk-check: build
 # Formatting, then clippy, one invocation per feature set.
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy -p powersync-core -p libpowersync-tests -p powersync-client -p powersync-test-service --all-targets -- -D warnings
+	$(CARGO) clippy -p powersync-core -p libpowersync-tests -p powersync-client -p powersync-test-service -p powersync-faults --all-targets -- -D warnings
 	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
 	$(CARGO) clippy --release -p powersync-static -- -D warnings
 

@@ -117,6 +117,25 @@ impl PowerSyncDatabase {
             .await
     }
 
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) on the write connection: it commits
+    /// when `f` returns `Ok` and rolls back otherwise, so several reads and writes are atomic
+    /// (like the SDKs' `writeTransaction`).
+    pub async fn write_transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.inner
+            .pool
+            .write(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+    }
+
     /// Runs a read-only query on a read connection.
     pub async fn query(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Row>> {
         let sql = sql.to_string();

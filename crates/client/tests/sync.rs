@@ -495,3 +495,31 @@ async fn app_metadata_must_be_strings_and_is_forwarded() {
     assert_eq!(req["parameters"], json!({"team": "t1"}));
     db.disconnect().await;
 }
+
+/// Several reads and writes in one transaction: all or nothing, one upload transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_transaction_commits_or_rolls_back_as_a_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(&dir);
+    let n = db
+        .write_transaction(|tx| {
+            tx.execute("INSERT INTO lists(id, name) VALUES ('a', 'one')", [])?;
+            tx.execute("INSERT INTO lists(id, name) VALUES ('b', 'two')", [])?;
+            tx.query_row("SELECT count(*) FROM lists", [], |r| r.get::<_, i64>(0))
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let txs = db.crud_transactions().await.unwrap();
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0].entries.len(), 2);
+    let failed = db
+        .write_transaction(|tx| {
+            tx.execute("INSERT INTO lists(id, name) VALUES ('c', 'three')", [])?;
+            tx.execute("INSERT INTO no_such_table VALUES (1)", [])
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(column(&db, "SELECT id FROM lists ORDER BY id").await, vec!["a", "b"]);
+    assert_eq!(db.crud_transactions().await.unwrap().len(), 1);
+}

@@ -1,0 +1,443 @@
+//! Checkers over a finished run: no lost writes, convergence, read-your-writes, monotonic reads
+//! and liveness. Row versions are ordered by the server's op ids (`observer::server_history`);
+//! every written value is unique, so each value a client shows names one server version (or
+//! several, when an upload was applied twice after a lost response).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::history::{Entry, Event};
+use crate::observer::{Rows, ServerVersion};
+use crate::worker::WorkerState;
+use crate::workload::value_owner;
+
+pub struct Inputs {
+    /// Every history entry (workers and runner), each client's in the order it wrote them.
+    pub entries: Vec<Entry>,
+    pub server_history: Vec<ServerVersion>,
+    pub server_rows: Rows,
+    /// The last state of each worker after the quiet period (`None`: it did not answer).
+    pub finals: Vec<Option<WorkerState>>,
+    /// Start of the run (ms since the epoch), for relative times.
+    pub t0: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub kind: &'static str,
+    pub message: String,
+    /// The history around it (client entries touching the row, and faults meanwhile).
+    pub context: Vec<Entry>,
+}
+
+type RowKey = (String, String);
+
+/// `row -> value -> op ids` where the server stored that value.
+fn positions(history: &[ServerVersion]) -> HashMap<RowKey, HashMap<Option<String>, Vec<i64>>> {
+    let mut out: HashMap<RowKey, HashMap<Option<String>, Vec<i64>>> = HashMap::new();
+    for h in history {
+        out.entry((h.table.clone(), h.id.clone()))
+            .or_default()
+            .entry(h.v.clone())
+            .or_default()
+            .push(h.op_id);
+    }
+    out
+}
+
+pub fn check(inp: &Inputs) -> Vec<Violation> {
+    let mut out = Vec::new();
+    lost_writes(inp, &mut out);
+    ordering(inp, &mut out);
+    convergence(inp, &mut out);
+    liveness(inp, &mut out);
+    out
+}
+
+fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
+    let stored: std::collections::HashSet<&str> = inp.server_history.iter().filter_map(|h| h.v.as_deref()).collect();
+    for e in &inp.entries {
+        let Event::Ok { op, writes, .. } = &e.event else {
+            continue;
+        };
+        for w in writes {
+            if !stored.contains(w.v.as_str()) {
+                out.push(Violation {
+                    kind: "lost write",
+                    message: format!(
+                        "{}/{} := {} was committed by c{} ({op} at +{} ms) but never reached the server, and no upload of it was rejected",
+                        w.table,
+                        w.id,
+                        w.v,
+                        e.client.unwrap_or(0),
+                        e.t.saturating_sub(inp.t0)
+                    ),
+                    context: context(inp, e.client, &(w.table.clone(), w.id.clone()), std::slice::from_ref(&w.v), e.t, e.t),
+                });
+            }
+        }
+    }
+}
+
+/// The version a client showed must never be older than one it showed before, or than its own
+/// committed write (read-your-writes); pending own writes count as the version they become.
+fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
+    let pos = positions(&inp.server_history);
+    let clients: std::collections::BTreeSet<usize> = inp.entries.iter().filter_map(|e| e.client).collect();
+    for c in clients {
+        // row -> (op id of the floor, what set it, when)
+        let mut floor: HashMap<RowKey, (i64, String, u64)> = HashMap::new();
+        let mut reported: std::collections::HashSet<RowKey> = std::collections::HashSet::new();
+        for e in inp.entries.iter().filter(|e| e.client == Some(c)) {
+            let Event::Ok { reads, writes, .. } = &e.event else {
+                continue;
+            };
+            for r in reads {
+                let key = (r.table.clone(), r.id.clone());
+                let (f, why, since) = floor.get(&key).cloned().unwrap_or((0, String::new(), e.t));
+                let candidates: Vec<i64> = match &r.v {
+                    None => vec![0],
+                    Some(v) => pos.get(&key).and_then(|m| m.get(&r.v)).cloned().unwrap_or_else(|| {
+                        // Not on the server (yet): only an own write can be shown like that,
+                        // and a lost one is reported as such.
+                        if value_owner(v).map(|o| o.0) == Some(c) {
+                            vec![i64::MAX]
+                        } else {
+                            vec![]
+                        }
+                    }),
+                };
+                let Some(p) = candidates.iter().copied().filter(|p| *p >= f).min() else {
+                    if reported.insert(key.clone()) {
+                        let shown = r.v.as_deref().unwrap_or("nothing (no row)");
+                        let (kind, cause) = if why.starts_with("own write") {
+                            ("read-your-writes", why.clone())
+                        } else {
+                            ("monotonic reads", why.clone())
+                        };
+                        let mut vals = vec![];
+                        if let Some(v) = &r.v {
+                            vals.push(v.clone());
+                        }
+                        if let Some(v) = why.split_whitespace().last() {
+                            vals.push(v.to_string());
+                        }
+                        out.push(Violation {
+                            kind,
+                            message: format!(
+                                "c{c} showed {}/{} = {shown} at +{} ms (server op {}), older than {cause} (server op {f})",
+                                r.table,
+                                r.id,
+                                e.t.saturating_sub(inp.t0),
+                                candidates.iter().max().map(|p| p.to_string()).unwrap_or_else(|| "none".into()),
+                            ),
+                            context: context(inp, Some(c), &key, &vals, since, e.t),
+                        });
+                    }
+                    continue;
+                };
+                if p != i64::MAX {
+                    floor.insert(
+                        key,
+                        (
+                            p,
+                            format!("a version it showed before: {}", r.v.as_deref().unwrap_or("nil")),
+                            e.t,
+                        ),
+                    );
+                }
+            }
+            for w in writes {
+                let key = (w.table.clone(), w.id.clone());
+                let f = floor.get(&key).map(|x| x.0).unwrap_or(0);
+                let at = pos
+                    .get(&key)
+                    .and_then(|m| m.get(&Some(w.v.clone())))
+                    .and_then(|ps| ps.iter().copied().filter(|p| *p >= f).min());
+                if let Some(p) = at {
+                    floor.insert(key, (p, format!("own write {}", w.v), e.t));
+                }
+            }
+        }
+    }
+}
+
+fn convergence(inp: &Inputs, out: &mut Vec<Violation>) {
+    for (c, fin) in inp.finals.iter().enumerate() {
+        let Some(fin) = fin else { continue };
+        let mut diffs = Vec::new();
+        let tables: std::collections::BTreeSet<&String> = fin.rows.keys().chain(inp.server_rows.keys()).collect();
+        let empty = BTreeMap::new();
+        for t in tables {
+            let mine = fin.rows.get(t).unwrap_or(&empty);
+            let theirs = inp.server_rows.get(t).unwrap_or(&empty);
+            let ids: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+            for id in ids {
+                let (a, b) = (mine.get(id), theirs.get(id));
+                if a != b {
+                    diffs.push(format!("{t}/{id}: client {} / server {}", show(a), show(b)));
+                }
+            }
+        }
+        if !diffs.is_empty() {
+            out.push(Violation {
+                kind: "convergence",
+                message: format!("c{c}'s tables differ from the server's: {}", diffs.join("; ")),
+                context: last_events(inp, c, 15),
+            });
+        }
+    }
+}
+
+fn show(v: Option<&Option<String>>) -> String {
+    match v {
+        None => "no row".into(),
+        Some(None) => "NULL".into(),
+        Some(Some(s)) => s.clone(),
+    }
+}
+
+fn liveness(inp: &Inputs, out: &mut Vec<Violation>) {
+    for (c, fin) in inp.finals.iter().enumerate() {
+        let mut problems = Vec::new();
+        match fin {
+            None => problems.push("it did not answer for its state".to_string()),
+            Some(s) => {
+                if s.pending_uploads != 0 {
+                    problems.push(format!("{} change(s) still queued for upload", s.pending_uploads));
+                }
+                if s.downloading {
+                    problems.push("`downloading` is still true".into());
+                }
+                if !s.connected {
+                    problems.push("not connected".into());
+                }
+                if let Some(e) = &s.upload_error {
+                    problems.push(format!("upload error: {e}"));
+                }
+                if let Some(e) = &s.download_error {
+                    problems.push(format!("download error: {e}"));
+                }
+                if !s.has_synced {
+                    problems.push("never completed a sync".into());
+                }
+            }
+        }
+        if !problems.is_empty() {
+            out.push(Violation {
+                kind: "liveness",
+                message: format!("c{c} did not settle after the quiet period: {}", problems.join("; ")),
+                context: last_events(inp, c, 15),
+            });
+        }
+    }
+}
+
+/// The client's entries touching `row` (or the values) between `from` and `to`, with the
+/// runner's fault entries in that window; at most 40 lines (the last ones).
+fn context(inp: &Inputs, client: Option<usize>, row: &RowKey, values: &[String], from: u64, to: u64) -> Vec<Entry> {
+    let (lo, hi) = (from.saturating_sub(1000), to.saturating_add(1000));
+    let touches = |e: &Entry| match &e.event {
+        Event::Invoke { writes, .. } => writes.iter().any(|w| (&w.table, &w.id) == (&row.0, &row.1)),
+        Event::Ok { reads, writes, .. } => {
+            reads.iter().any(|r| (&r.table, &r.id) == (&row.0, &row.1))
+                || writes.iter().any(|w| (&w.table, &w.id) == (&row.0, &row.1))
+        }
+        Event::Upload { values: vs, .. } => vs.iter().any(|v| values.contains(v)),
+        Event::Start { .. } | Event::Fail { .. } => true,
+        Event::Nemesis { .. } | Event::Note { .. } => true,
+    };
+    // Uploads carrying the values count at any time: they tell where a write went.
+    let carries =
+        |e: &Entry| matches!(&e.event, Event::Upload { values: vs, .. } if vs.iter().any(|v| values.contains(v)));
+    let picked: Vec<Entry> = inp
+        .entries
+        .iter()
+        .filter(|e| (e.t >= lo && e.t <= hi) || (e.client == client && carries(e)))
+        .filter(|e| match e.client {
+            None => true,
+            Some(c) => Some(c) == client && touches(e),
+        })
+        .filter(|e| !matches!(e.event, Event::Fail { .. }) || e.client == client)
+        .cloned()
+        .collect();
+    let skip = picked.len().saturating_sub(40);
+    let mut picked: Vec<Entry> = picked.into_iter().skip(skip).collect();
+    picked.sort_by_key(|e| e.t);
+    picked
+}
+
+fn last_events(inp: &Inputs, c: usize, n: usize) -> Vec<Entry> {
+    let mine: Vec<&Entry> = inp
+        .entries
+        .iter()
+        .filter(|e| e.client == Some(c) || e.client.is_none())
+        .collect();
+    mine[mine.len().saturating_sub(n)..]
+        .iter()
+        .map(|e| (*e).clone())
+        .collect()
+}
+
+/// The report of one violation: what, the history around it, and how to replay it.
+pub fn render(v: &Violation, inp: &Inputs, replay: &str) -> String {
+    let mut s = format!("VIOLATION [{}] {}\n  history (ms since start):\n", v.kind, v.message);
+    // Runs of the same event (a retried upload) are shown once with a count.
+    let mut i = 0;
+    while i < v.context.len() {
+        let same = |a: &Entry, b: &Entry| a.client == b.client && a.inc == b.inc && a.event == b.event;
+        let mut j = i + 1;
+        while j < v.context.len()
+            && (same(&v.context[j], &v.context[i])
+                || (j + 1 < v.context.len() && same(&v.context[j + 1], &v.context[j - 1])))
+        {
+            j += 1;
+        }
+        let mut e = v.context[i].clone();
+        e.t = e.t.saturating_sub(inp.t0);
+        s.push_str(&format!("    {e}\n"));
+        if j - i > 1 {
+            s.push_str(&format!(
+                "    ... and {} more like it until +{} ms\n",
+                j - i - 1,
+                v.context[j - 1].t.saturating_sub(inp.t0)
+            ));
+        }
+        i = j;
+    }
+    s.push_str(&format!("  replay: {replay}\n"));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Read1, Write1};
+
+    fn ok(t: u64, c: usize, reads: Vec<(&str, Option<&str>)>, writes: Vec<(&str, &str)>) -> Entry {
+        Entry {
+            t,
+            client: Some(c),
+            inc: 0,
+            event: Event::Ok {
+                op: "txn".into(),
+                reads: reads
+                    .into_iter()
+                    .map(|(id, v)| Read1 {
+                        table: "items".into(),
+                        id: id.into(),
+                        v: v.map(String::from),
+                    })
+                    .collect(),
+                writes: writes
+                    .into_iter()
+                    .map(|(id, v)| Write1 {
+                        table: "items".into(),
+                        id: id.into(),
+                        v: v.into(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn sv(op_id: i64, id: &str, v: &str) -> ServerVersion {
+        ServerVersion {
+            op_id,
+            table: "items".into(),
+            id: id.into(),
+            v: Some(v.into()),
+        }
+    }
+
+    fn inputs(entries: Vec<Entry>, hist: Vec<ServerVersion>) -> Inputs {
+        let mut rows = Rows::new();
+        for h in &hist {
+            rows.entry(h.table.clone())
+                .or_default()
+                .insert(h.id.clone(), h.v.clone());
+        }
+        let fin = WorkerState {
+            rows: rows.clone(),
+            connected: true,
+            has_synced: true,
+            ..WorkerState::default()
+        };
+        Inputs {
+            entries,
+            server_history: hist,
+            server_rows: rows,
+            finals: vec![Some(fin.clone()), Some(fin)],
+            t0: 0,
+        }
+    }
+
+    fn kinds(v: &[Violation]) -> Vec<&'static str> {
+        v.iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn a_clean_history_passes() {
+        let e = vec![
+            ok(1, 0, vec![("k1", None)], vec![("k1", "c0.0.1")]),
+            ok(2, 0, vec![("k1", Some("c0.0.1"))], vec![]),
+            ok(3, 1, vec![("k1", Some("c0.0.1"))], vec![("k1", "c1.0.1")]),
+            ok(4, 0, vec![("k1", Some("c1.0.1"))], vec![]),
+        ];
+        let h = vec![sv(1, "k1", "c0.0.1"), sv(2, "k1", "c1.0.1")];
+        assert!(check(&inputs(e, h)).is_empty());
+    }
+
+    #[test]
+    fn a_write_missing_on_the_server_is_lost() {
+        let e = vec![ok(1, 0, vec![("k1", None)], vec![("k1", "c0.0.1")])];
+        assert_eq!(kinds(&check(&inputs(e, vec![]))), vec!["lost write"]);
+    }
+
+    #[test]
+    fn an_own_write_reverted_breaks_read_your_writes() {
+        let e = vec![
+            ok(1, 1, vec![("k1", None)], vec![("k1", "c1.0.1")]),
+            ok(2, 0, vec![("k1", Some("c1.0.1"))], vec![("k1", "c0.0.1")]),
+            ok(3, 0, vec![("k1", Some("c1.0.1"))], vec![]),
+        ];
+        let h = vec![sv(1, "k1", "c1.0.1"), sv(2, "k1", "c0.0.1")];
+        let mut inp = inputs(e, h);
+        inp.finals.truncate(2);
+        assert_eq!(kinds(&check(&inp)), vec!["read-your-writes"]);
+    }
+
+    #[test]
+    fn going_back_to_an_older_server_version_breaks_monotonic_reads() {
+        let e = vec![
+            ok(1, 1, vec![("k1", None)], vec![("k1", "c1.0.1")]),
+            ok(2, 1, vec![("k1", Some("c1.0.1"))], vec![("k1", "c1.0.2")]),
+            ok(3, 0, vec![("k1", Some("c1.0.2"))], vec![]),
+            ok(4, 0, vec![("k1", Some("c1.0.1"))], vec![]),
+        ];
+        let h = vec![sv(1, "k1", "c1.0.1"), sv(2, "k1", "c1.0.2")];
+        assert_eq!(kinds(&check(&inputs(e, h))), vec!["monotonic reads"]);
+    }
+
+    #[test]
+    fn a_value_applied_twice_may_be_seen_again() {
+        // c1's upload was applied, its answer lost, and it was applied again after c0's.
+        let e = vec![
+            ok(1, 0, vec![("k1", Some("c1.0.1"))], vec![]),
+            ok(2, 0, vec![("k1", Some("c0.0.1"))], vec![]),
+            ok(3, 0, vec![("k1", Some("c1.0.1"))], vec![]),
+        ];
+        let h = vec![sv(1, "k1", "c1.0.1"), sv(2, "k1", "c0.0.1"), sv(3, "k1", "c1.0.1")];
+        assert!(check(&inputs(e, h)).is_empty());
+    }
+
+    #[test]
+    fn divergent_tables_and_stuck_queues_are_reported() {
+        let e = vec![ok(1, 0, vec![("k1", None)], vec![("k1", "c0.0.1")])];
+        let mut inp = inputs(e, vec![sv(1, "k1", "c0.0.1")]);
+        if let Some(f) = inp.finals[1].as_mut() {
+            f.rows.clear();
+            f.pending_uploads = 2;
+        }
+        assert_eq!(kinds(&check(&inp)), vec!["convergence", "liveness"]);
+    }
+}

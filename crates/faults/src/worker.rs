@@ -1,0 +1,393 @@
+//! Worker mode (`powersync-faults worker`): one client process. It syncs its own database file
+//! with the powersync-client library through the proxy, uploads to the service's `/upload`
+//! through the proxy, runs random transactions and logs each one (and each upload) to its
+//! history file. The runner drives it with JSON commands on stdin; answers go to stdout.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use powersync_client::{BackendConnector, ConnectorError, Credentials, CrudEntry, PowerSyncDatabase, SyncOptions};
+use powersync_test_service::ServiceConfig;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+
+use crate::history::{Event, Recorder};
+use crate::workload::{self, Values};
+
+/// Normal token lifetime; the "short tokens" fault lowers it.
+pub const LONG_TOKEN_MS: u64 = 3_600_000;
+const UPLOAD_BATCH: usize = 10;
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone)]
+pub struct WorkerArgs {
+    pub client: usize,
+    pub inc: u32,
+    pub db: PathBuf,
+    pub endpoint: String,
+    pub history: PathBuf,
+    pub seed: u64,
+}
+
+/// Commands on stdin, one JSON object a line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    Connect {
+        seq: u64,
+    },
+    Disconnect {
+        seq: u64,
+    },
+    /// Token lifetime for the next fetches; `slow_fetch_ms` delays each fetch (up to that).
+    TokenTtl {
+        seq: u64,
+        ms: u64,
+        slow_fetch_ms: u64,
+    },
+    /// Finish the running operation and start no more.
+    StopWorkload {
+        seq: u64,
+    },
+    State {
+        seq: u64,
+    },
+}
+
+/// What a worker reports for `state`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerState {
+    /// `table -> id -> v`
+    pub rows: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Option<String>>>,
+    pub pending_uploads: i64,
+    pub connected: bool,
+    pub downloading: bool,
+    pub uploading: bool,
+    pub has_synced: bool,
+    pub upload_error: Option<String>,
+    pub download_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    pub seq: u64,
+    pub ok: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub state: Option<WorkerState>,
+}
+
+struct Connector {
+    endpoint: String,
+    upload_url: String,
+    config: ServiceConfig,
+    ttl_ms: AtomicU64,
+    slow_fetch_ms: AtomicU64,
+    http: reqwest::Client,
+    history: Arc<Recorder>,
+}
+
+#[derive(Serialize)]
+struct UploadBody<'a> {
+    client_id: &'a str,
+    batch: &'a [CrudEntry],
+}
+
+impl Connector {
+    fn token(&self) -> String {
+        let ms = self.ttl_ms.load(Ordering::Relaxed);
+        self.config.token(workload::USER, Duration::from_millis(ms))
+    }
+}
+
+#[async_trait]
+impl BackendConnector for Connector {
+    async fn fetch_credentials(&self) -> Result<Option<Credentials>, ConnectorError> {
+        let slow = self.slow_fetch_ms.load(Ordering::Relaxed);
+        if slow > 0 {
+            // A slow auth backend: short tokens can expire before the refresh arrives.
+            let ms = rand::rng().random_range(0..=slow);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Ok(Some(Credentials::new(self.endpoint.clone(), self.token())))
+    }
+
+    async fn upload_data(&self, db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
+        let client_id = db
+            .query("SELECT powersync_client_id() AS id", vec![])
+            .await?
+            .first()
+            .and_then(|r| r.get_str("id").map(String::from))
+            .unwrap_or_default();
+        while let Some(batch) = db.get_crud_batch(UPLOAD_BATCH).await? {
+            let values: Vec<String> = batch
+                .entries
+                .iter()
+                .filter_map(|e| e.data.as_ref()?.get("v")?.as_str().map(String::from))
+                .collect();
+            self.history.record(Event::Upload {
+                phase: "invoke".into(),
+                values: values.clone(),
+                error: None,
+            });
+            let body = serde_json::to_string(&UploadBody {
+                client_id: &client_id,
+                batch: &batch.entries,
+            })?;
+            let sent = self
+                .http
+                .post(&self.upload_url)
+                .header("Content-Type", "application/json")
+                .header("Authorization", format!("Token {}", self.token()))
+                .body(body)
+                .send()
+                .await;
+            let failure = match sent {
+                Err(e) => Some(format!("backend unreachable: {}", e.without_url())),
+                Ok(r) if !r.status().is_success() => {
+                    let status = r.status().as_u16();
+                    let text = r.text().await.unwrap_or_default();
+                    Some(format!("HTTP {status}: {}", text.trim()))
+                }
+                Ok(_) => None,
+            };
+            if let Some(error) = failure {
+                self.history.record(Event::Upload {
+                    phase: "fail".into(),
+                    values,
+                    error: Some(error.clone()),
+                });
+                return Err(error.into());
+            }
+            self.history.record(Event::Upload {
+                phase: "ok".into(),
+                values,
+                error: None,
+            });
+            batch.complete(None).await?;
+        }
+        Ok(())
+    }
+}
+
+fn sync_options() -> SyncOptions {
+    SyncOptions {
+        retry_delay: Duration::from_millis(300),
+        upload_throttle: Duration::from_millis(100),
+        // The service sends a keepalive every second: a silent stream is a dead one.
+        idle_timeout: Duration::from_secs(4),
+        ..SyncOptions::default()
+    }
+}
+
+async fn state(db: &PowerSyncDatabase) -> Result<WorkerState, powersync_client::Error> {
+    let mut s = WorkerState::default();
+    for t in workload::TABLES {
+        let rows = db.query(&format!("SELECT id, v FROM {t} ORDER BY id"), vec![]).await?;
+        let m = s.rows.entry(t.to_string()).or_default();
+        for r in rows {
+            if let Some(id) = r.get_str("id") {
+                m.insert(id.to_string(), r.get_str("v").map(String::from));
+            }
+        }
+    }
+    s.pending_uploads = db
+        .query("SELECT count(*) AS n FROM ps_crud", vec![])
+        .await?
+        .first()
+        .and_then(|r| r.get_i64("n"))
+        .unwrap_or(-1);
+    let st = db.status();
+    s.connected = st.connected;
+    s.downloading = st.downloading;
+    s.uploading = st.uploading;
+    s.has_synced = st.has_synced();
+    s.upload_error = st.upload_error.map(|e| e.to_string());
+    s.download_error = st.download_error.map(|e| e.to_string());
+    Ok(s)
+}
+
+/// The rows' values in one statement (one read snapshot) on a read connection.
+async fn read_query(
+    db: &PowerSyncDatabase,
+    rows: &[(String, String)],
+) -> Result<Vec<crate::history::Read1>, powersync_client::Error> {
+    let mut parts = Vec::new();
+    let mut params = Vec::new();
+    for (t, id) in rows {
+        parts.push(format!("SELECT '{t}' AS t, id, v FROM {t} WHERE id = ?"));
+        params.push(powersync_client::SqlValue::Text(id.clone()));
+    }
+    let found = db.query(&parts.join(" UNION ALL "), params).await?;
+    Ok(rows
+        .iter()
+        .map(|(t, id)| crate::history::Read1 {
+            table: t.clone(),
+            id: id.clone(),
+            v: found
+                .iter()
+                .find(|r| r.get_str("t") == Some(t) && r.get_str("id") == Some(id))
+                .and_then(|r| r.get_str("v").map(String::from)),
+        })
+        .collect())
+}
+
+fn reply(r: &Reply) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default());
+    let _ = out.flush();
+}
+
+async fn workload_loop(db: PowerSyncDatabase, args: WorkerArgs, history: Arc<Recorder>, stop: Arc<AtomicBool>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+        args.seed ^ ((args.client as u64) << 40) ^ ((args.inc as u64) << 20) ^ 0x5eed,
+    );
+    let mut values = Values::new(args.client, args.inc);
+    let writer = format!("c{}", args.client);
+    while !stop.load(Ordering::SeqCst) {
+        let plan = workload::plan(&mut rng, &mut values);
+        if plan.writes.is_empty() {
+            let rows = plan.reads.clone();
+            history.record(Event::Invoke {
+                op: "read".into(),
+                writes: vec![],
+            });
+            let r = read_query(&db, &rows).await;
+            match r {
+                Ok(reads) => history.record(Event::Ok {
+                    op: "read".into(),
+                    reads,
+                    writes: vec![],
+                }),
+                Err(e) => history.record(Event::Fail {
+                    op: "read".into(),
+                    error: e.to_string(),
+                }),
+            }
+        } else {
+            history.record(Event::Invoke {
+                op: "txn".into(),
+                writes: plan.writes.clone(),
+            });
+            let p = plan.clone();
+            let w = writer.clone();
+            match db
+                .write_transaction(move |tx| workload::run_in_transaction(tx, &p, &w))
+                .await
+            {
+                Ok(reads) => history.record(Event::Ok {
+                    op: "txn".into(),
+                    reads,
+                    writes: plan.writes,
+                }),
+                Err(e) => history.record(Event::Fail {
+                    op: "txn".into(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20..150))).await;
+    }
+}
+
+pub async fn run(args: WorkerArgs) -> Result<(), String> {
+    let history = Arc::new(
+        Recorder::open(&args.history, Some(args.client), args.inc)
+            .map_err(|e| format!("{}: {e}", args.history.display()))?,
+    );
+    let path = args.db.clone();
+    let db = tokio::task::spawn_blocking(move || PowerSyncDatabase::open(&path, workload::SCHEMA))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{}: {e}", args.db.display()))?;
+    history.record(Event::Start {
+        db: args.db.display().to_string(),
+    });
+    let config = ServiceConfig::from_rules_json(workload::RULES).map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder()
+        .timeout(UPLOAD_TIMEOUT)
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let connector = Arc::new(Connector {
+        upload_url: format!("{}/upload", args.endpoint),
+        endpoint: args.endpoint.clone(),
+        config,
+        ttl_ms: AtomicU64::new(LONG_TOKEN_MS),
+        slow_fetch_ms: AtomicU64::new(0),
+        http,
+        history: history.clone(),
+    });
+    db.connect(connector.clone(), sync_options())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let work = tokio::spawn(workload_loop(db.clone(), args.clone(), history.clone(), stop.clone()));
+    let mut work = Some(work);
+
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let cmd: Command = match serde_json::from_str(&line) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("powersync-faults worker: bad command {line:?}: {e}");
+                continue;
+            }
+        };
+        let (seq, result) = match cmd {
+            Command::Connect { seq } => (
+                seq,
+                db.connect(connector.clone(), sync_options())
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.to_string()),
+            ),
+            Command::Disconnect { seq } => {
+                db.disconnect().await;
+                (seq, Ok(None))
+            }
+            Command::TokenTtl { seq, ms, slow_fetch_ms } => {
+                connector.ttl_ms.store(ms, Ordering::Relaxed);
+                connector.slow_fetch_ms.store(slow_fetch_ms, Ordering::Relaxed);
+                (seq, Ok(None))
+            }
+            Command::StopWorkload { seq } => {
+                stop.store(true, Ordering::SeqCst);
+                if let Some(w) = work.take() {
+                    let _ = w.await;
+                }
+                (seq, Ok(None))
+            }
+            Command::State { seq } => (seq, state(&db).await.map(Some).map_err(|e| e.to_string())),
+        };
+        let r = match result {
+            Ok(state) => Reply {
+                seq,
+                ok: true,
+                error: None,
+                state,
+            },
+            Err(e) => Reply {
+                seq,
+                ok: false,
+                error: Some(e),
+                state: None,
+            },
+        };
+        reply(&r);
+    }
+    // stdin closed: the runner is done with this worker.
+    stop.store(true, Ordering::SeqCst);
+    if let Some(w) = work.take() {
+        let _ = w.await;
+    }
+    db.disconnect().await;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The shared tables, and the random transactions the workers run against them.
+
+use rand::seq::IndexedRandom;
+use rand::Rng;
+
+use crate::history::{Read1, Write1};
+
+/// Service rules: every table in one global bucket, so every client syncs every row.
+pub const RULES: &str = r#"{"buckets": [{"name": "global", "tables": ["items", "accounts"]}]}"#;
+
+pub const SCHEMA: &str = r#"{"tables": [
+  {"name": "items", "columns": [{"name": "v", "type": "text"}, {"name": "writer", "type": "text"}]},
+  {"name": "accounts", "columns": [{"name": "v", "type": "text"}, {"name": "writer", "type": "text"}]}]}"#;
+
+pub const TABLES: [&str; 2] = ["items", "accounts"];
+
+/// Few keys per table, so that clients write the same rows concurrently.
+pub const KEYS: usize = 6;
+
+/// The user every worker signs in as (the global bucket does not depend on it).
+pub const USER: &str = "faults";
+
+pub fn key(i: usize) -> String {
+    format!("k{i}")
+}
+
+/// A planned operation: rows to read, then rows to write.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub reads: Vec<(String, String)>,
+    pub writes: Vec<Write1>,
+}
+
+/// Unique value generator: `c<client>.<incarnation>.<n>`, unique across restarts because the
+/// incarnation grows.
+pub struct Values {
+    prefix: String,
+    n: u64,
+}
+
+impl Values {
+    pub fn new(client: usize, inc: u32) -> Values {
+        Values {
+            prefix: format!("c{client}.{inc}."),
+            n: 0,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.n += 1;
+        format!("{}{}", self.prefix, self.n)
+    }
+}
+
+/// Owner of a value: `(client, incarnation)`, from its text.
+pub fn value_owner(v: &str) -> Option<(usize, u32)> {
+    let rest = v.strip_prefix('c')?;
+    let mut parts = rest.split('.');
+    let c = parts.next()?.parse().ok()?;
+    let i = parts.next()?.parse().ok()?;
+    Some((c, i))
+}
+
+/// A random transaction (`writes` empty: a read-only query).
+pub fn plan(rng: &mut impl Rng, values: &mut Values) -> Plan {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let n_rows = rng.random_range(1..=3);
+    while rows.len() < n_rows {
+        let t = TABLES.choose(rng).copied().unwrap_or("items").to_string();
+        let r = (t, key(rng.random_range(0..KEYS)));
+        if !rows.contains(&r) {
+            rows.push(r);
+        }
+    }
+    let read_only = rng.random_bool(0.3);
+    let n_writes = if read_only {
+        0
+    } else {
+        rng.random_range(1..=rows.len().min(2))
+    };
+    let writes = rows[..n_writes]
+        .iter()
+        .map(|(t, id)| Write1 {
+            table: t.clone(),
+            id: id.clone(),
+            v: values.next(),
+        })
+        .collect();
+    Plan { reads: rows, writes }
+}
+
+/// Runs a write plan in one transaction: reads every row of the plan, then writes (UPDATE of
+/// an existing row, INSERT of a new one). Returns what it read.
+pub fn run_in_transaction(tx: &rusqlite::Transaction<'_>, plan: &Plan, writer: &str) -> rusqlite::Result<Vec<Read1>> {
+    let reads = read_rows(tx, &plan.reads)?;
+    for w in &plan.writes {
+        // Every written row is also read (and `v` is never NULL), so the read tells.
+        let exists = reads
+            .iter()
+            .any(|r| r.table == w.table && r.id == w.id && r.v.is_some());
+        if exists {
+            tx.execute(
+                &format!("UPDATE {} SET v = ?, writer = ? WHERE id = ?", w.table),
+                [&w.v, writer, &w.id],
+            )?;
+        } else {
+            tx.execute(
+                &format!("INSERT INTO {}(id, v, writer) VALUES (?, ?, ?)", w.table),
+                [&w.id, &w.v, writer],
+            )?;
+        }
+    }
+    Ok(reads)
+}
+
+pub fn read_rows(conn: &rusqlite::Connection, rows: &[(String, String)]) -> rusqlite::Result<Vec<Read1>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (t, id) in rows {
+        let v: Option<Option<String>> = {
+            let mut stmt = conn.prepare_cached(&format!("SELECT v FROM {t} WHERE id = ?"))?;
+            let mut q = stmt.query([id])?;
+            match q.next()? {
+                Some(r) => Some(r.get(0)?),
+                None => None,
+            }
+        };
+        out.push(Read1 {
+            table: t.clone(),
+            id: id.clone(),
+            v: v.flatten(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn values_are_unique_and_carry_their_owner() {
+        let mut v = Values::new(3, 7);
+        let a = v.next();
+        let b = v.next();
+        assert_ne!(a, b);
+        assert_eq!(value_owner(&a), Some((3, 7)));
+        assert_eq!(value_owner("x"), None);
+    }
+
+    #[test]
+    fn plans_write_rows_they_read() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut v = Values::new(0, 0);
+        for _ in 0..200 {
+            let p = plan(&mut rng, &mut v);
+            assert!(!p.reads.is_empty() && p.writes.len() <= 2);
+            for w in &p.writes {
+                assert!(p.reads.iter().any(|(t, id)| *t == w.table && *id == w.id));
+            }
+        }
+    }
+}
