@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{checkpoints, is_no_iteration, End, Event, SeedState, SyncShared, Tasks};
 use crate::db::pool::ControlPayload;
@@ -74,12 +74,6 @@ async fn read_body(mut stream: SyncStream, tx: mpsc::Sender<Event>, idle: Durati
     }
 }
 
-fn fire(ready: &mut Option<oneshot::Sender<()>>) {
-    if let Some(r) = ready.take() {
-        let _ = r.send(());
-    }
-}
-
 /// Handles the instructions of one event; `Some` when the iteration ends.
 async fn handle_all(
     sh: &Arc<SyncShared>,
@@ -99,7 +93,7 @@ async fn handle_all(
     Ok(None)
 }
 
-async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<()>>) -> Result<End, SyncError> {
+async fn run_iteration(sh: &Arc<SyncShared>) -> Result<End, SyncError> {
     let creds = sh.creds.get().await?;
     let (tx, mut rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     *sh.db.inner.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
@@ -143,7 +137,6 @@ async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<
     if let Some(end) = handle_all(sh, established, &tx).await? {
         return Ok(end);
     }
-    fire(ready);
     tasks.spawn(read_body(stream, tx.clone(), sh.options.idle_timeout));
 
     let mut first_line = true;
@@ -212,14 +205,13 @@ async fn finish_iteration(sh: &Arc<SyncShared>) {
     }
 }
 
-pub(crate) async fn download_loop(sh: Arc<SyncShared>, ready: oneshot::Sender<()>) {
-    let mut ready = Some(ready);
+pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
     loop {
         if sh.is_cancelled() {
             break;
         }
         let result = tokio::select! {
-            r = run_iteration(&sh, &mut ready) => r,
+            r = run_iteration(&sh) => r,
             _ = sh.cancelled() => Ok(End::Cancelled),
         };
         finish_iteration(&sh).await;
@@ -239,12 +231,10 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>, ready: oneshot::Sender<()
             }
         }
         sh.db.inner.status.send_modify(|s| s.mark_disconnected());
-        fire(&mut ready);
         if cancelled {
             break;
         }
         sh.sleep_retry().await;
     }
     sh.db.inner.status.send_modify(|s| s.mark_disconnected());
-    fire(&mut ready);
 }

@@ -189,14 +189,6 @@ impl SyncShared {
             .send_if_modified(|s| std::mem::replace(&mut s.uploading, uploading) != uploading);
     }
 
-    /// Queues an event into the running iteration, if any.
-    pub(crate) async fn send_event(&self, ev: Event) {
-        let tx = self.db.inner.events.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(tx) = tx {
-            let _ = tx.send(ev).await;
-        }
-    }
-
     pub(crate) async fn sleep_retry(&self) {
         tokio::select! {
             _ = tokio::time::sleep(crate::options::jitter(self.options.retry_delay)) => {}
