@@ -209,6 +209,7 @@ impl PowerSyncDatabase {
             client_id,
             upload_trigger: Notify::new(),
             cancel: cancel_rx,
+            refreshing: Default::default(),
         });
         let mut statuses = self.inner.status.subscribe();
         self.inner.status.send_modify(|s| {
