@@ -95,7 +95,7 @@ async fn upload_write_checkpoint_then_server_version() {
     })
     .await;
     eventually("queue empty and write checkpoint applied", || async {
-        write_checkpoint_applied(&db).await
+        write_checkpoint_applied(db).await
     })
     .await;
     assert!(svc.stats().write_checkpoints >= 1);
@@ -107,7 +107,7 @@ async fn upload_write_checkpoint_then_server_version() {
     }])
     .unwrap();
     eventually("server version applied", || async {
-        column(&db, "SELECT description FROM todos WHERE id = 't9'").await == vec!["server"]
+        column(db, "SELECT description FROM todos WHERE id = 't9'").await == vec!["server"]
     })
     .await;
     db.disconnect().await;
@@ -310,10 +310,10 @@ async fn legacy_mode_requests_write_checkpoint() {
     .await
     .unwrap();
     eventually("write checkpoint applied", || async {
-        write_checkpoint_applied(&db).await
+        write_checkpoint_applied(db).await
     })
     .await;
-    assert_eq!(column(&db, "SELECT description FROM todos").await, vec!["x"]);
+    assert_eq!(column(db, "SELECT description FROM todos").await, vec!["x"]);
     assert!(svc.stats().write_checkpoints >= 1);
     assert!(
         db.request_checkpoint().await.is_err(),

@@ -216,6 +216,7 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
         };
         finish_iteration(&sh).await;
         let cancelled = sh.is_cancelled();
+        let mut failure = None;
         match result {
             Ok(End::Close { hide_disconnect: true }) if !cancelled => continue,
             Ok(_) => {}
@@ -225,12 +226,17 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
                 }
                 if !cancelled {
                     tracing::warn!("sync stream failed: {e}");
-                    let err = StatusError(Arc::new(e));
-                    sh.db.inner.status.send_modify(|s| s.download_error = Some(err));
+                    failure = Some(StatusError(Arc::new(e)));
                 }
             }
         }
-        sh.db.inner.status.send_modify(|s| s.mark_disconnected());
+        // One update: a listener never sees the error while the status still says connecting.
+        sh.db.inner.status.send_modify(|s| {
+            if failure.is_some() {
+                s.download_error = failure;
+            }
+            s.mark_disconnected();
+        });
         if cancelled {
             break;
         }
