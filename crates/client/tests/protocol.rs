@@ -55,14 +55,13 @@ impl BackendConnector for RequestPoster {
     }
 }
 
-impl RequestPoster {
-    fn times_posted(&self, id: &str) -> usize {
-        self.posted.lock().unwrap().iter().filter(|p| *p == id).count()
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unapplied_checkpoint_requests_are_reposted_through_the_connector() {
+/// A fresh database synced in requests mode with a [`RequestPoster`] that does not forward.
+async fn poster_synced() -> (
+    Arc<TestService>,
+    tempfile::TempDir,
+    PowerSyncDatabase,
+    Arc<RequestPoster>,
+) {
     let svc = Arc::new(service());
     let dir = tempfile::tempdir().unwrap();
     let db = open_db(&dir);
@@ -73,6 +72,18 @@ async fn unapplied_checkpoint_requests_are_reposted_through_the_connector() {
     });
     db.connect(poster.clone(), requests_mode()).await.unwrap();
     with_timeout("first sync", db.wait_for_first_sync(None)).await.unwrap();
+    (svc, dir, db, poster)
+}
+
+impl RequestPoster {
+    fn times_posted(&self, id: &str) -> usize {
+        self.posted.lock().unwrap().iter().filter(|p| *p == id).count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unapplied_checkpoint_requests_are_reposted_through_the_connector() {
+    let (svc, _dir, db, poster) = poster_synced().await;
     // Seeding went through the connector's capability, not the service endpoint.
     eventually("seeded through the connector", || async {
         !poster.posted.lock().unwrap().is_empty()
@@ -97,16 +108,7 @@ async fn unapplied_checkpoint_requests_are_reposted_through_the_connector() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_checkpoint_fails_with_the_recorded_download_error() {
-    let svc = Arc::new(service());
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    let poster = Arc::new(RequestPoster {
-        inner: TestConnector::new(svc.clone(), "alice"),
-        forward: AtomicBool::new(false),
-        posted: Mutex::new(Vec::new()),
-    });
-    db.connect(poster.clone(), requests_mode()).await.unwrap();
-    with_timeout("first sync", db.wait_for_first_sync(None)).await.unwrap();
+    let (svc, _dir, db, _poster) = poster_synced().await;
     let id = with_timeout("request", db.request_checkpoint()).await.unwrap();
     let waiter = tokio::spawn({
         let db = db.clone();

@@ -13,7 +13,7 @@ use crate::framing::{Framer, Line};
 use crate::http::SyncStream;
 use crate::instructions::Instruction;
 use crate::options::CheckpointMode;
-use crate::status::StatusError;
+use crate::status::{CoreStatus, StatusError};
 use crate::subscriptions::active_streams_json;
 
 const EVENT_QUEUE: usize = 64;
@@ -182,8 +182,9 @@ async fn run_iteration(sh: &Arc<SyncShared>) -> Result<End, SyncError> {
     }
 }
 
-/// The end of every iteration: no more events, no seeding, and `stop`.
-async fn finish_iteration(sh: &Arc<SyncShared>) {
+/// The end of every iteration: no more events, no seeding, and `stop`. Returns the status
+/// `stop` reported, for the caller to publish together with the iteration's outcome.
+async fn finish_iteration(sh: &Arc<SyncShared>) -> Option<CoreStatus> {
     *sh.db.inner.events.lock().unwrap_or_else(|e| e.into_inner()) = None;
     sh.db.inner.seed.send_if_modified(|s| {
         if *s == SeedState::Seeded {
@@ -193,16 +194,22 @@ async fn finish_iteration(sh: &Arc<SyncShared>) {
             false
         }
     });
+    let mut status = None;
     match sh.control("stop", ControlPayload::Null).await {
         Ok(instructions) => {
             for ins in instructions {
-                if matches!(ins, Instruction::UpdateSyncStatus(_) | Instruction::LogLine { .. }) {
-                    sh.apply(ins, None).await;
+                match ins {
+                    Instruction::UpdateSyncStatus(core) => status = Some(core),
+                    Instruction::LogLine { .. } => {
+                        sh.apply(ins, None).await;
+                    }
+                    _ => {}
                 }
             }
         }
         Err(e) => tracing::warn!("powersync_control stop failed: {e}"),
     }
+    status
 }
 
 pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
@@ -214,7 +221,7 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
             r = run_iteration(&sh) => r,
             _ = sh.cancelled() => Ok(End::Cancelled),
         };
-        finish_iteration(&sh).await;
+        let stopped = finish_iteration(&sh).await;
         let cancelled = sh.is_cancelled();
         let mut failure = None;
         match result {
@@ -230,8 +237,11 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
                 }
             }
         }
-        // One update: a listener never sees the error while the status still says connecting.
+        // One update: a listener never sees "not connecting" without the error that caused it.
         sh.db.inner.status.send_modify(|s| {
+            if let Some(core) = &stopped {
+                s.apply_core(core);
+            }
             if failure.is_some() {
                 s.download_error = failure;
             }
