@@ -85,11 +85,30 @@ impl CredentialsCache {
         Ok(fresh)
     }
 
-    /// Fetches new credentials while the old ones stay usable; replaces them on success.
+    /// Fetches new credentials while the old ones stay usable (http.md §5); replaces them on
+    /// success. The connector is told first, so that one caching tokens itself fetches anew.
     pub(crate) async fn refresh(&self) -> Result<(), SyncError> {
+        self.connector.invalidate_credentials();
         let fresh = self.fetch().await?;
         *self.cached.lock().await = Some(fresh);
         Ok(())
+    }
+
+    /// Runs one request with the cached credentials; a 401 (or an empty token) invalidates them,
+    /// whatever the request (http.md §2).
+    pub(crate) async fn call<T, F, Fut>(&self, request: F) -> Result<T, SyncError>
+    where
+        F: FnOnce(Credentials) -> Fut,
+        Fut: std::future::Future<Output = Result<T, SyncError>>,
+    {
+        let result = match self.get().await {
+            Ok(creds) => request(creds).await,
+            Err(e) => Err(e),
+        };
+        if let Err(SyncError::Unauthorized { .. }) = &result {
+            self.invalidate().await;
+        }
+        result
     }
 
     pub(crate) async fn invalidate(&self) {

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::db::pool::{control, ControlPayload, Pool};
+use crate::db::pool::{as_text, Pool};
 use crate::error::{Error, Result};
 
 /// `target_checkpoint_request_id` meaning "local writes since the last target".
@@ -215,14 +215,69 @@ pub(crate) fn first_id(conn: &Connection) -> Result<Option<i64>> {
         .optional()?)
 }
 
-/// Current `target_checkpoint_request_id` (read-only call) in a transaction on `conn`.
-pub(crate) fn read_target(conn: &mut Connection) -> Result<Option<String>> {
-    control(conn, "target_checkpoint_request_id", ControlPayload::Null)
+/// Current `target_checkpoint_request_id` (a read-only call), in the caller's transaction.
+pub(crate) fn read_target(conn: &Connection) -> Result<Option<String>> {
+    let value = conn.query_row(
+        "SELECT powersync_control('target_checkpoint_request_id', NULL)",
+        [],
+        |r| r.get::<_, rusqlite::types::Value>(0),
+    )?;
+    Ok(as_text(value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SCHEMA: &str = r#"{"tables":[{"name":"items","columns":[{"name":"name","type":"text"}]}]}"#;
+
+    async fn target(pool: &Pool) -> Option<String> {
+        pool.write(|c| read_target(&*c.transaction()?)).await.unwrap()
+    }
+
+    async fn exec(pool: &Pool, sql: &'static str) {
+        pool.write(move |c| Ok(c.execute_batch(sql)?)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn complete_sets_the_target_per_http_md_7() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::open(&dir.path().join("c.db"), Some(SCHEMA), 1, false).unwrap();
+        exec(
+            &pool,
+            "INSERT INTO items(id, name) VALUES ('a', 'x'); INSERT INTO items(id, name) VALUES ('b', 'y');",
+        )
+        .await;
+        exec(
+            &pool,
+            "BEGIN; SELECT powersync_control('target_checkpoint_request_id', '3'); COMMIT;",
+        )
+        .await;
+
+        // A custom write checkpoint while rows stay queued: the target is left alone.
+        let first = transaction_after(&pool, None).await.unwrap().unwrap();
+        assert_eq!(first.entries.len(), 1);
+        first.complete(Some("40".into())).await.unwrap();
+        assert_eq!(target(&pool).await.as_deref(), Some("3"));
+
+        // The last one with a custom write checkpoint: it becomes the target.
+        let batch = get_batch(&pool, 100).await.unwrap().unwrap();
+        assert!(!batch.has_more);
+        batch.complete(Some("41".into())).await.unwrap();
+        assert_eq!(target(&pool).await.as_deref(), Some("41"));
+        assert!(get_batch(&pool, 100).await.unwrap().is_none());
+
+        // Without a custom write checkpoint: "fetch one after the upload".
+        exec(&pool, "INSERT INTO items(id, name) VALUES ('c', 'z')").await;
+        get_batch(&pool, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .complete(None)
+            .await
+            .unwrap();
+        assert_eq!(target(&pool).await.as_deref(), Some(MAX_OP_ID));
+    }
 
     #[test]
     fn transaction_grouping() {

@@ -1,7 +1,9 @@
 //! Typed errors of the library. Messages never contain a token (see `redact`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connector::ConnectorError;
 use crate::framing::FramingError;
 
 /// Errors from database access and from the public API.
@@ -27,9 +29,37 @@ pub enum Error {
     Sync(#[from] SyncError),
 }
 
+/// An error returned by the application's connector, kept as the typed value (use
+/// [`ConnectorFailure::downcast_ref`] to get the connector's own error type back).
+#[derive(Debug, Clone)]
+pub struct ConnectorFailure(Arc<dyn std::error::Error + Send + Sync>);
+
+impl ConnectorFailure {
+    pub(crate) fn new(e: ConnectorError) -> Self {
+        ConnectorFailure(Arc::from(e))
+    }
+
+    /// The connector's error as its concrete type, if it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Display for ConnectorFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ConnectorFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
 /// Errors of the sync and upload loops. Stored in [`crate::SyncStatus`] as the download or
-/// upload error.
-#[derive(Debug, thiserror::Error)]
+/// upload error. `Clone`, so that a waiter can be given the recorded error itself.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
     #[error("could not reach the PowerSync service at {url}: {cause}")]
     Unreachable { url: String, cause: String },
@@ -55,20 +85,35 @@ pub enum SyncError {
     NoCredentials,
     #[error("invalid endpoint {endpoint:?}: {reason}")]
     Endpoint { endpoint: String, reason: &'static str },
+    /// The connector's `upload_data` returned an error.
     #[error("upload failed: {0}")]
-    Upload(String),
+    Upload(ConnectorFailure),
+    /// `upload_data` returned `Ok` but the first queued change is still queued (http.md §6).
+    #[error("upload failed: the connector's upload returned without completing the queued change {op_id}")]
+    UploadNotCompleted { op_id: i64 },
+    /// The connector's own `post_checkpoint_request` failed.
+    #[error("posting a checkpoint request failed: {0}")]
+    CheckpointRequest(ConnectorFailure),
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
     #[error("disconnected")]
     Disconnected,
     #[error("database: {0}")]
     Database(String),
 }
 
+/// Longest response body shown in an error message.
+const MAX_BODY_CHARS: usize = 500;
+
+/// The response body as one line (CLI messages are one line), shortened when long.
 fn body_suffix(body: &str) -> String {
-    let body = body.trim();
-    if body.is_empty() {
-        String::new()
-    } else {
-        format!(": {body}")
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return String::new();
+    }
+    match line.char_indices().nth(MAX_BODY_CHARS) {
+        Some((cut, _)) => format!(": {}…", &line[..cut]),
+        None => format!(": {line}"),
     }
 }
 
@@ -118,5 +163,35 @@ mod tests {
             body: "".into(),
         };
         assert_eq!(e.to_string(), "HTTP 503 from /upload");
+        let e = SyncError::Status {
+            path: "/upload".into(),
+            status: 500,
+            body: "{\n  \"error\": \"x\"\n}\n".into(),
+        };
+        assert_eq!(e.to_string(), "HTTP 500 from /upload: { \"error\": \"x\" }");
+        let e = SyncError::Status {
+            path: "/".into(),
+            status: 500,
+            body: "é".repeat(2000),
+        };
+        assert_eq!(
+            e.to_string().chars().count(),
+            "HTTP 500 from /: ".len() + MAX_BODY_CHARS + 1
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("backend said no")]
+    struct AppError;
+
+    #[test]
+    fn connector_errors_keep_their_type() {
+        let e = SyncError::Upload(ConnectorFailure::new(Box::new(AppError)));
+        assert_eq!(e.to_string(), "upload failed: backend said no");
+        let SyncError::Upload(f) = e.clone() else {
+            unreachable!()
+        };
+        assert!(f.downcast_ref::<AppError>().is_some());
+        assert!(std::error::Error::source(&f).is_some());
     }
 }

@@ -7,6 +7,8 @@ use serde::Deserialize;
 use crate::credentials::Credentials;
 use crate::error::{redact, SyncError};
 use crate::framing::Framing;
+#[cfg(test)]
+use crate::framing::BSON_CONTENT_TYPE;
 
 pub(crate) const NDJSON_ACCEPT: &str = "application/x-ndjson";
 pub(crate) const STREAM_ACCEPT: &str = "application/vnd.powersync.bson-stream;q=0.9,application/x-ndjson;q=0.8";
@@ -51,7 +53,7 @@ impl Http {
         let client = reqwest::Client::builder()
             .user_agent(user_agent())
             .build()
-            .map_err(|e| SyncError::Database(format!("HTTP client: {e}")))?;
+            .map_err(|e| SyncError::HttpClient(error_chain(&e)))?;
         Ok(Http { client })
     }
 
@@ -61,10 +63,13 @@ impl Http {
         creds: &Credentials,
         path: &str,
     ) -> Result<reqwest::RequestBuilder, SyncError> {
-        let auth = HeaderValue::from_str(&format!("Token {}", creds.token)).map_err(|_| SyncError::Unauthorized {
-            path: path.into(),
-            body: "the token contains characters not allowed in an HTTP header".into(),
-        })?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Token {}", creds.token)).map_err(|_| SyncError::Unauthorized {
+                path: path.into(),
+                body: "the token contains characters not allowed in an HTTP header".into(),
+            })?;
+        // Keeps the value out of any Debug output of the HTTP stack (e.g. trace logging).
+        auth.set_sensitive(true);
         Ok(self
             .client
             .request(method, format!("{}{}", creds.endpoint, path))
@@ -191,42 +196,71 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A one-shot HTTP server that answers 401 and echoes the request (headers included) in the
-    /// body, like a careless proxy might.
-    async fn echo_401_server() -> (String, tokio::task::JoinHandle<String>) {
+    /// A one-shot HTTP/1.1 server: returns the raw request it received (head and body) and
+    /// answers with `status` and `content_type`; `body: None` echoes the request back, like a
+    /// careless proxy might.
+    async fn one_shot(
+        status: &'static str,
+        content_type: &'static str,
+        body: Option<Vec<u8>>,
+    ) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let handle = tokio::spawn(async move {
             let (mut sock, _) = listener.accept().await.unwrap();
             let mut buf = vec![0u8; 8192];
             let mut req = Vec::new();
-            loop {
+            let complete = |req: &[u8]| {
+                let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    return false;
+                };
+                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                req.len() >= end + 4 + len
+            };
+            while !complete(&req) {
                 let n = sock.read(&mut buf).await.unwrap();
-                req.extend_from_slice(&buf[..n]);
-                if n == 0 || req.windows(4).any(|w| w == b"\r\n\r\n") {
+                if n == 0 {
                     break;
                 }
+                req.extend_from_slice(&buf[..n]);
             }
-            let req = String::from_utf8_lossy(&req).into_owned();
-            let resp = format!(
-                "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
-                req.len(),
-                req
+            let body = body.unwrap_or_else(|| req.clone());
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
             );
-            sock.write_all(resp.as_bytes()).await.unwrap();
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.write_all(&body).await.unwrap();
             req
         });
         (url, handle)
     }
 
+    async fn read_all(mut s: SyncStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(chunk) = s.body.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        out
+    }
+
     #[tokio::test]
     async fn token_never_appears_in_errors() {
-        let (url, server) = echo_401_server().await;
+        let (url, server) = one_shot("401 Unauthorized", "text/plain", None).await;
         let creds = Credentials::new(url, "very.secret.token");
         let err = Http::new().unwrap().write_checkpoint(&creds, "c1").await.unwrap_err();
-        let request = server.await.unwrap();
+        let request = String::from_utf8(server.await.unwrap()).unwrap();
         // The server did receive the token, in the documented header form and user agents.
         assert!(request.contains("authorization: Token very.secret.token"), "{request}");
+        assert!(
+            request.starts_with("GET /write-checkpoint2.json?client_id=c1 "),
+            "{request}"
+        );
+        assert!(request.contains("content-type: application/json"), "{request}");
         assert!(
             request.contains(&format!("x-user-agent: {}", user_agent())),
             "{request}"
@@ -236,6 +270,88 @@ mod tests {
         assert!(matches!(err, SyncError::Unauthorized { .. }));
         assert!(!shown.contains("very.secret.token"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    /// The extension's request text, with spacing and key order no serializer would produce.
+    const REQUEST: &str = r#"{"buckets":[{"name":"b","after":"7"}], "client_id":"c1","parameters":{"z":1,"a":[ ]}}"#;
+
+    #[tokio::test]
+    async fn stream_request_is_forwarded_byte_for_byte_and_prefers_bson() {
+        let doc = {
+            let mut d = 5i32.to_le_bytes().to_vec();
+            d.push(0);
+            d
+        };
+        let (url, server) = one_shot("200 OK", BSON_CONTENT_TYPE, Some(doc.clone())).await;
+        let creds = Credentials::new(url, "tok");
+        let stream = Http::new()
+            .unwrap()
+            .open_stream(&creds, REQUEST.into(), false)
+            .await
+            .unwrap();
+        assert_eq!(stream.framing, Framing::Bson);
+        assert_eq!(read_all(stream).await, doc);
+        let request = server.await.unwrap();
+        let text = String::from_utf8_lossy(&request);
+        assert!(text.starts_with("POST /sync/stream "), "{text}");
+        assert!(text.contains(&format!("accept: {STREAM_ACCEPT}\r\n")), "{text}");
+        assert!(text.contains("cache-control: no-store"), "{text}");
+        assert!(text.contains("authorization: Token tok"), "{text}");
+        assert!(request.ends_with(format!("\r\n\r\n{REQUEST}").as_bytes()), "{text}");
+    }
+
+    #[tokio::test]
+    async fn ndjson_only_and_other_content_types_frame_as_ndjson() {
+        let (url, server) = one_shot("200 OK", "application/x-ndjson; charset=utf-8", Some(b"{}\n".to_vec())).await;
+        let creds = Credentials::new(url, "tok");
+        let stream = Http::new()
+            .unwrap()
+            .open_stream(&creds, REQUEST.into(), true)
+            .await
+            .unwrap();
+        assert_eq!(stream.framing, Framing::Ndjson);
+        let text = String::from_utf8(server.await.unwrap()).unwrap();
+        assert!(text.contains(&format!("accept: {NDJSON_ACCEPT}\r\n")), "{text}");
+    }
+
+    #[tokio::test]
+    async fn stream_errors_carry_status_and_body() {
+        let (url, _server) = one_shot("503 Service Unavailable", "text/plain", Some(b"try later".to_vec())).await;
+        let err = Http::new()
+            .unwrap()
+            .open_stream(&Credentials::new(url, "tok"), REQUEST.into(), false)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.to_string(), "HTTP 503 from /sync/stream: try later");
+    }
+
+    #[tokio::test]
+    async fn checkpoint_request_posts_the_body_and_reads_the_accepted_id() {
+        let body = br#"{"data":{"checkpoint_request_id":"12"}}"#.to_vec();
+        let (url, server) = one_shot("200 OK", "application/json", Some(body)).await;
+        let posted = r#"{"client_id":"c1","checkpoint_request_id":"9"}"#;
+        let id = Http::new()
+            .unwrap()
+            .checkpoint_request(&Credentials::new(url, "tok"), posted.into())
+            .await
+            .unwrap();
+        assert_eq!(id, "12");
+        let request = String::from_utf8(server.await.unwrap()).unwrap();
+        assert!(request.starts_with("POST /sync/checkpoint-request "), "{request}");
+        assert!(request.ends_with(posted), "{request}");
+    }
+
+    #[tokio::test]
+    async fn malformed_ids_are_response_errors() {
+        let body = br#"{"data":{"write_checkpoint":"abc"}}"#.to_vec();
+        let (url, _server) = one_shot("200 OK", "application/json", Some(body)).await;
+        let err = Http::new()
+            .unwrap()
+            .write_checkpoint(&Credentials::new(url, "tok"), "c1")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SyncError::Response { .. }), "{err:?}");
     }
 
     #[tokio::test]

@@ -24,13 +24,14 @@ use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot, watch as tokio_watch, Notify};
+use tokio::sync::{mpsc, watch as tokio_watch, Notify};
 
 pub use connector::{BackendConnector, ConnectorError};
 pub use credentials::Credentials;
 pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType};
 pub use db::row::{Row, SqlValue};
-pub use error::{Error, Result, SyncError};
+pub use error::{ConnectorFailure, Error, Result, SyncError};
+pub use framing::FramingError;
 pub use options::{CheckpointMode, SyncOptions};
 pub use status::{PriorityStatus, Progress, StatusError, StreamStatus, SyncStatus, FULL_SYNC_PRIORITY};
 pub use subscriptions::{SubscribeOptions, SyncStreamSubscription};
@@ -39,6 +40,24 @@ use db::pool::Pool;
 use db::row::collect_rows;
 use subscriptions::StreamKey;
 use sync::{Event, RunningSync, SeedState, SyncShared};
+
+/// What [`PowerSyncDatabase::disconnect_and_clear_with`] deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClearOptions {
+    /// Also clear local-only tables (`powersync_clear` flag `0x01`). Default on.
+    pub clear_local: bool,
+    /// Soft clear: keep the downloaded operations so a resync is cheap (flag `0x02`). Default off.
+    pub soft: bool,
+}
+
+impl Default for ClearOptions {
+    fn default() -> Self {
+        ClearOptions {
+            clear_local: true,
+            soft: false,
+        }
+    }
+}
 
 /// Number of read connections next to the single write connection.
 const READERS: usize = 3;
@@ -187,8 +206,10 @@ impl PowerSyncDatabase {
         Ok(out)
     }
 
-    /// Starts syncing with `connector`; returns once the first connection attempt either
-    /// connected or failed (the client keeps retrying in the background until `disconnect`).
+    /// Starts syncing with `connector`. Returns once the status went through "connecting" to
+    /// "not connecting" (connected, or the first attempt failed and `download_error` says why;
+    /// http.md §8), or when `disconnect()` aborted it. The client keeps retrying in the
+    /// background until `disconnect`.
     pub async fn connect(&self, connector: Arc<dyn BackendConnector>, options: SyncOptions) -> Result<()> {
         options.validate().map_err(Error::Options)?;
         self.disconnect().await;
@@ -207,16 +228,18 @@ impl PowerSyncDatabase {
             client_id,
             upload_trigger: Notify::new(),
             cancel: cancel_rx,
+            refreshing: Default::default(),
         });
+        let mut statuses = self.inner.status.subscribe();
         self.inner.status.send_modify(|s| {
             s.download_error = None;
             s.upload_error = None;
             s.synced_since_connect = false;
             s.connecting = true;
         });
+        statuses.mark_unchanged();
         self.inner.seed.send_replace(SeedState::NotSeeded);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let download = tokio::spawn(sync::iteration::download_loop(shared.clone(), ready_tx));
+        let download = tokio::spawn(sync::iteration::download_loop(shared.clone()));
         let sh = shared.clone();
         let upload = tokio::spawn(async move {
             tokio::select! {
@@ -234,7 +257,8 @@ impl PowerSyncDatabase {
             forward,
         });
         drop(running);
-        let _ = ready_rx.await;
+        // `disconnect()` marks the status disconnected, so this also ends when aborted.
+        let _ = statuses.wait_for(|s| !s.connecting || s.download_error.is_some()).await;
         Ok(())
     }
 
@@ -259,12 +283,18 @@ impl PowerSyncDatabase {
     /// Disconnects, then deletes all synced data, local-only tables and the upload queue
     /// (`powersync_clear(1)`).
     pub async fn disconnect_and_clear(&self) -> Result<()> {
+        self.disconnect_and_clear_with(ClearOptions::default()).await
+    }
+
+    /// [`Self::disconnect_and_clear`] with the flags of `powersync_clear` chosen (http.md §9).
+    pub async fn disconnect_and_clear_with(&self, options: ClearOptions) -> Result<()> {
         self.disconnect().await;
+        let flags = i64::from(options.clear_local) | i64::from(options.soft) << 1;
         self.inner
             .pool
-            .write(|c| {
+            .write(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                tx.query_row("SELECT powersync_clear(1)", [], |_| Ok(()))?;
+                tx.query_row("SELECT powersync_clear(?)", [flags], |_| Ok(()))?;
                 tx.commit()?;
                 Ok(())
             })
@@ -344,11 +374,12 @@ impl PowerSyncDatabase {
                 if s.last_applied_checkpoint_request_id.is_some_and(|a| a >= id) {
                     return Ok(());
                 }
+                // The recorded error itself, so callers can tell a 401 from an unreachable service.
                 if let Some(e) = s.download_error.as_ref().filter(|e| Some(*e) != d0.as_ref()) {
-                    return Err(Error::Sync(SyncError::Database(e.to_string())));
+                    return Err(Error::Sync(SyncError::clone(&e.0)));
                 }
                 if let Some(e) = s.upload_error.as_ref().filter(|e| Some(*e) != u0.as_ref()) {
-                    return Err(Error::Sync(SyncError::Upload(e.to_string())));
+                    return Err(Error::Sync(SyncError::clone(&e.0)));
                 }
             }
             if self.inner.sync.lock().await.is_none() {
@@ -362,6 +393,8 @@ impl PowerSyncDatabase {
         self.inner.sync.lock().await.as_ref().map(|r| r.shared.clone())
     }
 
+    /// Queues an event into the running iteration, if any; without one it is dropped (the next
+    /// `start` reads the same state from the database).
     pub(crate) async fn send_event(&self, ev: Event) {
         let tx = self.inner.events.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(tx) = tx {

@@ -287,3 +287,40 @@ fn without_once_stays_connected_until_interrupted() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert!(text(&o).1.contains("disconnecting"));
 }
+
+#[test]
+fn trace_logging_never_shows_the_token() {
+    let svc = service();
+    svc.apply(vec![put("lists", "l1", json!({"name": "a"}))]).unwrap();
+    let f = Fixture::new();
+    local_write(&f);
+    let token = svc.token("alice", Duration::from_secs(600));
+    let (db, schema, url, upload) = (f.db(), f.schema(), svc.url(), svc.upload_url());
+    let o = Command::new(BIN)
+        .args([
+            "sync",
+            "--db",
+            &db,
+            "--schema",
+            &schema,
+            "--endpoint",
+            &url,
+            "--token",
+            &token,
+            "--upload-url",
+            &upload,
+            "--once",
+        ])
+        .env("RUST_LOG", "trace")
+        .env_remove("POWERSYNC_TOKEN")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    // Trace logging of the HTTP stack did run.
+    assert!(err.contains("TRACE") && err.contains("connection is ready"), "{err}");
+    assert!(!err.contains(&token) && !out.contains(&token), "{err}");
+    // Nor any part of it that would identify it (the signature).
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!err.contains(signature), "{err}");
+}

@@ -82,13 +82,8 @@ async fn initial_sync_ndjson_and_live_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_write_checkpoint_then_server_version() {
-    let svc = Arc::new(service());
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    db.connect(TestConnector::new(svc.clone(), "alice"), fast_options())
-        .await
-        .unwrap();
-    with_timeout("first sync", db.wait_for_first_sync(None)).await.unwrap();
+    let c = synced(Arc::new(service()), fast_options()).await;
+    let (svc, db) = (&c.svc, &c.db);
     db.execute(
         "INSERT INTO todos(id, description, owner_id) VALUES ('t9', 'local', 'alice')",
         vec![],
@@ -100,7 +95,7 @@ async fn upload_write_checkpoint_then_server_version() {
     })
     .await;
     eventually("queue empty and write checkpoint applied", || async {
-        write_checkpoint_applied(&db).await
+        write_checkpoint_applied(db).await
     })
     .await;
     assert!(svc.stats().write_checkpoints >= 1);
@@ -112,7 +107,7 @@ async fn upload_write_checkpoint_then_server_version() {
     }])
     .unwrap();
     eventually("server version applied", || async {
-        column(&db, "SELECT description FROM todos WHERE id = 't9'").await == vec!["server"]
+        column(db, "SELECT description FROM todos WHERE id = 't9'").await == vec!["server"]
     })
     .await;
     db.disconnect().await;
@@ -306,13 +301,8 @@ async fn checkpoint_request_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_mode_requests_write_checkpoint() {
-    let svc = Arc::new(service());
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    db.connect(TestConnector::new(svc.clone(), "alice"), fast_options())
-        .await
-        .unwrap();
-    with_timeout("first sync", db.wait_for_first_sync(None)).await.unwrap();
+    let c = synced(Arc::new(service()), fast_options()).await;
+    let (svc, db) = (&c.svc, &c.db);
     db.execute(
         "INSERT INTO todos(id, description, owner_id) VALUES ('w1', 'x', 'alice')",
         vec![],
@@ -320,10 +310,10 @@ async fn legacy_mode_requests_write_checkpoint() {
     .await
     .unwrap();
     eventually("write checkpoint applied", || async {
-        write_checkpoint_applied(&db).await
+        write_checkpoint_applied(db).await
     })
     .await;
-    assert_eq!(column(&db, "SELECT description FROM todos").await, vec!["x"]);
+    assert_eq!(column(db, "SELECT description FROM todos").await, vec!["x"]);
     assert!(svc.stats().write_checkpoints >= 1);
     assert!(
         db.request_checkpoint().await.is_err(),

@@ -1,8 +1,6 @@
 //! The CLI's backend connector: credentials from the token source, uploads as JSON batches to
 //! `--upload-url` (format in the README).
 
-use std::sync::{Arc, Mutex};
-
 use async_trait::async_trait;
 use powersync_client::{BackendConnector, ConnectorError, Credentials, CrudEntry, PowerSyncDatabase};
 use serde::Serialize;
@@ -11,12 +9,16 @@ use crate::cli::token::TokenSource;
 
 const BATCH_LIMIT: usize = 100;
 
-/// Why the last upload attempt failed (for `--once` exit codes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an upload failed; the library keeps it as the upload error's typed source, so `--once`
+/// picks the exit code from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum UploadFailure {
+    #[error("the backend rejected the upload (HTTP {status}): {}", body.trim())]
     Rejected { status: u16, body: String },
-    Unreachable(String),
-    NoBackend,
+    #[error("could not reach the upload backend {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("{queued} local change(s) are queued but no --upload-url was given; they stay queued")]
+    NoBackend { queued: String },
 }
 
 pub(crate) struct CliConnector {
@@ -24,20 +26,12 @@ pub(crate) struct CliConnector {
     pub token: TokenSource,
     pub upload_url: Option<String>,
     pub http: reqwest::Client,
-    pub last_failure: Arc<Mutex<Option<UploadFailure>>>,
 }
 
 #[derive(Serialize)]
 struct UploadBody<'a> {
     client_id: &'a str,
     batch: &'a [CrudEntry],
-}
-
-impl CliConnector {
-    fn fail(&self, f: UploadFailure, msg: String) -> ConnectorError {
-        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
-        msg.into()
-    }
 }
 
 #[async_trait]
@@ -56,50 +50,42 @@ impl BackendConnector for CliConnector {
             .unwrap_or_default();
         while let Some(batch) = db.get_crud_batch(BATCH_LIMIT).await? {
             let Some(url) = &self.upload_url else {
-                let msg = format!(
-                    "{}{} local change(s) are queued but no --upload-url was given; they stay queued",
-                    batch.entries.len(),
-                    if batch.has_more { "+" } else { "" }
-                );
-                return Err(self.fail(UploadFailure::NoBackend, msg));
+                let queued = format!("{}{}", batch.entries.len(), if batch.has_more { "+" } else { "" });
+                return Err(Box::new(UploadFailure::NoBackend { queued }));
             };
             let token = self.token.token().await?;
             let body = serde_json::to_string(&UploadBody {
                 client_id: &client_id,
                 batch: &batch.entries,
             })?;
+            let mut auth = reqwest::header::HeaderValue::from_str(&format!("Token {token}"))?;
+            // Keeps the value out of any Debug output of the HTTP stack (e.g. trace logging).
+            auth.set_sensitive(true);
             let resp = self
                 .http
                 .post(url)
                 .header("Content-Type", "application/json")
-                .header("Authorization", format!("Token {token}"))
+                .header("Authorization", auth)
                 .body(body)
                 .send()
                 .await;
             let resp = match resp {
                 Ok(r) => r,
                 Err(e) => {
-                    let msg = format!("could not reach the upload backend {url}: {}", e.without_url());
-                    return Err(self.fail(UploadFailure::Unreachable(msg.clone()), msg));
+                    return Err(Box::new(UploadFailure::Unreachable {
+                        url: url.clone(),
+                        cause: e.without_url().to_string(),
+                    }))
                 }
             };
             let status = resp.status();
             if !status.is_success() {
                 let body = resp.text().await.unwrap_or_default().replace(&token, "<redacted>");
-                let msg = format!(
-                    "the backend rejected the upload (HTTP {}): {}",
-                    status.as_u16(),
-                    body.trim()
-                );
-                return Err(self.fail(
-                    UploadFailure::Rejected {
-                        status: status.as_u16(),
-                        body,
-                    },
-                    msg,
-                ));
+                return Err(Box::new(UploadFailure::Rejected {
+                    status: status.as_u16(),
+                    body,
+                }));
             }
-            *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
             tracing::info!("uploaded {} change(s)", batch.entries.len());
             batch.complete(None).await?;
         }

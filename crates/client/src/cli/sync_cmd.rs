@@ -1,9 +1,9 @@
 //! `powersync-client sync`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
-use powersync_client::{PowerSyncDatabase, SubscribeOptions, SyncOptions, SyncStatus};
+use powersync_client::{PowerSyncDatabase, SubscribeOptions, SyncError, SyncOptions, SyncStatus};
 
 use crate::cli::args::SyncConfig;
 use crate::cli::connector::{CliConnector, UploadFailure};
@@ -11,7 +11,7 @@ use crate::cli::exit::{from_sync_error, CliError};
 use crate::cli::progress::ProgressView;
 
 /// What `--once` concludes from a status update.
-fn once_outcome(s: &SyncStatus, failure: &Option<UploadFailure>) -> Option<Result<(), CliError>> {
+fn once_outcome(s: &SyncStatus) -> Option<Result<(), CliError>> {
     if s.synced_since_connect {
         return Some(Ok(()));
     }
@@ -20,9 +20,13 @@ fn once_outcome(s: &SyncStatus, failure: &Option<UploadFailure>) -> Option<Resul
     }
     if let Some(e) = &s.upload_error {
         let msg = e.to_string();
+        let failure = match &*e.0 {
+            SyncError::Upload(f) => f.downcast_ref::<UploadFailure>(),
+            _ => None,
+        };
         return Some(Err(match failure {
             Some(UploadFailure::Rejected { .. }) => CliError::UploadRejected(msg),
-            Some(UploadFailure::Unreachable(_)) => CliError::Unreachable(msg),
+            Some(UploadFailure::Unreachable { .. }) => CliError::Unreachable(msg),
             _ => CliError::Other(msg),
         }));
     }
@@ -38,7 +42,6 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
     for (name, params) in &cfg.streams {
         db.subscribe(name, params.as_ref(), SubscribeOptions::default()).await?;
     }
-    let last_failure = Arc::new(Mutex::new(None));
     let connector = Arc::new(CliConnector {
         endpoint: cfg.endpoint.clone(),
         token: cfg.token.clone(),
@@ -47,7 +50,6 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
             .user_agent(format!("powersync-rust/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::Other(e.to_string()))?,
-        last_failure: last_failure.clone(),
     });
     let options = SyncOptions {
         retry_delay: cfg.retry_delay,
@@ -62,8 +64,7 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
                 let Some(s) = s else { break Err(CliError::Other("the sync client stopped".into())) };
                 view.update(&s);
                 if cfg.once {
-                    let failure = last_failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    if let Some(r) = once_outcome(&s, &failure) {
+                    if let Some(r) = once_outcome(&s) {
                         break r;
                     }
                 }

@@ -173,13 +173,19 @@ pub(crate) fn control(conn: &mut Connection, op: &str, payload: ControlPayload) 
         }
     };
     tx.commit()?;
-    Ok(match value {
+    Ok(as_text(value))
+}
+
+/// A `powersync_control` result read as text: it is TEXT JSON, INTEGER or NULL depending on the
+/// command (sync.md §6.2).
+pub(crate) fn as_text(value: rusqlite::types::Value) -> Option<String> {
+    match value {
         rusqlite::types::Value::Null => None,
         rusqlite::types::Value::Integer(i) => Some(i.to_string()),
         rusqlite::types::Value::Text(t) => Some(t),
         rusqlite::types::Value::Real(f) => Some(f.to_string()),
         rusqlite::types::Value::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-    })
+    }
 }
 
 pub(crate) enum ControlPayload {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{SeedState, SyncShared};
 use crate::db::pool::ControlPayload;
-use crate::error::SyncError;
+use crate::error::{ConnectorFailure, SyncError};
 
 #[derive(Deserialize)]
 struct CheckpointRequest {
@@ -26,14 +26,11 @@ pub(crate) async fn post(sh: &Arc<SyncShared>, body_json: String) -> Result<Stri
         .post_checkpoint_request(&req.client_id, &req.checkpoint_request_id)
         .await
     {
-        return r.map_err(|e| SyncError::Upload(format!("posting checkpoint request: {e}")));
+        return r.map_err(|e| SyncError::CheckpointRequest(ConnectorFailure::new(e)));
     }
-    let creds = sh.creds.get().await?;
-    let r = sh.http.checkpoint_request(&creds, body_json).await;
-    if let Err(SyncError::Unauthorized { .. }) = r {
-        sh.creds.invalidate().await;
-    }
-    r
+    sh.creds
+        .call(|creds| async move { sh.http.checkpoint_request(&creds, body_json).await })
+        .await
 }
 
 /// Allocates the next id (after this iteration's seeding) and posts it; returns the accepted id.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{checkpoints, is_no_iteration, End, Event, SeedState, SyncShared, Tasks};
 use crate::db::pool::ControlPayload;
@@ -13,7 +13,7 @@ use crate::framing::{Framer, Line};
 use crate::http::SyncStream;
 use crate::instructions::Instruction;
 use crate::options::CheckpointMode;
-use crate::status::StatusError;
+use crate::status::{CoreStatus, StatusError};
 use crate::subscriptions::active_streams_json;
 
 const EVENT_QUEUE: usize = 64;
@@ -74,12 +74,6 @@ async fn read_body(mut stream: SyncStream, tx: mpsc::Sender<Event>, idle: Durati
     }
 }
 
-fn fire(ready: &mut Option<oneshot::Sender<()>>) {
-    if let Some(r) = ready.take() {
-        let _ = r.send(());
-    }
-}
-
 /// Handles the instructions of one event; `Some` when the iteration ends.
 async fn handle_all(
     sh: &Arc<SyncShared>,
@@ -99,7 +93,7 @@ async fn handle_all(
     Ok(None)
 }
 
-async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<()>>) -> Result<End, SyncError> {
+async fn run_iteration(sh: &Arc<SyncShared>) -> Result<End, SyncError> {
     let creds = sh.creds.get().await?;
     let (tx, mut rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     *sh.db.inner.events.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
@@ -143,7 +137,6 @@ async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<
     if let Some(end) = handle_all(sh, established, &tx).await? {
         return Ok(end);
     }
-    fire(ready);
     tasks.spawn(read_body(stream, tx.clone(), sh.options.idle_timeout));
 
     let mut first_line = true;
@@ -189,8 +182,9 @@ async fn run_iteration(sh: &Arc<SyncShared>, ready: &mut Option<oneshot::Sender<
     }
 }
 
-/// The end of every iteration: no more events, no seeding, and `stop`.
-async fn finish_iteration(sh: &Arc<SyncShared>) {
+/// The end of every iteration: no more events, no seeding, and `stop`. Returns the status
+/// `stop` reported, for the caller to publish together with the iteration's outcome.
+async fn finish_iteration(sh: &Arc<SyncShared>) -> Option<CoreStatus> {
     *sh.db.inner.events.lock().unwrap_or_else(|e| e.into_inner()) = None;
     sh.db.inner.seed.send_if_modified(|s| {
         if *s == SeedState::Seeded {
@@ -200,30 +194,36 @@ async fn finish_iteration(sh: &Arc<SyncShared>) {
             false
         }
     });
+    let mut status = None;
     match sh.control("stop", ControlPayload::Null).await {
         Ok(instructions) => {
             for ins in instructions {
-                if matches!(ins, Instruction::UpdateSyncStatus(_) | Instruction::LogLine { .. }) {
-                    sh.apply(ins, None).await;
+                match ins {
+                    Instruction::UpdateSyncStatus(core) => status = Some(core),
+                    Instruction::LogLine { .. } => {
+                        sh.apply(ins, None).await;
+                    }
+                    _ => {}
                 }
             }
         }
         Err(e) => tracing::warn!("powersync_control stop failed: {e}"),
     }
+    status
 }
 
-pub(crate) async fn download_loop(sh: Arc<SyncShared>, ready: oneshot::Sender<()>) {
-    let mut ready = Some(ready);
+pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
     loop {
         if sh.is_cancelled() {
             break;
         }
         let result = tokio::select! {
-            r = run_iteration(&sh, &mut ready) => r,
+            r = run_iteration(&sh) => r,
             _ = sh.cancelled() => Ok(End::Cancelled),
         };
-        finish_iteration(&sh).await;
+        let stopped = finish_iteration(&sh).await;
         let cancelled = sh.is_cancelled();
+        let mut failure = None;
         match result {
             Ok(End::Close { hide_disconnect: true }) if !cancelled => continue,
             Ok(_) => {}
@@ -233,18 +233,24 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>, ready: oneshot::Sender<()
                 }
                 if !cancelled {
                     tracing::warn!("sync stream failed: {e}");
-                    let err = StatusError(Arc::new(e));
-                    sh.db.inner.status.send_modify(|s| s.download_error = Some(err));
+                    failure = Some(StatusError(Arc::new(e)));
                 }
             }
         }
-        sh.db.inner.status.send_modify(|s| s.mark_disconnected());
-        fire(&mut ready);
+        // One update: a listener never sees "not connecting" without the error that caused it.
+        sh.db.inner.status.send_modify(|s| {
+            if let Some(core) = &stopped {
+                s.apply_core(core);
+            }
+            if failure.is_some() {
+                s.download_error = failure;
+            }
+            s.mark_disconnected();
+        });
         if cancelled {
             break;
         }
         sh.sleep_retry().await;
     }
     sh.db.inner.status.send_modify(|s| s.mark_disconnected());
-    fire(&mut ready);
 }

@@ -6,6 +6,7 @@ pub(crate) mod iteration;
 pub(crate) mod target;
 pub(crate) mod upload;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch, Notify};
@@ -56,6 +57,9 @@ pub(crate) struct SyncShared {
     pub client_id: String,
     pub upload_trigger: Notify,
     pub cancel: watch::Receiver<bool>,
+    /// A background credentials refresh is running: the extension repeats
+    /// `FetchCredentials{did_expire:false}` on every `token_expires_in` line up to expiry.
+    pub refreshing: AtomicBool,
 }
 
 /// A running `connect()`.
@@ -142,15 +146,18 @@ impl SyncShared {
             Instruction::FetchCredentials { did_expire: true } => self.creds.invalidate().await,
             Instruction::FetchCredentials { did_expire: false } => {
                 if let Some(tx) = events.cloned() {
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        match me.creds.refresh().await {
-                            Ok(()) => {
-                                let _ = tx.send(Event::RefreshedToken).await;
+                    if !self.refreshing.swap(true, Ordering::SeqCst) {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            match me.creds.refresh().await {
+                                Ok(()) => {
+                                    let _ = tx.send(Event::RefreshedToken).await;
+                                }
+                                Err(e) => tracing::warn!("background credentials refresh failed: {e}"),
                             }
-                            Err(e) => tracing::warn!("background credentials refresh failed: {e}"),
-                        }
-                    });
+                            me.refreshing.store(false, Ordering::SeqCst);
+                        });
+                    }
                 }
             }
             Instruction::CloseSyncStream { hide_disconnect } => return Some(hide_disconnect),
@@ -187,14 +194,6 @@ impl SyncShared {
             .inner
             .status
             .send_if_modified(|s| std::mem::replace(&mut s.uploading, uploading) != uploading);
-    }
-
-    /// Queues an event into the running iteration, if any.
-    pub(crate) async fn send_event(&self, ev: Event) {
-        let tx = self.db.inner.events.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(tx) = tx {
-            let _ = tx.send(ev).await;
-        }
     }
 
     pub(crate) async fn sleep_retry(&self) {

@@ -22,13 +22,17 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<String, SyncError>>,
 {
+    // Step 1 in one read transaction, so the target and the sequence belong together.
     let seen = pool
         .write(|conn| {
-            if read_target(conn)?.as_deref() != Some(MAX_OP_ID) {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+            if read_target(&tx)?.as_deref() != Some(MAX_OP_ID) {
                 // No local writes since the last target, or a concrete target is already set.
                 return Ok(None);
             }
-            Ok(crud_sequence(conn)?)
+            let seq = crud_sequence(&tx)?;
+            tx.commit()?;
+            Ok(seq)
         })
         .await?;
     let Some(seq) = seen else { return Ok(false) };
@@ -70,7 +74,7 @@ mod tests {
     }
 
     async fn target(pool: &Pool) -> Option<String> {
-        pool.write(read_target).await.unwrap()
+        pool.write(|c| read_target(&*c.transaction()?)).await.unwrap()
     }
 
     #[tokio::test]

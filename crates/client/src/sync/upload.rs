@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{checkpoints, target::update_target, Event, SyncShared};
 use crate::crud::first_id;
-use crate::error::SyncError;
+use crate::error::{ConnectorFailure, SyncError};
 use crate::options::CheckpointMode;
 
 /// Turns commits that touch `ps_crud` into upload triggers.
@@ -33,12 +33,9 @@ pub(crate) async fn upload_loop(sh: Arc<SyncShared>) {
 async fn obtain_checkpoint(sh: &Arc<SyncShared>) -> Result<String, SyncError> {
     match sh.options.checkpoint_mode {
         CheckpointMode::Legacy => {
-            let creds = sh.creds.get().await?;
-            let r = sh.http.write_checkpoint(&creds, &sh.client_id).await;
-            if let Err(SyncError::Unauthorized { .. }) = r {
-                sh.creds.invalidate().await;
-            }
-            r
+            sh.creds
+                .call(|creds| async move { sh.http.write_checkpoint(&creds, &sh.client_id).await })
+                .await
         }
         CheckpointMode::Requests => checkpoints::allocate_and_post(sh).await,
     }
@@ -53,7 +50,7 @@ async fn upload_pass(sh: &Arc<SyncShared>) {
         let first = match sh.db.inner.pool.read(first_id).await {
             Ok(f) => f,
             Err(e) => {
-                sh.set_upload_error(Some(SyncError::Database(e.to_string())));
+                sh.set_upload_error(Some(e.into()));
                 sh.sleep_retry().await;
                 continue;
             }
@@ -61,7 +58,7 @@ async fn upload_pass(sh: &Arc<SyncShared>) {
         let Some(id) = first else {
             sh.set_uploading(false);
             match update_target(&sh.db.inner.pool, || obtain_checkpoint(sh)).await {
-                Ok(true) => sh.send_event(Event::CompletedUpload).await,
+                Ok(true) => sh.db.send_event(Event::CompletedUpload).await,
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!("could not obtain a write checkpoint: {e}");
@@ -73,9 +70,9 @@ async fn upload_pass(sh: &Arc<SyncShared>) {
             break;
         };
         if first_before_call == Some(id) {
-            let msg = format!("the connector's upload returned without completing the queued change {id}");
-            tracing::warn!("{msg}; retrying after the retry delay");
-            sh.set_upload_error(Some(SyncError::Upload(msg)));
+            let e = SyncError::UploadNotCompleted { op_id: id };
+            tracing::warn!("{e}; retrying after the retry delay");
+            sh.set_upload_error(Some(e));
             first_before_call = None;
             sh.sleep_retry().await;
             continue;
@@ -86,7 +83,7 @@ async fn upload_pass(sh: &Arc<SyncShared>) {
             Ok(()) => sh.set_upload_error(None),
             Err(e) => {
                 tracing::warn!("upload failed: {e}");
-                sh.set_upload_error(Some(SyncError::Upload(e.to_string())));
+                sh.set_upload_error(Some(SyncError::Upload(ConnectorFailure::new(e))));
                 first_before_call = None;
                 sh.sleep_retry().await;
             }

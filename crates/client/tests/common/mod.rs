@@ -59,6 +59,8 @@ pub struct TestConnector {
     pub short_tokens: AtomicUsize,
     pub short_ttl: Duration,
     pub tokens: Mutex<Vec<String>>,
+    /// `invalidate_credentials` calls.
+    pub invalidations: AtomicUsize,
 }
 
 impl TestConnector {
@@ -71,6 +73,7 @@ impl TestConnector {
             short_tokens: AtomicUsize::new(0),
             short_ttl: Duration::from_secs(20),
             tokens: Mutex::new(Vec::new()),
+            invalidations: AtomicUsize::new(0),
         })
     }
 }
@@ -89,6 +92,10 @@ impl BackendConnector for TestConnector {
         let token = self.svc.token(&self.sub, ttl);
         self.tokens.lock().unwrap().push(token.clone());
         Ok(Some(Credentials::new(self.svc.url(), token)))
+    }
+
+    fn invalidate_credentials(&self) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
     }
 
     async fn upload_data(&self, db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
@@ -117,6 +124,29 @@ impl BackendConnector for TestConnector {
 
 pub fn open_db(dir: &tempfile::TempDir) -> PowerSyncDatabase {
     PowerSyncDatabase::open(dir.path().join("test.db"), SCHEMA).unwrap()
+}
+
+/// A database connected to `svc` as user alice.
+pub struct Connected {
+    pub svc: Arc<TestService>,
+    pub db: PowerSyncDatabase,
+    pub conn: Arc<TestConnector>,
+    _dir: tempfile::TempDir,
+}
+
+/// Opens a fresh database, connects it with `opts` and waits for the first complete sync.
+pub async fn synced(svc: Arc<TestService>, opts: SyncOptions) -> Connected {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(&dir);
+    let conn = TestConnector::new(svc.clone(), "alice");
+    db.connect(conn.clone(), opts).await.unwrap();
+    with_timeout("first sync", db.wait_for_first_sync(None)).await.unwrap();
+    Connected {
+        svc,
+        db,
+        conn,
+        _dir: dir,
+    }
 }
 
 /// Polls `f` until it returns true; fails the test after 15 s.
