@@ -336,6 +336,60 @@ async fn connect_returns_with_the_error_when_the_service_is_unreachable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_response_without_a_body_fails_the_iteration() {
+    // A service that answers every request with 200 and an empty body (http.md §2.1).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    struct Empty(String);
+    #[async_trait]
+    impl BackendConnector for Empty {
+        async fn fetch_credentials(&self) -> Result<Option<Credentials>, ConnectorError> {
+            Ok(Some(Credentials::new(self.0.clone(), "tok")))
+        }
+        async fn upload_data(&self, _db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(&dir);
+    let opts = SyncOptions {
+        retry_delay: Duration::from_secs(120),
+        ..fast_options()
+    };
+    with_timeout("connect", db.connect(Arc::new(Empty(url)), opts))
+        .await
+        .unwrap();
+    // The headers arrive first ("connected"); the empty body then fails the iteration.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = db.status();
+    while s.download_error.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        s = db.status();
+    }
+    assert!(
+        matches!(
+            s.download_error.as_ref().map(|e| &*e.0),
+            Some(SyncError::Response { cause, .. }) if cause.contains("no body")
+        ),
+        "{s:?}"
+    );
+    assert!(!s.connected, "{s:?}");
+    db.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_iteration_ends_with_stop_even_after_an_error() {
     // `powersync_clear` with the soft flag refuses to run while the extension has an active
     // iteration (sql-api.md §4.10): it only succeeds if `stop` was sent.

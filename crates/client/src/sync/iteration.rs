@@ -39,11 +39,17 @@ fn start_payload(sh: &SyncShared) -> String {
 
 /// Reads the response body, frames it, and queues the lines. A gap of `idle` without any byte
 /// fails the iteration.
+/// A response that ends without a single byte fails the iteration (http.md §2.1).
 async fn read_body(mut stream: SyncStream, tx: mpsc::Sender<Event>, idle: Duration) {
     let mut framer = Framer::new(stream.framing);
+    let mut received = false;
     loop {
         let failed = match tokio::time::timeout(idle, stream.body.next()).await {
             Err(_) => SyncError::Idle(idle),
+            Ok(None) if !received => SyncError::Response {
+                path: "/sync/stream".into(),
+                cause: "the response has no body".into(),
+            },
             Ok(None) => match framer.finish() {
                 Ok(last) => {
                     if let Some(l) = last {
@@ -57,17 +63,20 @@ async fn read_body(mut stream: SyncStream, tx: mpsc::Sender<Event>, idle: Durati
                 Err(e) => e.into(),
             },
             Ok(Some(Err(e))) => e,
-            Ok(Some(Ok(chunk))) => match framer.push(&chunk) {
-                Ok(lines) => {
-                    for l in lines {
-                        if tx.send(Event::Line(l)).await.is_err() {
-                            return;
+            Ok(Some(Ok(chunk))) => {
+                received |= !chunk.is_empty();
+                match framer.push(&chunk) {
+                    Ok(lines) => {
+                        for l in lines {
+                            if tx.send(Event::Line(l)).await.is_err() {
+                                return;
+                            }
                         }
+                        continue;
                     }
-                    continue;
+                    Err(e) => e.into(),
                 }
-                Err(e) => e.into(),
-            },
+            }
         };
         let _ = tx.send(Event::StreamFailed(failed)).await;
         return;
