@@ -206,6 +206,15 @@ impl PowerSyncDatabase {
         Ok(out)
     }
 
+    /// This database's stable client id (`powersync_client_id()`), which uploads and write
+    /// checkpoints are keyed by.
+    pub async fn client_id(&self) -> Result<String> {
+        self.inner
+            .pool
+            .read(|c| Ok(c.query_row("SELECT powersync_client_id()", [], |r| r.get(0))?))
+            .await
+    }
+
     /// Starts syncing with `connector`. Returns once the status went through "connecting" to
     /// "not connecting" (connected, or the first attempt failed and `download_error` says why;
     /// http.md §8), or when `disconnect()` aborted it. The client keeps retrying in the
@@ -214,11 +223,7 @@ impl PowerSyncDatabase {
         options.validate().map_err(Error::Options)?;
         self.disconnect().await;
         let mut running = self.inner.sync.lock().await;
-        let client_id: String = self
-            .inner
-            .pool
-            .read(|c| Ok(c.query_row("SELECT powersync_client_id()", [], |r| r.get(0))?))
-            .await?;
+        let client_id = self.client_id().await?;
         let (cancel_tx, cancel_rx) = tokio_watch::channel(false);
         let shared = Arc::new(SyncShared {
             db: self.clone(),

@@ -118,12 +118,7 @@ impl BackendConnector for Connector {
     }
 
     async fn upload_data(&self, db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
-        let client_id = db
-            .query("SELECT powersync_client_id() AS id", vec![])
-            .await?
-            .first()
-            .and_then(|r| r.get_str("id").map(String::from))
-            .unwrap_or_default();
+        let client_id = db.client_id().await?;
         while let Some(batch) = db.get_crud_batch(UPLOAD_BATCH).await? {
             let values: Vec<String> = batch
                 .entries

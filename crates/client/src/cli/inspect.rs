@@ -110,12 +110,7 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
         .filter(|b| b.get_i64("last_op").unwrap_or(0) > b.get_i64("last_applied_op").unwrap_or(0))
         .count() as i64;
     let reason = held_back_reason(pending, target, seen, unapplied);
-    let client_id = db.query("SELECT powersync_client_id() AS id", vec![]).await?;
-    let client_id = client_id
-        .first()
-        .and_then(|r| r.get_str("id"))
-        .unwrap_or("")
-        .to_string();
+    let client_id = db.client_id().await?;
 
     if as_json {
         let out = json!({
