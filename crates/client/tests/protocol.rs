@@ -298,31 +298,40 @@ async fn hidden_restart_is_immediate_and_never_shows_disconnected() {
     c.db.disconnect().await;
 }
 
+/// A connector with a fixed endpoint and token and nothing to upload.
+struct FixedEndpoint(String);
+
+#[async_trait]
+impl BackendConnector for FixedEndpoint {
+    async fn fetch_credentials(&self) -> Result<Option<Credentials>, ConnectorError> {
+        Ok(Some(Credentials::new(self.0.clone(), "tok")))
+    }
+    async fn upload_data(&self, _db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+/// A fresh database connected to `url`, with a retry delay long enough that the next attempt
+/// does not show "connecting" again while the test looks at the first one.
+async fn connect_once_to(url: String) -> (tempfile::TempDir, PowerSyncDatabase) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(&dir);
+    let opts = SyncOptions {
+        retry_delay: Duration::from_secs(120),
+        ..fast_options()
+    };
+    with_timeout("connect", db.connect(Arc::new(FixedEndpoint(url)), opts))
+        .await
+        .unwrap();
+    (dir, db)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_returns_with_the_error_when_the_service_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    struct Nowhere(String);
-    #[async_trait]
-    impl BackendConnector for Nowhere {
-        async fn fetch_credentials(&self) -> Result<Option<Credentials>, ConnectorError> {
-            Ok(Some(Credentials::new(self.0.clone(), "tok")))
-        }
-        async fn upload_data(&self, _db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
-            Ok(())
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    // A long retry delay, so the next attempt does not show "connecting" again meanwhile.
-    let opts = SyncOptions {
-        retry_delay: Duration::from_secs(120),
-        ..fast_options()
-    };
-    with_timeout("connect", db.connect(Arc::new(Nowhere(url)), opts))
-        .await
-        .unwrap();
+    let (_dir, db) = connect_once_to(url).await;
     let s = db.status();
     assert!(!s.connecting && !s.connected);
     assert!(
@@ -352,25 +361,7 @@ async fn a_stream_response_without_a_body_fails_the_iteration() {
             });
         }
     });
-    struct Empty(String);
-    #[async_trait]
-    impl BackendConnector for Empty {
-        async fn fetch_credentials(&self) -> Result<Option<Credentials>, ConnectorError> {
-            Ok(Some(Credentials::new(self.0.clone(), "tok")))
-        }
-        async fn upload_data(&self, _db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
-            Ok(())
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    let opts = SyncOptions {
-        retry_delay: Duration::from_secs(120),
-        ..fast_options()
-    };
-    with_timeout("connect", db.connect(Arc::new(Empty(url)), opts))
-        .await
-        .unwrap();
+    let (_dir, db) = connect_once_to(url).await;
     // The headers arrive first ("connected"); the empty body then fails the iteration.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut s = db.status();
