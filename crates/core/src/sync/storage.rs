@@ -33,19 +33,29 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                     _ => None,
                 };
                 let mut superseded = false;
+                // A PUT that supersedes an op of the same row rewrites that op's row in place:
+                // only the `(bucket, op_id)` index changes, instead of three index deletes and
+                // three inserts (the stored contents are the same either way).
+                let mut reuse: Option<i64> = None;
                 if let Some(key) = &key {
                     // Probe first and delete by rowid only on a hit: most ops supersede nothing,
                     // and a plain index probe costs a fraction of DELETE ... RETURNING.
-                    let sql = "SELECT rowid, hash FROM ps_oplog WHERE bucket = ?1 AND key = ?2";
-                    let found: Vec<(i64, i64)> = db
+                    let sql = "SELECT rowid, hash, row_type IS ?3 AND row_id IS ?4 FROM ps_oplog WHERE bucket = ?1 AND key = ?2";
+                    let found: Vec<(i64, i64, bool)> = db
                         .prepare_cached(sql)
                         .and_then(|mut s| {
-                            s.query_map(params![bucket_id, key], |r| Ok((r.get(0)?, r.get(1)?)))?
-                                .collect::<rusqlite::Result<_>>()
+                            s.query_map(params![bucket_id, key, op.object_type, op.object_id], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })?
+                            .collect::<rusqlite::Result<_>>()
                         })
                         .map_err(|e| PsError::sqlite(Some(sql), e))?;
-                    for (rowid, hash) in found {
-                        sql::execute(db, "DELETE FROM ps_oplog WHERE rowid = ?1", [rowid])?;
+                    for (rowid, hash, same_row) in found {
+                        if op.op == OpType::PUT && same_row && reuse.is_none() {
+                            reuse = Some(rowid);
+                        } else {
+                            sql::execute(db, "DELETE FROM ps_oplog WHERE rowid = ?1", [rowid])?;
+                        }
                         let hash = Checksum::from_stored(hash);
                         add = add.wrapping_add(hash);
                         opsum = opsum.wrapping_sub(hash);
@@ -60,6 +70,10 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                         let sql = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?1, ?2)";
                         sql::execute(db, sql, params![op.object_type, op.object_id])?;
                     }
+                } else if let Some(rowid) = reuse {
+                    let sql = "UPDATE ps_oplog SET op_id = ?2, data = ?3, hash = ?4 WHERE rowid = ?1";
+                    sql::execute(db, sql, params![rowid, op.op_id.0, op.data, op.checksum.as_signed()])?;
+                    opsum = opsum.wrapping_add(op.checksum);
                 } else {
                     // Without a key the op is stored with no row identity at all (as observed).
                     let (row_type, row_id) = match key {
@@ -270,5 +284,101 @@ mod tests {
             ..expected
         };
         assert!(validate_checksums(&db, [&good]).unwrap().is_empty());
+    }
+
+    fn oplog(
+        db: &Connection,
+    ) -> Vec<(
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i64,
+    )> {
+        let mut s = db
+            .prepare("SELECT rowid, op_id, row_type, row_id, key, data, hash FROM ps_oplog ORDER BY op_id")
+            .unwrap();
+        let rows = s
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn superseding_put_rewrites_the_old_op_in_place() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let first = r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","object_type":"items","object_id":"r1","checksum":1,"data":"{\"v\":1}"},{"op_id":"2","op":"PUT","object_type":"items","object_id":"r2","checksum":2,"data":"{}"}]}}"#;
+        apply_data_line(&db, &data_line(first), first.len()).unwrap();
+        db.execute("UPDATE ps_buckets SET last_applied_op = last_op", [])
+            .unwrap();
+        let second = r#"{"data":{"bucket":"A","data":[{"op_id":"3","op":"PUT","object_type":"items","object_id":"r1","checksum":4,"data":"{\"v\":2}"}]}}"#;
+        apply_data_line(&db, &data_line(second), second.len()).unwrap();
+        let some = |s: &str| Some(s.to_string());
+        // Same rowid as op 1: the row was updated, not deleted and inserted again.
+        assert_eq!(
+            oplog(&db),
+            [
+                (2, 2, some("items"), some("r2"), some("items/r2/null"), some("{}"), 2),
+                (
+                    1,
+                    3,
+                    some("items"),
+                    some("r1"),
+                    some("items/r1/null"),
+                    some("{\"v\":2}"),
+                    4
+                ),
+            ]
+        );
+        let sums: (i64, i64) = db
+            .query_row("SELECT add_checksum, op_checksum FROM ps_buckets", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(sums, (1, 6), "the superseded op's checksum moves to add_checksum");
+        // The indexes stay consistent with the table after the in-place update.
+        let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+        let by_opid: i64 = db
+            .query_row(
+                "SELECT rowid FROM ps_oplog INDEXED BY ps_oplog_opid WHERE bucket = 1 AND op_id = 3",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(by_opid, 1);
+    }
+
+    #[test]
+    fn superseding_put_with_a_colliding_key_replaces_the_row_identity() {
+        // "a/b" + "c" and "a" + "b/c" share the key "a/b/c/null": the new op must carry its own
+        // row_type and row_id, so it cannot reuse the old op's row.
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let first = r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","object_type":"a/b","object_id":"c","checksum":1,"data":"{}"},{"op_id":"2","op":"PUT","object_type":"x","object_id":"y","checksum":1,"data":"{}"}]}}"#;
+        apply_data_line(&db, &data_line(first), first.len()).unwrap();
+        let second = r#"{"data":{"bucket":"A","data":[{"op_id":"3","op":"PUT","object_type":"a","object_id":"b/c","checksum":2,"data":"{}"}]}}"#;
+        apply_data_line(&db, &data_line(second), second.len()).unwrap();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            oplog(&db),
+            [
+                (2, 2, some("x"), some("y"), some("x/y/null"), some("{}"), 1),
+                (3, 3, some("a"), some("b/c"), some("a/b/c/null"), some("{}"), 2)
+            ]
+        );
     }
 }
