@@ -1,7 +1,7 @@
 //! Sync lines sent by the service (spec sync.md §2) and their value typing rules (§2.2).
 //!
-//! Decoded with serde from JSON text (serde_json) and from BSON (the `bson` crate), so both
-//! framings share one set of types and the reference's error texts.
+//! Decoded with serde from JSON text (serde_json) and from BSON (our decoder in `sync/bson.rs`), so
+//! both framings share one set of types and serde's error texts.
 
 use std::fmt;
 
@@ -279,109 +279,11 @@ pub fn parse_text(text: &str) -> PsResult<SyncLine> {
     serde_json::from_str(text).map_err(|e| PsError::sync_protocol("invalid text line", Some(e.to_string())))
 }
 
-/// Deepest document nesting we decode. The BSON decoder recurses per level without a limit, so
-/// a crafted line could otherwise overflow the stack and abort the host (serde_json stops at
-/// 128 for the same reason).
-const MAX_BSON_DEPTH: usize = 128;
-
-/// A little-endian int32 at `at`, as a non-negative length.
-fn bson_int32(bytes: &[u8], at: usize) -> Option<usize> {
-    let b = bytes.get(at..at.checked_add(4)?)?;
-    usize::try_from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
-}
-
-/// One BSON element starting at `pos` (its type byte): where it ends, and where the document it
-/// holds starts (embedded documents, arrays, code-with-scope). `None` when it cannot be measured.
-struct BsonElement {
-    end: usize,
-    child: Option<usize>,
-}
-
-fn bson_element(bytes: &[u8], pos: usize) -> Option<BsonElement> {
-    let element_type = *bytes.get(pos)?;
-    let name_len = bytes.get(pos + 1..)?.iter().position(|&c| c == 0)?;
-    let value = pos + 1 + name_len + 1;
-    let int32 = |at: usize| bson_int32(bytes, at);
-    let (value_len, child) = match element_type {
-        0x01 | 0x09 | 0x11 | 0x12 => (8, None),
-        0x02 | 0x0D | 0x0E => (4 + int32(value)?, None),
-        0x03 | 0x04 => (int32(value)?, Some(value + 4)),
-        // Code with scope: int32 total, string, then the scope document.
-        0x0F => (int32(value)?, Some(value + 8 + int32(value + 4)? + 4)),
-        0x05 => (5 + int32(value)?, None),
-        0x06 | 0x0A | 0x7F | 0xFF => (0, None),
-        0x07 => (12, None),
-        0x08 => (1, None),
-        0x10 => (4, None),
-        0x13 => (16, None),
-        _ => return None,
-    };
-    Some(BsonElement {
-        end: value.checked_add(value_len)?,
-        child,
-    })
-}
-
-/// Whether the documents in `bytes` nest deeper than `MAX_BSON_DEPTH`, found without recursion.
-/// Malformed input answers `false`: the decoder reports it properly.
-fn nested_too_deeply(bytes: &[u8]) -> bool {
-    // Each entry: (position of the next element, end of its document).
-    let mut stack: Vec<(usize, usize)> = Vec::new();
-    let Some(len) = bson_int32(bytes, 0) else { return false };
-    stack.push((4, len.min(bytes.len())));
-    while let Some(&(pos, end)) = stack.last() {
-        if stack.len() > MAX_BSON_DEPTH {
-            return true;
-        }
-        if pos + 1 >= end {
-            stack.pop();
-            continue;
-        }
-        let Some(element) = bson_element(&bytes[..end], pos) else {
-            return false;
-        };
-        stack.last_mut().expect("not empty").0 = element.end;
-        if let Some(child_start) = element.child {
-            if child_start <= element.end && element.end <= bytes.len() {
-                stack.push((child_start, element.end));
-            }
-        }
-    }
-    false
-}
-
-/// Decodes one BSON document.
+/// Decodes one BSON line: its top-level document's first element, as the reference reads it
+/// (sync/bson.rs).
 pub fn parse_binary(bytes: &[u8]) -> PsResult<SyncLine> {
-    if nested_too_deeply(bytes) {
-        return Err(PsError::sync_protocol(
-            "invalid binary line",
-            Some(format!("documents nested deeper than {MAX_BSON_DEPTH} levels")),
-        ));
-    }
-    let first = first_element_document(bytes);
-    bson::deserialize_from_slice(first.as_deref().unwrap_or(bytes))
+    super::bson::from_first_element(bytes)
         .map_err(|e| PsError::sync_protocol("invalid binary line", Some(e.to_string())))
-}
-
-/// The reference reads only the first element of a line's top-level document and ignores what
-/// follows (more keys, a wrong final byte, trailing bytes). We rebuild a document holding just
-/// that element so the strict decoder sees the same line; `None` leaves the bytes as they are
-/// (the decoder then reports what is wrong with them).
-fn first_element_document(bytes: &[u8]) -> Option<Vec<u8>> {
-    let declared = bson_int32(bytes, 0)?;
-    if declared > bytes.len() || bytes.len() < 5 {
-        return None;
-    }
-    let end = bson_element(bytes, 4)?.end;
-    if end > declared {
-        return None;
-    }
-    let element = bytes.get(4..end)?;
-    let mut out = Vec::with_capacity(element.len() + 5);
-    out.extend_from_slice(&((element.len() + 5) as i32).to_le_bytes());
-    out.extend_from_slice(element);
-    out.push(0);
-    Some(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! The sync client behind `powersync_control` (spec sync.md): line decoding (`line`), bucket
-//! storage and checksums (`storage`), publishing (`sync_local`, `raw_tables`), streams, status,
-//! instructions, checkpoint requests and the state machine (`iteration`).
+//! The sync client behind `powersync_control` (spec sync.md): line decoding (`line`, with the BSON
+//! decoder in `bson`), bucket storage and checksums (`storage`), publishing (`sync_local`,
+//! `raw_tables`), streams, status, instructions, checkpoint requests and the state machine
+//! (`iteration`).
 
+mod bson;
 pub mod checkpoint_requests;
 mod command;
 pub mod instruction;
