@@ -69,6 +69,53 @@ impl KindMarker for ManualKind {
 pub type SimpleCrud = CrudTable<SimpleKind>;
 pub type ManualCrud = CrudTable<ManualKind>;
 
+/// rusqlite builds version-1 modules, without the savepoint callbacks. The CRUD tables need
+/// `xRollbackTo`: a rollback to a savepoint may undo the transaction id's `ps_tx` increment,
+/// and only then must the next write check it again (instead of every write paying for it).
+macro_rules! with_savepoint_callbacks {
+    ($kind:ty) => {{
+        // SAFETY: `Module` is `#[repr(transparent)]` over `sqlite3_module` (rusqlite pinned at
+        // =0.40.0); only the version and the three savepoint callbacks change.
+        let mut base: ffi::sqlite3_module = unsafe {
+            std::mem::transmute(rusqlite::vtab::Module::<'static, CrudTable<$kind>>::update_module_with_tx())
+        };
+        base.iVersion = 2;
+        base.xSavepoint = Some(savepoint_ok);
+        base.xRelease = Some(savepoint_ok);
+        base.xRollbackTo = Some(rolled_back_to::<$kind>);
+        // SAFETY: as above, back to the same type.
+        unsafe { std::mem::transmute::<ffi::sqlite3_module, rusqlite::vtab::Module<'static, CrudTable<$kind>>>(base) }
+    }};
+}
+
+pub const SIMPLE_MODULE: rusqlite::vtab::Module<'static, SimpleCrud> = with_savepoint_callbacks!(SimpleKind);
+pub const MANUAL_MODULE: rusqlite::vtab::Module<'static, ManualCrud> = with_savepoint_callbacks!(ManualKind);
+
+/// `xSavepoint` / `xRelease`: nothing to do (SQLite only calls `xRollbackTo` on tables that
+/// registered a savepoint level through `xSavepoint`, so it must exist).
+unsafe extern "C" fn savepoint_ok(_vtab: *mut sqlite3_vtab, _savepoint: c_int) -> c_int {
+    ffi::SQLITE_OK
+}
+
+/// `xRollbackTo`: marks the shared transaction id for re-checking.
+unsafe extern "C" fn rolled_back_to<K: KindMarker>(vtab: *mut sqlite3_vtab, _savepoint: c_int) -> c_int {
+    // SAFETY: SQLite passes the `sqlite3_vtab` that `connect` returned, which is the first field
+    // of a live `CrudTable<K>` (`#[repr(C)]`) until `xDisconnect`.
+    let table = unsafe { &*(vtab as *const CrudTable<K>) };
+    // Setting a flag cannot panic except on a poisoned lock, which `lock` recovers from; the
+    // guard keeps even that from unwinding into SQLite.
+    let marked = catch_unwind(AssertUnwindSafe(|| {
+        if let Some(tx) = lock(&table.state.crud_transaction).as_mut() {
+            tx.rolled_back = true;
+        }
+    }));
+    if marked.is_ok() {
+        ffi::SQLITE_OK
+    } else {
+        ffi::SQLITE_INTERNAL
+    }
+}
+
 /// `SQLITE_MISUSE` without a message: SQLite then reports "bad parameter or other API misuse".
 pub(crate) fn misuse() -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_MISUSE), None)
@@ -131,6 +178,7 @@ impl<K: KindMarker> CrudTable<K> {
             *current = Some(CrudTransaction {
                 tx_id: next - 1,
                 owner: self.token(),
+                rolled_back: false,
             });
         }
         Ok(())
@@ -145,18 +193,24 @@ impl<K: KindMarker> CrudTable<K> {
     }
 
     /// The transaction id for a write. `ROLLBACK TO` a savepoint taken before the id was
-    /// allocated undoes its `ps_tx` increment without telling virtual tables, so the increment
-    /// is re-applied when it is gone: otherwise the next transaction would get the same id and
-    /// the upload queue would merge two transactions.
+    /// allocated undoes its `ps_tx` increment, so after a rollback (`rolled_back`, set by
+    /// `xRollbackTo`) the increment is re-applied when it is gone: otherwise the next transaction
+    /// would get the same id and the upload queue would merge two transactions.
     fn current_tx_id(&self) -> PsResult<i64> {
-        let tx_id = lock(&self.state.crud_transaction)
-            .map(|tx| tx.tx_id)
-            .ok_or_else(|| PsError::internal("write to a CRUD table outside a transaction"))?;
-        sql::execute(
-            &self.db,
-            "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1",
-            [tx_id],
-        )?;
+        let (tx_id, rolled_back) = {
+            let mut current = lock(&self.state.crud_transaction);
+            let tx = current
+                .as_mut()
+                .ok_or_else(|| PsError::internal("write to a CRUD table outside a transaction"))?;
+            (tx.tx_id, std::mem::take(&mut tx.rolled_back))
+        };
+        if rolled_back {
+            sql::execute(
+                &self.db,
+                "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1",
+                [tx_id],
+            )?;
+        }
         Ok(tx_id)
     }
 
@@ -423,6 +477,45 @@ mod tests {
             crud_rows(&db),
             vec![(1, 1, r#"{"op":"DELETE","id":"b","type":"t"}"#.to_owned())]
         );
+    }
+
+    #[test]
+    fn rollback_to_a_savepoint_keeps_the_next_transaction_apart() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        // The id is allocated inside the savepoint; rolling back to it undoes the increment.
+        db.execute_batch(
+            "BEGIN; SAVEPOINT s; insert into powersync_crud(op,id,type) values ('DELETE','a','t'); ROLLBACK TO s; \
+             insert into powersync_crud(op,id,type) values ('DELETE','b','t'); COMMIT;",
+        )
+        .unwrap();
+        db.execute("insert into powersync_crud(op,id,type) values ('DELETE','c','t')", [])
+            .unwrap();
+        let tx_ids: Vec<i64> = crud_rows(&db).into_iter().map(|(_, tx, _)| tx).collect();
+        assert_eq!(tx_ids, [1, 2]);
+    }
+
+    #[test]
+    fn failed_statement_keeps_the_next_transaction_apart() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        db.execute_batch(
+            "CREATE TRIGGER refuse AFTER INSERT ON ps_crud WHEN new.data LIKE '%\"bad\"%' \
+             BEGIN SELECT raise(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        db.execute_batch("BEGIN").unwrap();
+        // The statement's first write allocates the id, then fails: its rollback undoes the
+        // increment along with the row.
+        db.execute("insert into powersync_crud(op,id,type) values ('DELETE','bad','t')", [])
+            .unwrap_err();
+        db.execute("insert into powersync_crud(op,id,type) values ('DELETE','a','t')", [])
+            .unwrap();
+        db.execute_batch("COMMIT").unwrap();
+        db.execute("insert into powersync_crud(op,id,type) values ('DELETE','b','t')", [])
+            .unwrap();
+        let tx_ids: Vec<i64> = crud_rows(&db).into_iter().map(|(_, tx, _)| tx).collect();
+        assert_eq!(tx_ids, [1, 2]);
     }
 
     #[test]

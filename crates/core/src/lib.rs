@@ -152,8 +152,8 @@ pub fn register_connection(conn: &rusqlite::Connection) -> Result<(), Error> {
 unsafe fn register_modules(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>) -> PsResult<()> {
     // Constants, so `&` promotes them to the 'static lifetime SQLite needs.
     const CLOSE_MODULE: Module<'static, close::CloseTable> = Module::update_module();
-    const CRUD_MODULE: Module<'static, crud::SimpleCrud> = Module::update_module_with_tx();
-    const CRUD_MANUAL_MODULE: Module<'static, crud::ManualCrud> = Module::update_module_with_tx();
+    const CRUD_MODULE: Module<'static, crud::SimpleCrud> = crud::SIMPLE_MODULE;
+    const CRUD_MANUAL_MODULE: Module<'static, crud::ManualCrud> = crud::MANUAL_MODULE;
     // SAFETY: the caller guarantees `db` is open; the handle does not outlive this call.
     let conn = unsafe { function::connection_for(db) };
     conn.create_module(c"powersync_internal_close", &CLOSE_MODULE, Some(Arc::clone(state)))?;

@@ -35,6 +35,9 @@ pub struct DatabaseState {
 pub struct CrudTransaction {
     pub tx_id: i64,
     pub owner: usize,
+    /// A `ROLLBACK TO` (or a failed statement) happened since `tx_id` was allocated, so the
+    /// allocation's `ps_tx` increment may be gone.
+    pub rolled_back: bool,
 }
 
 #[derive(Default)]

@@ -286,9 +286,8 @@ mod tests {
         assert!(validate_checksums(&db, [&good]).unwrap().is_empty());
     }
 
-    fn oplog(
-        db: &Connection,
-    ) -> Vec<(
+    /// `(rowid, op_id, row_type, row_id, key, data, hash)`.
+    type OplogRow = (
         i64,
         i64,
         Option<String>,
@@ -296,7 +295,9 @@ mod tests {
         Option<String>,
         Option<String>,
         i64,
-    )> {
+    );
+
+    fn oplog(db: &Connection) -> Vec<OplogRow> {
         let mut s = db
             .prepare("SELECT rowid, op_id, row_type, row_id, key, data, hash FROM ps_oplog ORDER BY op_id")
             .unwrap();
