@@ -85,18 +85,19 @@ impl Args {
         }
     }
 
-    /// The argument's bytes as a BLOB (other types are converted the way SQLite converts them).
-    pub fn blob(&self, i: usize) -> Vec<u8> {
+    /// The argument's bytes as a BLOB (other types are converted the way SQLite converts them),
+    /// borrowed for the duration of the call.
+    pub fn blob_borrowed(&self, i: usize) -> &[u8] {
         let v = self.raw(i);
-        // SAFETY: as for `text`: the pointer and length come from SQLite for a live value and
-        // the bytes are copied before returning.
+        // SAFETY: as for `text_borrowed`: SQLite's buffer for a live value of this call, valid
+        // until the value is converted again or the call returns; `&self` lives no longer.
         unsafe {
             let ptr = ffi::sqlite3_value_blob(v);
             let len = ffi::sqlite3_value_bytes(v) as usize;
             if ptr.is_null() || len == 0 {
-                Vec::new()
+                &[]
             } else {
-                std::slice::from_raw_parts(ptr.cast::<u8>(), len).to_vec()
+                std::slice::from_raw_parts(ptr.cast::<u8>(), len)
             }
         }
     }

@@ -6,6 +6,7 @@
 //! checkpoint request id ranges) is carried as a typed value and checked by the domain code.
 
 use rusqlite::ffi;
+use std::borrow::Cow;
 
 use crate::error::{ErrorKind, PsError, PsResult};
 use crate::function::Args;
@@ -15,12 +16,13 @@ use crate::sync::streams::{StreamKey, SubscriptionCommand};
 
 /// One `powersync_control(op, payload)` call.
 #[derive(Debug)]
-pub enum Command {
+pub enum Command<'a> {
     Start(StartOptions),
     Stop,
     /// A text line, still undecoded (its syntax errors end the iteration, so they are raised there).
-    LineText(String),
-    LineBinary(Vec<u8>),
+    /// Lines borrow the call's argument: decoding borrows from it in turn.
+    LineText(Cow<'a, str>),
+    LineBinary(&'a [u8]),
     ConnectionEstablished,
     ConnectionEnd,
     CompletedUpload,
@@ -67,7 +69,7 @@ fn start_options(args: &Args) -> PsResult<StartOptions> {
     parse_json(&text)
 }
 
-impl Command {
+impl<'a> Command<'a> {
     /// Whether the command may write to the database (reads need no savepoint).
     pub fn writes(&self) -> bool {
         !matches!(
@@ -79,22 +81,24 @@ impl Command {
     }
 
     /// Decodes the two arguments of `powersync_control`.
-    pub fn decode(args: &Args) -> PsResult<Command> {
+    pub fn decode(args: &'a Args) -> PsResult<Command<'a>> {
         let op = args
             .text_if_text(0)
             .ok_or_else(|| PsError::invalid_argument("First argument must be a string"))?;
         Ok(match op.as_str() {
             "start" => Command::Start(start_options(args)?),
             "stop" => Command::Stop,
-            "line_text" => Command::LineText(
-                args.text_if_text(1)
-                    .ok_or_else(|| PsError::invalid_argument("Second argument must be a string"))?,
-            ),
+            "line_text" => {
+                if args.value_type(1) != ffi::SQLITE_TEXT {
+                    return Err(PsError::invalid_argument("Second argument must be a string"));
+                }
+                Command::LineText(args.text_borrowed(1).unwrap_or_default())
+            }
             "line_binary" => {
                 if args.value_type(1) != ffi::SQLITE_BLOB {
                     return Err(PsError::invalid_argument("Second argument must be a byte array"));
                 }
-                Command::LineBinary(args.blob(1))
+                Command::LineBinary(args.blob_borrowed(1))
             }
             // Any value whose text is `established` / `end` counts (a BLOB too, as observed).
             "connection" => match args.text(1).as_deref() {

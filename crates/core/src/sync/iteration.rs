@@ -496,7 +496,7 @@ impl Iteration {
                     // Booleans, objects and arrays end the scan of this op.
                     JsonKind::Other => break,
                 };
-                let key = (table.clone(), column.clone());
+                let key = (table.to_string(), column.clone());
                 let changed = match seen.get(&key) {
                     None => true,
                     Some(ValueType::String) => false,
@@ -505,7 +505,7 @@ impl Iteration {
                 if changed {
                     seen.insert(key, value_type);
                     out.push(Instruction::HandleDiagnostics(Diagnostics::SchemaChange {
-                        table: table.clone(),
+                        table: table.to_string(),
                         column,
                         value_type,
                     }));

@@ -3,6 +3,7 @@
 //! Decoded with serde from JSON text (serde_json) and from BSON (our decoder in `sync/bson.rs`), so
 //! both framings share one set of types and serde's error texts.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, EnumAccess, IgnoredAny, Unexpected, VariantAccess, Visitor};
@@ -189,10 +190,14 @@ pub enum StreamErrorSubscription {
     Default(#[allow(dead_code)] String),
 }
 
+/// Its strings borrow from the line where the decoder can hand them out unescaped (BSON always,
+/// JSON text when a string has no escapes): data lines are the bulk of all synced bytes.
 #[derive(Debug, Clone, Deserialize)]
-pub struct DataLine {
-    pub bucket: String,
-    pub data: Vec<OplogEntry>,
+pub struct DataLine<'a> {
+    #[serde(borrow)]
+    pub bucket: Cow<'a, str>,
+    #[serde(borrow)]
+    pub data: Vec<OplogEntry<'a>>,
 }
 
 // The variant names are the wire format.
@@ -206,18 +211,56 @@ pub enum OpType {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct OplogEntry {
+pub struct OplogEntry<'a> {
     pub op_id: OpId,
     pub op: OpType,
     pub checksum: Checksum,
-    #[serde(default)]
-    pub object_type: Option<String>,
-    #[serde(default)]
-    pub object_id: Option<String>,
-    #[serde(default)]
-    pub subkey: Option<String>,
-    #[serde(default)]
-    pub data: Option<String>,
+    #[serde(default, borrow, deserialize_with = "optional_text")]
+    pub object_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "optional_text")]
+    pub object_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "optional_text")]
+    pub subkey: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "optional_text")]
+    pub data: Option<Cow<'a, str>>,
+}
+
+/// An optional string, borrowed when the decoder offers borrowed text (serde borrows a `Cow`
+/// only when it is not inside an `Option`). Errors read as for `Option<String>`.
+fn optional_text<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    struct Text;
+    impl<'de> Visitor<'de> for Text {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+    struct Optional;
+    impl<'de> Visitor<'de> for Optional {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("option")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_str(Text).map(Some)
+        }
+    }
+    deserializer.deserialize_option(Optional)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -230,10 +273,10 @@ pub struct PartialCheckpointComplete {
 
 /// One line: a single-key object naming its type.
 #[derive(Debug, Clone)]
-pub enum SyncLine {
+pub enum SyncLine<'a> {
     Checkpoint(Checkpoint),
     CheckpointDiff(CheckpointDiff),
-    Data(DataLine),
+    Data(DataLine<'a>),
     CheckpointComplete,
     PartialCheckpointComplete(Priority),
     TokenExpiresIn(i32),
@@ -241,15 +284,15 @@ pub enum SyncLine {
     Unknown,
 }
 
-impl<'de> Deserialize<'de> for SyncLine {
+impl<'de> Deserialize<'de> for SyncLine<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = SyncLine;
+            type Value = SyncLine<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a sync line")
             }
-            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<SyncLine, A::Error> {
+            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<SyncLine<'de>, A::Error> {
                 let (key, variant) = data.variant::<String>()?;
                 Ok(match key.as_str() {
                     "checkpoint" => SyncLine::Checkpoint(variant.newtype_variant()?),
@@ -275,13 +318,13 @@ impl<'de> Deserialize<'de> for SyncLine {
 }
 
 /// Decodes a JSON text line.
-pub fn parse_text(text: &str) -> PsResult<SyncLine> {
+pub fn parse_text(text: &str) -> PsResult<SyncLine<'_>> {
     serde_json::from_str(text).map_err(|e| PsError::sync_protocol("invalid text line", Some(e.to_string())))
 }
 
 /// Decodes one BSON line: its top-level document's first element, as the reference reads it
 /// (sync/bson.rs).
-pub fn parse_binary(bytes: &[u8]) -> PsResult<SyncLine> {
+pub fn parse_binary(bytes: &[u8]) -> PsResult<SyncLine<'_>> {
     super::bson::from_first_element(bytes)
         .map_err(|e| PsError::sync_protocol("invalid binary line", Some(e.to_string())))
 }

@@ -194,7 +194,7 @@ fn dispatch(
             it.line(db, state, line, text.len())
         }),
         Command::LineBinary(bytes) => on_iteration(client, &mut |it| {
-            let line = line::parse_binary(&bytes)?;
+            let line = line::parse_binary(bytes)?;
             it.line(db, state, line, bytes.len())
         }),
         Command::ConnectionEstablished => on_iteration(client, &mut |it| Ok(it.connection_established())),

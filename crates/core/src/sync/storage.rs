@@ -224,7 +224,7 @@ mod tests {
     use crate::sync::line::{parse_text, SyncLine};
     use crate::testing::open;
 
-    fn data_line(text: &str) -> DataLine {
+    fn data_line(text: &str) -> DataLine<'_> {
         match parse_text(text).unwrap() {
             SyncLine::Data(d) => d,
             other => panic!("{other:?}"),

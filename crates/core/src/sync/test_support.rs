@@ -30,7 +30,7 @@ pub fn open_db() -> Connection {
     open_with(SCHEMA)
 }
 
-pub fn parse(text: &str) -> SyncLine {
+pub fn parse(text: &str) -> SyncLine<'_> {
     parse_text(text).unwrap_or_else(|e| panic!("bad test line {text}: {e}"))
 }
 

@@ -437,9 +437,12 @@ fn line_values_follow_the_reference_typing() {
     assert_eq!((b[0].count, b[1].count, b[2].count), (Some(3), Some(1 << 40), None));
     assert_eq!(b[0].subscriptions, vec![SubscriptionReason::Default(0)]);
 
-    let token = |v: B| line::parse_binary(&doc(vec![("token_expires_in", v)]));
-    assert!(matches!(token(B::I32(30)).unwrap(), SyncLine::TokenExpiresIn(30)));
-    assert!(matches!(token(B::I64(60)).unwrap(), SyncLine::TokenExpiresIn(60)));
+    let token = |v: B| match line::parse_binary(&doc(vec![("token_expires_in", v)])).unwrap() {
+        SyncLine::TokenExpiresIn(seconds) => Some(seconds),
+        _ => None,
+    };
+    assert_eq!(token(B::I32(30)), Some(30));
+    assert_eq!(token(B::I64(60)), Some(60));
     assert!(matches!(
         line::parse_binary(&doc(vec![("some_future_line", B::Raw(0x07, vec![0; 12]))])).unwrap(),
         SyncLine::Unknown
