@@ -62,10 +62,12 @@ pub fn sync_local(
         return Ok(SyncLocalResult::PendingLocalChanges);
     }
 
-    // Both full-sync plans yield the same rows in the same order (the UNION's, sorted by type and
-    // id). On a database with applied data the scan must start from each bucket's unapplied ops
-    // (CROSS JOIN fixes the join order), or the planner walks the whole oplog for a small diff;
-    // for a first sync walking the oplog in row order saves the sort.
+    // Which rows to publish, and the latest op's data for each (NULL: delete the row). On a
+    // database with applied data the scan must start from each bucket's unapplied ops (CROSS
+    // JOIN fixes the join order), or the planner walks the whole oplog for a small diff. A first
+    // sync publishes every row that has ops: one pass over the `(row_type, row_id)` index yields
+    // them in the same order as the UNION's sort, with no temporary b-tree and no probe per row;
+    // queued rows without ops (only deletes are left for those) follow.
     let first_sync = priority.is_none()
         && sql::query_optional(
             db,
@@ -74,97 +76,95 @@ pub fn sync_local(
             |_| Ok(()),
         )?
         .is_none();
-    let rows_sql = match (priority, first_sync) {
-        (None, true) => "WITH updated AS (\
-                   SELECT o.row_type, o.row_id FROM ps_buckets b JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op \
-                   UNION SELECT row_type, row_id FROM ps_updated_rows) \
-                 SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
-                 FROM updated u",
-        (None, false) => "WITH updated AS (\
+    let plans: &[&str] = match (priority, first_sync) {
+        (None, true) => &[
+            "SELECT row_type, row_id, data FROM (SELECT row_type, row_id, data, max(op_id) FROM ps_oplog INDEXED BY ps_oplog_row WHERE op_id > 0 GROUP BY row_type, row_id)",
+            "SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
+             FROM ps_updated_rows u WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.op_id > 0)",
+        ],
+        (None, false) => &["WITH updated AS (\
                    SELECT o.row_type, o.row_id FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op \
                    UNION SELECT row_type, row_id FROM ps_updated_rows) \
                  SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
-                 FROM updated u",
-        (Some(_), _) => "WITH range AS (SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))), \
+                 FROM updated u"],
+        (Some(_), _) => &["WITH range AS (SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))), \
                  updated AS (SELECT o.row_type, o.row_id FROM range b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op GROUP BY o.row_type, o.row_id) \
                  SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.bucket IN (SELECT id FROM range) ORDER BY o.op_id DESC LIMIT 1) \
-                 FROM updated u",
+                 FROM updated u"],
     };
-    let mut stmt = db
-        .prepare_cached(rows_sql)
-        .map_err(|e| PsError::sqlite(Some(rows_sql), e))?;
-    let wrap = |e| PsError::sqlite(Some(rows_sql), e);
-    let mut rows = match priority {
-        None => stmt.query([]),
-        Some(_) => stmt.query([&names_json]),
-    }
-    .map_err(wrap)?;
 
     raw_tables.refresh(db)?;
-    // Rows are written as the query yields them (the tables written are never the ones read),
+    // Rows are written as the queries yield them (the tables written are never the ones read),
     // so memory stays flat however many rows a checkpoint publishes.
     state.while_syncing(|| -> PsResult<()> {
         let mut targets: HashMap<String, Target> = HashMap::new();
-        while let Some(row) = rows.next().map_err(wrap)? {
-            let text = |i: usize| -> PsResult<Option<&str>> {
-                row.get_ref(i)
-                    .and_then(|v| v.as_str_or_null().map_err(Into::into))
-                    .map_err(wrap)
-            };
-            let (Some(row_type), Some(row_id)) = (text(0)?, text(1)?) else {
-                // The service never sends PUTs without type and id; such rows cannot be published.
-                return Err(PsError::internal(
-                    "downloaded operation without object_type or object_id",
-                ));
-            };
-            let data = text(2)?;
-            if !targets.contains_key(row_type) {
-                let internal = crate::objects::data_table(row_type, false);
-                let exists = sql::query_optional(
-                    db,
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                    [&internal],
-                    |_| Ok(()),
-                )?
-                .is_some();
-                let target = if exists {
-                    let table = quote_identifier(&internal);
-                    Target::JsonTable {
-                        replace: format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"),
-                        delete: format!("DELETE FROM {table} WHERE id = ?"),
-                    }
-                } else if raw_tables.contains(row_type) {
-                    Target::Raw
-                } else {
-                    Target::Untyped
-                };
-                targets.insert(row_type.to_string(), target);
+        for &rows_sql in plans {
+            let wrap = |e| PsError::sqlite(Some(rows_sql), e);
+            let mut stmt = db.prepare_cached(rows_sql).map_err(wrap)?;
+            let mut rows = match priority {
+                None => stmt.query([]),
+                Some(_) => stmt.query([&names_json]),
             }
-            match (&targets[row_type], data) {
-                (Target::JsonTable { replace, .. }, Some(data)) => {
-                    sql::execute(db, replace, params![row_id, data])?;
-                }
-                (Target::JsonTable { delete, .. }, None) => {
-                    sql::execute(db, delete, [row_id])?;
-                }
-                (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data)?,
-                (Target::Untyped, Some(data)) => {
-                    let sql = "REPLACE INTO ps_untyped(type, id, data) VALUES(?, ?, ?)";
-                    sql::execute(db, sql, params![row_type, row_id, data])?;
-                }
-                (Target::Untyped, None) => {
-                    sql::execute(
+            .map_err(wrap)?;
+            while let Some(row) = rows.next().map_err(wrap)? {
+                let text = |i: usize| -> PsResult<Option<&str>> {
+                    row.get_ref(i)
+                        .and_then(|v| v.as_str_or_null().map_err(Into::into))
+                        .map_err(wrap)
+                };
+                let (Some(row_type), Some(row_id)) = (text(0)?, text(1)?) else {
+                    // The service never sends PUTs without type and id; such rows cannot be published.
+                    return Err(PsError::internal(
+                        "downloaded operation without object_type or object_id",
+                    ));
+                };
+                let data = text(2)?;
+                if !targets.contains_key(row_type) {
+                    let internal = crate::objects::data_table(row_type, false);
+                    let exists = sql::query_optional(
                         db,
-                        "DELETE FROM ps_untyped WHERE type = ? AND id = ?",
-                        params![row_type, row_id],
-                    )?;
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        [&internal],
+                        |_| Ok(()),
+                    )?
+                    .is_some();
+                    let target = if exists {
+                        let table = quote_identifier(&internal);
+                        Target::JsonTable {
+                            replace: format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"),
+                            delete: format!("DELETE FROM {table} WHERE id = ?"),
+                        }
+                    } else if raw_tables.contains(row_type) {
+                        Target::Raw
+                    } else {
+                        Target::Untyped
+                    };
+                    targets.insert(row_type.to_string(), target);
+                }
+                match (&targets[row_type], data) {
+                    (Target::JsonTable { replace, .. }, Some(data)) => {
+                        sql::execute(db, replace, params![row_id, data])?;
+                    }
+                    (Target::JsonTable { delete, .. }, None) => {
+                        sql::execute(db, delete, [row_id])?;
+                    }
+                    (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data)?,
+                    (Target::Untyped, Some(data)) => {
+                        let sql = "REPLACE INTO ps_untyped(type, id, data) VALUES(?, ?, ?)";
+                        sql::execute(db, sql, params![row_type, row_id, data])?;
+                    }
+                    (Target::Untyped, None) => {
+                        sql::execute(
+                            db,
+                            "DELETE FROM ps_untyped WHERE type = ? AND id = ?",
+                            params![row_type, row_id],
+                        )?;
+                    }
                 }
             }
         }
         Ok(())
     })?;
-    drop(rows);
-    drop(stmt);
 
     match priority {
         None => {

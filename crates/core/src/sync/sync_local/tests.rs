@@ -247,3 +247,43 @@ fn rows_are_written_while_in_sync_operation_is_reported() {
         .unwrap();
     assert_eq!(after, 0);
 }
+
+#[test]
+fn first_sync_publishes_in_row_order_and_deletes_queued_rows_without_ops() {
+    let db = open_db();
+    // A local row queued for re-evaluation (as a removed bucket leaves it) with no ops left.
+    db.execute_batch(
+        "INSERT INTO ps_data__items(id, data) VALUES ('local', '{}'); \
+         INSERT INTO ps_updated_rows(row_type, row_id) VALUES ('items', 'local');",
+    )
+    .unwrap();
+    // Ops arrive out of row order, and r1 has a newer op in the second bucket.
+    store(
+        &db,
+        &data(
+            "A",
+            json!([
+                put(1, "items", "r3", 1, json!({"v": 1})),
+                put(2, "items", "r1", 2, json!({"v": 2}))
+            ]),
+        ),
+    );
+    store(
+        &db,
+        &data(
+            "B",
+            json!([
+                put(3, "items", "r2", 4, json!({"v": 3})),
+                put(5, "items", "r1", 8, json!({"v": 5}))
+            ]),
+        ),
+    );
+    let cp = checkpoint_of(&checkpoint(5, json!([bucket("A", 3, 3, 2), bucket("B", 12, 3, 2)])));
+    assert_eq!(run(&db, &cp, None).unwrap(), SyncLocalResult::Applied);
+    // Written in (type, id) order, as the reference's sorted UNION writes them.
+    assert_eq!(
+        query(&db, "SELECT id, data FROM ps_data__items ORDER BY rowid"),
+        json!([["r1", r#"{"v":5}"#], ["r2", r#"{"v":3}"#], ["r3", r#"{"v":1}"#]])
+    );
+    assert_eq!(count(&db, "ps_updated_rows"), 0);
+}
