@@ -67,7 +67,9 @@ pub fn sync_local(
     // JOIN fixes the join order), or the planner walks the whole oplog for a small diff. A first
     // sync publishes every row that has ops: one pass over the `(row_type, row_id)` index yields
     // them in the same order as the UNION's sort, with no temporary b-tree and no probe per row;
-    // queued rows without ops (only deletes are left for those) follow.
+    // queued rows without ops (only deletes are left for those) follow. The latest op of a row is
+    // the one `max(op_id)` picks (SQLite takes bare columns from that row), which needs no sorter
+    // per row as `ORDER BY op_id DESC LIMIT 1` does.
     let first_sync = priority.is_none()
         && sql::query_optional(
             db,
@@ -79,17 +81,17 @@ pub fn sync_local(
     let plans: &[&str] = match (priority, first_sync) {
         (None, true) => &[
             "SELECT row_type, row_id, data FROM (SELECT row_type, row_id, data, max(op_id) FROM ps_oplog INDEXED BY ps_oplog_row WHERE op_id > 0 GROUP BY row_type, row_id)",
-            "SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
+            "SELECT u.row_type, u.row_id, (SELECT data FROM (SELECT o.data, max(o.op_id) FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)) \
              FROM ps_updated_rows u WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.op_id > 0)",
         ],
         (None, false) => &["WITH updated AS (\
                    SELECT o.row_type, o.row_id FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op \
                    UNION SELECT row_type, row_id FROM ps_updated_rows) \
-                 SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id ORDER BY o.op_id DESC LIMIT 1) \
+                 SELECT u.row_type, u.row_id, (SELECT data FROM (SELECT o.data, max(o.op_id) FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)) \
                  FROM updated u"],
         (Some(_), _) => &["WITH range AS (SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))), \
                  updated AS (SELECT o.row_type, o.row_id FROM range b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op GROUP BY o.row_type, o.row_id) \
-                 SELECT u.row_type, u.row_id, (SELECT o.data FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.bucket IN (SELECT id FROM range) ORDER BY o.op_id DESC LIMIT 1) \
+                 SELECT u.row_type, u.row_id, (SELECT data FROM (SELECT o.data, max(o.op_id) FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.bucket IN (SELECT id FROM range))) \
                  FROM updated u"],
     };
 
