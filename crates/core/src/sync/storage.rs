@@ -24,32 +24,45 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
     let mut opsum = Checksum::default();
     let mut last_op = None;
 
+    // The per-op statements, taken from the cache once per line rather than once per op.
+    const PROBE: &str =
+        "SELECT rowid, hash, row_type IS ?3 AND row_id IS ?4 FROM ps_oplog WHERE bucket = ?1 AND key = ?2";
+    const INSERT: &str =
+        "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    const UPDATE: &str = "UPDATE ps_oplog SET op_id = ?2, data = ?3, hash = ?4 WHERE rowid = ?1";
+    let prepare = |sql: &'static str| db.prepare_cached(sql).map_err(|e| PsError::sqlite(Some(sql), e));
+    let (mut probe, mut insert, mut update) = (prepare(PROBE)?, prepare(INSERT)?, prepare(UPDATE)?);
+    let mut key = String::new();
+
     for op in &line.data {
         last_op = Some(op.op_id.0);
         match op.op {
             OpType::PUT | OpType::REMOVE => {
-                let key = match (&op.object_type, &op.object_id) {
-                    (Some(t), Some(id)) => Some(format!("{t}/{id}/{}", op.subkey.as_deref().unwrap_or("null"))),
-                    _ => None,
+                let has_key = match (&op.object_type, &op.object_id) {
+                    (Some(t), Some(id)) => {
+                        key.clear();
+                        let subkey = op.subkey.as_deref().unwrap_or("null");
+                        for part in [t.as_ref(), "/", id.as_ref(), "/", subkey] {
+                            key.push_str(part);
+                        }
+                        true
+                    }
+                    _ => false,
                 };
                 let mut superseded = false;
                 // A PUT that supersedes an op of the same row rewrites that op's row in place:
                 // only the `(bucket, op_id)` index changes, instead of three index deletes and
                 // three inserts (the stored contents are the same either way).
                 let mut reuse: Option<i64> = None;
-                if let Some(key) = &key {
+                if has_key {
                     // Probe first and delete by rowid only on a hit: most ops supersede nothing,
                     // and a plain index probe costs a fraction of DELETE ... RETURNING.
-                    let sql = "SELECT rowid, hash, row_type IS ?3 AND row_id IS ?4 FROM ps_oplog WHERE bucket = ?1 AND key = ?2";
-                    let found: Vec<(i64, i64, bool)> = db
-                        .prepare_cached(sql)
-                        .and_then(|mut s| {
-                            s.query_map(params![bucket_id, key, op.object_type, op.object_id], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                            })?
-                            .collect::<rusqlite::Result<_>>()
+                    let found: Vec<(i64, i64, bool)> = probe
+                        .query_map(params![bucket_id, key, op.object_type, op.object_id], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                         })
-                        .map_err(|e| PsError::sqlite(Some(sql), e))?;
+                        .and_then(|rows| rows.collect())
+                        .map_err(|e| PsError::sqlite(Some(PROBE), e))?;
                     for (rowid, hash, same_row) in found {
                         if op.op == OpType::PUT && same_row && reuse.is_none() {
                             reuse = Some(rowid);
@@ -71,20 +84,18 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                         sql::execute(db, sql, params![op.object_type, op.object_id])?;
                     }
                 } else if let Some(rowid) = reuse {
-                    let sql = "UPDATE ps_oplog SET op_id = ?2, data = ?3, hash = ?4 WHERE rowid = ?1";
-                    sql::execute(db, sql, params![rowid, op.op_id.0, op.data, op.checksum.as_signed()])?;
+                    update
+                        .execute(params![rowid, op.op_id.0, op.data, op.checksum.as_signed()])
+                        .map_err(|e| PsError::sqlite(Some(UPDATE), e))?;
                     opsum = opsum.wrapping_add(op.checksum);
                 } else {
                     // Without a key the op is stored with no row identity at all (as observed).
-                    let (row_type, row_id) = match key {
-                        Some(_) => (op.object_type.as_deref(), op.object_id.as_deref()),
-                        None => (None, None),
+                    let (key, row_type, row_id) = match has_key {
+                        true => (Some(key.as_str()), op.object_type.as_deref(), op.object_id.as_deref()),
+                        false => (None, None, None),
                     };
-                    let sql = "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)";
-                    sql::execute(
-                        db,
-                        sql,
-                        params![
+                    insert
+                        .execute(params![
                             bucket_id,
                             op.op_id.0,
                             key,
@@ -92,8 +103,8 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                             row_id,
                             op.data,
                             op.checksum.as_signed()
-                        ],
-                    )?;
+                        ])
+                        .map_err(|e| PsError::sqlite(Some(INSERT), e))?;
                     opsum = opsum.wrapping_add(op.checksum);
                 }
             }
