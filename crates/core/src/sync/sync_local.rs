@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, CachedStatement, Connection};
 
 use crate::error::{PsError, PsResult};
 use crate::sql::{self, quote_identifier};
@@ -28,11 +28,11 @@ pub fn buckets_in_range(checkpoint: &Checkpoint, priority: Option<Priority>) -> 
         .collect()
 }
 
-enum Target {
-    /// A synced JSON table: its REPLACE and DELETE statements.
+enum Target<'c> {
+    /// A synced JSON table: its REPLACE and DELETE statements, prepared once per publish.
     JsonTable {
-        replace: String,
-        delete: String,
+        replace: (String, CachedStatement<'c>),
+        delete: (String, CachedStatement<'c>),
     },
     Raw,
     Untyped,
@@ -132,9 +132,13 @@ pub fn sync_local(
                     .is_some();
                     let target = if exists {
                         let table = quote_identifier(&internal);
+                        let prepared = |sql: String| -> PsResult<(String, CachedStatement<'_>)> {
+                            let stmt = db.prepare_cached(&sql).map_err(|e| PsError::sqlite(Some(&sql), e))?;
+                            Ok((sql, stmt))
+                        };
                         Target::JsonTable {
-                            replace: format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"),
-                            delete: format!("DELETE FROM {table} WHERE id = ?"),
+                            replace: prepared(format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"))?,
+                            delete: prepared(format!("DELETE FROM {table} WHERE id = ?"))?,
                         }
                     } else if raw_tables.contains(row_type) {
                         Target::Raw
@@ -143,12 +147,24 @@ pub fn sync_local(
                     };
                     targets.insert(row_type.to_string(), target);
                 }
-                match (&targets[row_type], data) {
-                    (Target::JsonTable { replace, .. }, Some(data)) => {
-                        sql::execute(db, replace, params![row_id, data])?;
+                let target = targets.get_mut(row_type).expect("inserted above");
+                match (target, data) {
+                    (
+                        Target::JsonTable {
+                            replace: (sql, stmt), ..
+                        },
+                        Some(data),
+                    ) => {
+                        stmt.execute(params![row_id, data])
+                            .map_err(|e| PsError::sqlite(Some(sql), e))?;
                     }
-                    (Target::JsonTable { delete, .. }, None) => {
-                        sql::execute(db, delete, [row_id])?;
+                    (
+                        Target::JsonTable {
+                            delete: (sql, stmt), ..
+                        },
+                        None,
+                    ) => {
+                        stmt.execute([row_id]).map_err(|e| PsError::sqlite(Some(sql), e))?;
                     }
                     (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data)?,
                     (Target::Untyped, Some(data)) => {
