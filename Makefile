@@ -128,13 +128,15 @@ FUZZ_TARGETS ?= line_text line_binary replace_schema start_payload crud_insert s
 # `none` runs several times faster; `address` (the default) also catches memory errors in the
 # instrumented Rust code, FFI edge included.
 FUZZ_SANITIZER ?= address
+# A target with a dictionary (fuzz/dict/<target>.dict: tokens of its input format) gets `-dict=`.
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/work-corpus/$$t; \
 	  echo "--- fuzz $$t for $(FUZZ_SECONDS) s ---"; \
+	  dict=; [ -f fuzz/dict/$$t.dict ] && dict=-dict=dict/$$t.dict; \
 	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s $(FUZZ_SANITIZER) $$t work-corpus/$$t corpus/$$t -- \
-	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1); \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $$dict); \
 	done
 
 # Our cdylib and the reference build side by side on the same workloads (installs the reference
