@@ -189,4 +189,15 @@ mod tests {
         let kinds: std::collections::BTreeSet<_> = s.iter().map(|s| s.fault.kind()).collect();
         assert_eq!(kinds.len(), 16, "{kinds:?}");
     }
+
+    #[test]
+    fn the_short_run_seeds_schedule_every_fault_kind() {
+        // FAULTS_SHORT_SEEDS of `make faults-short` (3 clients, 12 s).
+        let kinds: std::collections::BTreeSet<_> = [30, 34, 41]
+            .into_iter()
+            .flat_map(|seed| schedule(seed, 3, Duration::from_secs(12)))
+            .map(|s| s.fault.kind())
+            .collect();
+        assert_eq!(kinds.len(), 16, "{kinds:?}");
+    }
 }
