@@ -71,7 +71,7 @@ faults:
 
 # The short run of make test and CI: fixed seeds, about a minute.
 # Seeds 30, 34 and 41 together schedule every kind of fault (`powersync-faults schedule`; checked
-# by the schedule tests), with nine upload rejections among them.
+# by the schedule tests), nine upload-reject faults among them.
 FAULTS_SHORT_SEEDS ?= 30,34,41
 # Debug binaries: client-tests has built them already, so CI spends no extra build on this.
 faults-short:
