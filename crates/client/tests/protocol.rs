@@ -298,6 +298,79 @@ async fn hidden_restart_is_immediate_and_never_shows_disconnected() {
     c.db.disconnect().await;
 }
 
+/// The extension's iteration ends underneath the client (sync.md §6.1: state is per connection,
+/// and `stop` or another `start` on the write connection replaces it): the next event of the
+/// running iteration gets `invalid state: No iteration is active`, and http.md §3.4 says to start
+/// again at once. Here the application itself sends `stop` on the write connection, and queues a
+/// write in the same transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iteration_ended_underneath_restarts_at_once_and_keeps_the_queued_write() {
+    // A retry delay far beyond the test's timeouts: the error path (record, wait, retry) fails.
+    let opts = SyncOptions {
+        retry_delay: Duration::from_secs(120),
+        ..fast_options()
+    };
+    let c = synced(Arc::new(service()), opts).await;
+    let (svc, db) = (&c.svc, &c.db);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut statuses = db.status_stream();
+    let recorder = tokio::spawn({
+        let seen = seen.clone();
+        async move {
+            while let Some(s) = statuses.next().await {
+                let error = s.download_error.as_ref().map(|e| e.to_string());
+                seen.lock().unwrap().push((s.connected, s.connecting, error));
+            }
+        }
+    });
+    let before = svc.stats().stream_requests;
+
+    let stopped = db
+        .write_transaction(|tx| {
+            let stopped: String = tx.query_row("SELECT powersync_control('stop', NULL)", [], |r| r.get(0))?;
+            tx.execute(
+                "INSERT INTO todos(id, description, owner_id) VALUES ('q1', 'queued meanwhile', 'alice')",
+                [],
+            )?;
+            Ok(stopped)
+        })
+        .await
+        .unwrap();
+    assert!(
+        stopped.contains("CloseSyncStream"),
+        "an iteration was active: {stopped}"
+    );
+
+    eventually("a new stream right after the iteration was ended", || async {
+        svc.stats().stream_requests > before
+    })
+    .await;
+    eventually("the queued write uploaded and its write checkpoint applied", || async {
+        svc.rows("todos").iter().any(|(id, _)| id == "q1") && write_checkpoint_applied(db).await
+    })
+    .await;
+    // Still syncing: a server change made after the restart arrives.
+    svc.apply(vec![put("lists", "after", json!({"name": "after the restart"}))])
+        .unwrap();
+    eventually("a server change after the restart", || async {
+        column(db, "SELECT name FROM lists WHERE id = 'after'").await == vec!["after the restart"]
+    })
+    .await;
+    assert_eq!(
+        column(db, "SELECT description FROM todos WHERE id = 'q1'").await,
+        vec!["queued meanwhile"]
+    );
+    recorder.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen
+            .iter()
+            .any(|(connected, connecting, error)| error.is_some() || (!connected && !connecting)),
+        "the restart showed an error or a disconnected status: {seen:?}"
+    );
+    db.disconnect().await;
+}
+
 /// A connector with a fixed endpoint and token and nothing to upload.
 struct FixedEndpoint(String);
 

@@ -3,7 +3,7 @@
 //! every written value is unique, so each value a client shows names one server version (or
 //! several, when an upload was applied twice after a lost response).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::history::{Entry, Event};
 use crate::observer::{Rows, ServerVersion};
@@ -53,49 +53,105 @@ pub fn check(inp: &Inputs) -> Vec<Violation> {
     out
 }
 
-fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
-    let stored: std::collections::HashSet<&str> = inp.server_history.iter().filter_map(|h| h.v.as_deref()).collect();
+/// `(client, value)` of every write or delete whose upload the backend rejected (a 4xx the
+/// worker logged before discarding the transaction).
+fn rejected(inp: &Inputs) -> HashSet<(usize, &str)> {
+    let mut out = HashSet::new();
     for e in &inp.entries {
-        let Event::Ok { op, writes, .. } = &e.event else {
+        if let (Some(c), Event::Upload { phase, values, .. }) = (e.client, &e.event) {
+            if phase == "rejected" {
+                out.extend(values.iter().map(|v| (c, v.as_str())));
+            }
+        }
+    }
+    out
+}
+
+/// A committed write is lost when the server never stored it and its upload was not rejected.
+/// A delete has no value on the server: it counts as applied when the server removed the row at
+/// an op after the version the transaction deleted (the first op storing the value it read), so
+/// two deletes of one version are not told apart (their outcome is the same).
+fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
+    let stored: HashSet<&str> = inp.server_history.iter().filter_map(|h| h.v.as_deref()).collect();
+    let pos = positions(&inp.server_history);
+    let rejected = rejected(inp);
+    for e in &inp.entries {
+        let Event::Ok { op, reads, writes } = &e.event else {
             continue;
         };
+        let c = e.client.unwrap_or(0);
         for w in writes {
-            if !stored.contains(w.v.as_str()) {
-                out.push(Violation {
-                    kind: "lost write",
-                    message: format!(
-                        "{}/{} := {} was committed by c{} ({op} at +{} ms) but never reached the server, and no upload of it was rejected",
-                        w.table,
-                        w.id,
-                        w.v,
-                        e.client.unwrap_or(0),
-                        e.t.saturating_sub(inp.t0)
-                    ),
-                    context: context(inp, e.client, &(w.table.clone(), w.id.clone()), std::slice::from_ref(&w.v), e.t, e.t),
-                });
+            let key = (w.table.clone(), w.id.clone());
+            let applied = if w.delete {
+                let versions = pos.get(&key);
+                let deleted = reads
+                    .iter()
+                    .find(|r| (&r.table, &r.id) == (&w.table, &w.id))
+                    .map(|r| &r.v);
+                let after = deleted
+                    .and_then(|v| versions?.get(v)?.iter().copied().min())
+                    .unwrap_or(0);
+                versions
+                    .and_then(|m| m.get(&None))
+                    .is_some_and(|removes| removes.iter().any(|p| *p > after))
+            } else {
+                stored.contains(w.v.as_str())
+            };
+            if applied || rejected.contains(&(c, w.v.as_str())) {
+                continue;
             }
+            let what = if w.delete {
+                format!("the delete of {}/{} (token {})", w.table, w.id, w.v)
+            } else {
+                format!("{}/{} := {}", w.table, w.id, w.v)
+            };
+            out.push(Violation {
+                kind: "lost write",
+                message: format!(
+                    "{what} was committed by c{c} ({op} at +{} ms) but never reached the server, and no upload of it was rejected",
+                    e.t.saturating_sub(inp.t0)
+                ),
+                context: context(inp, e.client, &key, std::slice::from_ref(&w.v), e.t, e.t),
+            });
         }
     }
 }
 
 /// The version a client showed must never be older than one it showed before, or than its own
 /// committed write (read-your-writes); pending own writes count as the version they become.
+/// "No row" is the version before the row's first op or the one of any of its REMOVE ops, or
+/// the client's own delete while it is pending.
 fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
     let pos = positions(&inp.server_history);
+    let rejected = rejected(inp);
     let clients: std::collections::BTreeSet<usize> = inp.entries.iter().filter_map(|e| e.client).collect();
     for c in clients {
         // row -> (op id of the floor, what set it, when)
         let mut floor: HashMap<RowKey, (i64, String, u64)> = HashMap::new();
-        let mut reported: std::collections::HashSet<RowKey> = std::collections::HashSet::new();
+        let mut reported: HashSet<RowKey> = HashSet::new();
+        // Rows this client deleted and has shown no value of since.
+        let mut own_deletes: HashSet<RowKey> = HashSet::new();
         for e in inp.entries.iter().filter(|e| e.client == Some(c)) {
             let Event::Ok { reads, writes, .. } = &e.event else {
                 continue;
             };
+            // Rows whose read in this entry was a server version (not an own pending value).
+            let mut read_on_server: HashSet<RowKey> = HashSet::new();
             for r in reads {
                 let key = (r.table.clone(), r.id.clone());
                 let (f, why, since) = floor.get(&key).cloned().unwrap_or((0, String::new(), e.t));
                 let candidates: Vec<i64> = match &r.v {
-                    None => vec![0],
+                    // Its own pending delete: the REMOVE it becomes (if any, it may be rejected)
+                    // cannot be told from the others, so it sets no floor, like an own value
+                    // not on the server yet.
+                    None if own_deletes.contains(&key) => vec![i64::MAX],
+                    // Any REMOVE may be the one shown; the first one at or above the floor is
+                    // never newer than the one shown, so it is a safe floor.
+                    None => {
+                        let mut at = vec![0];
+                        at.extend(pos.get(&key).and_then(|m| m.get(&None)).into_iter().flatten());
+                        at
+                    }
                     Some(v) => pos.get(&key).and_then(|m| m.get(&r.v)).cloned().unwrap_or_else(|| {
                         // Not on the server (yet): only an own write can be shown like that,
                         // and a lost one is reported as such.
@@ -106,10 +162,13 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
                         }
                     }),
                 };
+                if r.v.is_some() {
+                    own_deletes.remove(&key);
+                }
                 let Some(p) = candidates.iter().copied().filter(|p| *p >= f).min() else {
                     if reported.insert(key.clone()) {
                         let shown = r.v.as_deref().unwrap_or("nothing (no row)");
-                        let (kind, cause) = if why.starts_with("own write") {
+                        let (kind, cause) = if why.starts_with("own ") {
                             ("read-your-writes", why.clone())
                         } else {
                             ("monotonic reads", why.clone())
@@ -136,6 +195,9 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
                     continue;
                 };
                 if p != i64::MAX {
+                    if r.v.is_some() {
+                        read_on_server.insert(key.clone());
+                    }
                     floor.insert(
                         key,
                         (
@@ -149,6 +211,25 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
             for w in writes {
                 let key = (w.table.clone(), w.id.clone());
                 let f = floor.get(&key).map(|x| x.0).unwrap_or(0);
+                if w.delete {
+                    own_deletes.insert(key.clone());
+                    // The first REMOVE after the version it deleted is at or before the one this
+                    // delete caused (or met, when the row was already gone), so it is a safe
+                    // floor, but only when that version was the server's (an own pending value
+                    // may never have been stored) and the delete was not rejected.
+                    if !read_on_server.contains(&key) || rejected.contains(&(c, w.v.as_str())) {
+                        continue;
+                    }
+                    let at = pos
+                        .get(&key)
+                        .and_then(|m| m.get(&None))
+                        .and_then(|ps| ps.iter().copied().filter(|p| *p > f).min());
+                    if let Some(p) = at {
+                        floor.insert(key, (p, format!("own delete {}", w.v), e.t));
+                    }
+                    continue;
+                }
+                own_deletes.remove(&key);
                 let at = pos
                     .get(&key)
                     .and_then(|m| m.get(&Some(w.v.clone())))
@@ -330,13 +411,45 @@ mod tests {
                     .collect(),
                 writes: writes
                     .into_iter()
-                    .map(|(id, v)| Write1 {
-                        table: "items".into(),
-                        id: id.into(),
-                        v: v.into(),
+                    .map(|(id, v)| match v.strip_prefix("del ") {
+                        Some(token) => Write1 {
+                            table: "items".into(),
+                            id: id.into(),
+                            v: token.into(),
+                            delete: true,
+                        },
+                        None => Write1 {
+                            table: "items".into(),
+                            id: id.into(),
+                            v: v.into(),
+                            delete: false,
+                        },
                     })
                     .collect(),
             },
+        }
+    }
+
+    /// An upload of `values` by client `c` that the backend rejected.
+    fn rejected(t: u64, c: usize, values: &[&str]) -> Entry {
+        Entry {
+            t,
+            client: Some(c),
+            inc: 0,
+            event: Event::Upload {
+                phase: "rejected".into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+                error: Some("HTTP 422: refused".into()),
+            },
+        }
+    }
+
+    fn removed(op_id: i64, id: &str) -> ServerVersion {
+        ServerVersion {
+            op_id,
+            table: "items".into(),
+            id: id.into(),
+            v: None,
         }
     }
 
@@ -352,9 +465,11 @@ mod tests {
     fn inputs(entries: Vec<Entry>, hist: Vec<ServerVersion>) -> Inputs {
         let mut rows = Rows::new();
         for h in &hist {
-            rows.entry(h.table.clone())
-                .or_default()
-                .insert(h.id.clone(), h.v.clone());
+            let t = rows.entry(h.table.clone()).or_default();
+            match &h.v {
+                Some(_) => t.insert(h.id.clone(), h.v.clone()),
+                None => t.remove(&h.id),
+            };
         }
         let fin = WorkerState {
             rows: rows.clone(),
@@ -428,6 +543,95 @@ mod tests {
         ];
         let h = vec![sv(1, "k1", "c1.0.1"), sv(2, "k1", "c0.0.1"), sv(3, "k1", "c1.0.1")];
         assert!(check(&inputs(e, h)).is_empty());
+    }
+
+    #[test]
+    fn a_rejected_write_is_exempt_and_only_that_one() {
+        // c0's first value was rejected by the backend; its second was neither stored nor
+        // rejected; c1's rejection of a value does not cover c0's value.
+        let e = vec![
+            ok(1, 0, vec![("k1", None)], vec![("k1", "c0.0.1")]),
+            rejected(2, 0, &["c0.0.1"]),
+            ok(3, 0, vec![("k2", None)], vec![("k2", "c0.0.2")]),
+            rejected(4, 1, &["c0.0.2"]),
+        ];
+        let v = check(&inputs(e, vec![]));
+        assert_eq!(kinds(&v), vec!["lost write"]);
+        assert!(v[0].message.contains("items/k2 := c0.0.2"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn a_delete_counts_when_the_server_removed_the_row_after_the_deleted_version() {
+        let e = vec![
+            ok(1, 0, vec![("k1", None)], vec![("k1", "c0.0.1")]),
+            ok(2, 0, vec![("k1", Some("c0.0.1"))], vec![("k1", "del c0.0.2")]),
+            // Its own pending delete shows no row; so does the server's REMOVE to c1.
+            ok(3, 0, vec![("k1", None)], vec![]),
+            ok(4, 1, vec![("k1", Some("c0.0.1"))], vec![]),
+            ok(5, 1, vec![("k1", None)], vec![]),
+        ];
+        let h = vec![sv(1, "k1", "c0.0.1"), removed(2, "k1")];
+        assert!(check(&inputs(e.clone(), h)).is_empty());
+
+        // Not removed after the version it deleted: lost (and c1 never saw a REMOVE).
+        let h = vec![removed(1, "k1"), sv(2, "k1", "c0.0.1")];
+        let v = check(&inputs(e.clone(), h.clone()));
+        assert!(v[0].kind == "lost write" && v[0].message.contains("the delete of items/k1 (token c0.0.2)"));
+        assert!(kinds(&v).contains(&"monotonic reads"), "{:?}", kinds(&v));
+
+        // The same delete rejected by the backend: exempt, and the row is back for everyone.
+        let mut e = e[..2].to_vec();
+        e.push(rejected(3, 0, &["c0.0.2"]));
+        e.push(ok(4, 0, vec![("k1", Some("c0.0.1"))], vec![]));
+        assert!(check(&inputs(e, vec![sv(1, "k1", "c0.0.1")])).is_empty());
+    }
+
+    #[test]
+    fn no_row_after_a_newer_version_needs_a_remove_after_it() {
+        let e = vec![
+            ok(1, 1, vec![("k1", Some("c1.0.1"))], vec![]),
+            ok(2, 1, vec![("k1", None)], vec![]),
+            ok(3, 1, vec![("k1", Some("c0.0.2"))], vec![]),
+            ok(4, 1, vec![("k1", None)], vec![]),
+        ];
+        // Stored, removed, stored again: the last "no row" is older than c0.0.2.
+        let h = vec![sv(1, "k1", "c1.0.1"), removed(2, "k1"), sv(3, "k1", "c0.0.2")];
+        let mut inp = inputs(e.clone(), h);
+        inp.finals.truncate(2);
+        assert_eq!(kinds(&check(&inp)), vec!["monotonic reads"]);
+        // Removed again afterwards: fine.
+        let h = vec![
+            sv(1, "k1", "c1.0.1"),
+            removed(2, "k1"),
+            sv(3, "k1", "c0.0.2"),
+            removed(4, "k1"),
+        ];
+        assert!(check(&inputs(e, h)).is_empty());
+    }
+
+    #[test]
+    fn an_own_pending_delete_sets_no_floor() {
+        // c0's delete was rejected; while it was pending c0 showed no row, which must not be
+        // taken for c1's later REMOVE: c0 showing c1.0.1 again afterwards is fine.
+        let e = vec![
+            ok(1, 0, vec![("k1", Some("c1.0.1"))], vec![("k1", "del c0.0.1")]),
+            ok(2, 0, vec![("k1", None)], vec![]),
+            rejected(3, 0, &["c0.0.1"]),
+            ok(4, 0, vec![("k1", Some("c1.0.1"))], vec![]),
+            ok(5, 1, vec![("k1", Some("c1.0.1"))], vec![("k1", "del c1.0.2")]),
+        ];
+        let h = vec![sv(1, "k1", "c1.0.1"), removed(2, "k1")];
+        assert!(check(&inputs(e, h)).is_empty());
+    }
+
+    #[test]
+    fn after_an_own_delete_the_deleted_version_is_not_shown_again() {
+        let e = vec![
+            ok(1, 0, vec![("k1", Some("c1.0.1"))], vec![("k1", "del c0.0.1")]),
+            ok(2, 0, vec![("k1", Some("c1.0.1"))], vec![]),
+        ];
+        let h = vec![sv(1, "k1", "c1.0.1"), removed(2, "k1")];
+        assert_eq!(kinds(&check(&inputs(e, h))), vec!["read-your-writes"]);
     }
 
     #[test]

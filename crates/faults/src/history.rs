@@ -10,12 +10,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-/// One written row value: `v` is unique across the whole run.
+/// One written row value: `v` is unique across the whole run. With `delete` the row was deleted
+/// and `v` is the delete's token (the `metadata` of its DELETE entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Write1 {
     pub table: String,
     pub id: String,
     pub v: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete: bool,
 }
 
 /// One read: the row's value as the client showed it (`None`: no such row).
@@ -39,7 +42,9 @@ pub enum Event {
     },
     /// It did not commit.
     Fail { op: String, error: String },
-    /// An upload attempt of a batch to the backend and its outcome.
+    /// An upload attempt of one local transaction to the backend and its outcome (`phase`
+    /// `invoke`, `ok`, `fail` (retried) or `rejected` (a 4xx: discarded, never retried));
+    /// `values` are its written values and delete tokens.
     Upload {
         phase: String,
         values: Vec<String>,
@@ -152,6 +157,12 @@ impl std::fmt::Display for Entry {
 }
 
 fn fmt_writes(w: &[Write1]) -> String {
-    let w: Vec<String> = w.iter().map(|w| format!("{}/{}:={}", w.table, w.id, w.v)).collect();
+    let w: Vec<String> = w
+        .iter()
+        .map(|w| match w.delete {
+            true => format!("{}/{}:=deleted({})", w.table, w.id, w.v),
+            false => format!("{}/{}:={}", w.table, w.id, w.v),
+        })
+        .collect();
     format!("[{}]", w.join(" "))
 }

@@ -191,9 +191,11 @@ async fn run_seeds(
                     .map(|d| format!("settled {:.1} s after healing", d.as_secs_f64()))
                     .unwrap_or_else(|| format!("did NOT settle within {quiet_timeout} s"));
                 println!(
-                    "seed {seed}: {} committed transactions, {} reads; faults: {}; {quiet}; {} violation(s)",
+                    "seed {seed}: {} committed transactions ({} row deletes), {} reads, {} uploads rejected by the backend; faults: {}; {quiet}; {} violation(s)",
                     o.committed_txns,
+                    o.deletes,
                     o.reads,
+                    o.rejected_uploads,
                     faults.join(", "),
                     o.violations.len()
                 );

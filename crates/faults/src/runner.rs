@@ -47,6 +47,10 @@ pub struct Outcome {
     pub violations: Vec<Found>,
     pub faults: BTreeMap<&'static str, usize>,
     pub committed_txns: usize,
+    /// Rows deleted by committed transactions.
+    pub deletes: usize,
+    /// Uploads the backend rejected (each one discarded transaction).
+    pub rejected_uploads: usize,
     pub reads: usize,
     pub quiet_after: Option<Duration>,
 }
@@ -324,6 +328,11 @@ impl Cluster {
                 )
                 .await
             }
+            Fault::UploadReject { table, key, status } => {
+                self.service_fault(serde_json::json!({"type": "reject_uploads", "table": table,
+                    "id": workload::key(key), "status": status, "duration_ms": step.dur_ms}))
+                .await
+            }
             Fault::CheckpointStall => {
                 self.service_fault(serde_json::json!({"type":"stall","path_prefix":"/write-checkpoint2.json","duration_ms": step.dur_ms}))
                     .await
@@ -366,6 +375,7 @@ impl Cluster {
             Fault::Cut { .. }
             | Fault::Upload5xx { .. }
             | Fault::UploadStall
+            | Fault::UploadReject { .. }
             | Fault::CheckpointStall
             | Fault::Stream5xx { .. }
             | Fault::DropStreams => {}
@@ -592,6 +602,17 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
         .iter()
         .filter(|e| matches!(&e.event, Event::Ok { op, .. } if op == "read"))
         .count();
+    let deletes = entries
+        .iter()
+        .map(|e| match &e.event {
+            Event::Ok { writes, .. } => writes.iter().filter(|w| w.delete).count(),
+            _ => 0,
+        })
+        .sum();
+    let rejected_uploads = entries
+        .iter()
+        .filter(|e| matches!(&e.event, Event::Upload { phase, .. } if phase == "rejected"))
+        .count();
     let inputs = Inputs {
         entries,
         server_history,
@@ -611,6 +632,8 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
         violations,
         faults: faults_log,
         committed_txns,
+        deletes,
+        rejected_uploads,
         reads,
         quiet_after,
     })

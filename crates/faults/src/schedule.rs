@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::proxy::{Direction, Side};
+use crate::workload::{KEYS, TABLES};
 use rand::{Rng, SeedableRng};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,13 @@ pub enum Fault {
     Upload5xx { times: u32 },
     /// `/upload` stalls (longer than the worker's upload timeout: a timeout).
     UploadStall,
+    /// The backend refuses every upload that writes this row with this 4xx while the fault runs
+    /// (the workers discard those transactions).
+    UploadReject {
+        table: &'static str,
+        key: usize,
+        status: u16,
+    },
     /// `/write-checkpoint2.json` stalls.
     CheckpointStall,
     /// `/sync/stream` answers 503 a few times.
@@ -66,6 +74,9 @@ impl std::fmt::Display for Fault {
             Fault::ShortTokens { client } => write!(f, "short tokens c{client}"),
             Fault::Upload5xx { times } => write!(f, "upload 503 x{times}"),
             Fault::UploadStall => write!(f, "upload stall"),
+            Fault::UploadReject { table, key, status } => {
+                write!(f, "upload rejects {table}/{} ({status})", crate::workload::key(*key))
+            }
             Fault::CheckpointStall => write!(f, "write-checkpoint stall"),
             Fault::Stream5xx { times } => write!(f, "sync/stream 503 x{times}"),
             Fault::DropStreams => write!(f, "drop connected streams"),
@@ -91,6 +102,7 @@ impl Fault {
             Fault::ShortTokens { .. } => "short-tokens",
             Fault::Upload5xx { .. } => "upload-5xx",
             Fault::UploadStall => "upload-stall",
+            Fault::UploadReject { .. } => "upload-reject",
             Fault::CheckpointStall => "checkpoint-stall",
             Fault::Stream5xx { .. } => "stream-5xx",
             Fault::DropStreams => "drop-streams",
@@ -110,36 +122,41 @@ pub fn schedule(seed: u64, clients: usize, duration: Duration) -> Vec<Step> {
     while at < end {
         let client = rng.random_range(0..clients);
         let fault = match rng.random_range(0..100) {
-            0..=11 => Fault::Partition { client },
-            12..=19 => Fault::Blackhole {
+            0..=9 => Fault::Partition { client },
+            10..=17 => Fault::Blackhole {
                 client,
                 dir: [Direction::ToServer, Direction::ToClient, Direction::Both][rng.random_range(0..3)],
             },
-            20..=25 => Fault::Latency {
+            18..=23 => Fault::Latency {
                 client,
                 ms: rng.random_range(20..300),
                 selective: rng.random_bool(0.5),
             },
-            26..=35 => Fault::Cut {
+            24..=33 => Fault::Cut {
                 client,
                 reset: rng.random_bool(0.6),
                 side: [Side::Client, Side::Server, Side::Both][rng.random_range(0..3)],
             },
-            36..=47 => Fault::Kill { client },
-            48..=55 => Fault::Pause { client },
-            56..=63 => Fault::Disconnect { client },
-            64..=69 => Fault::ShortTokens { client },
-            70..=76 => Fault::Upload5xx {
+            34..=43 => Fault::Kill { client },
+            44..=51 => Fault::Pause { client },
+            52..=59 => Fault::Disconnect { client },
+            60..=65 => Fault::ShortTokens { client },
+            66..=71 => Fault::Upload5xx {
                 times: rng.random_range(1..6),
             },
-            77..=81 => Fault::UploadStall,
-            82..=85 => Fault::CheckpointStall,
-            86..=89 => Fault::Stream5xx {
+            72..=76 => Fault::UploadStall,
+            77..=80 => Fault::CheckpointStall,
+            81..=84 => Fault::Stream5xx {
                 times: rng.random_range(1..4),
             },
-            90..=93 => Fault::DropStreams,
-            _ => Fault::ServiceRestart {
+            85..=88 => Fault::DropStreams,
+            89..=93 => Fault::ServiceRestart {
                 kill: rng.random_bool(0.5),
+            },
+            _ => Fault::UploadReject {
+                table: TABLES[rng.random_range(0..TABLES.len())],
+                key: rng.random_range(0..KEYS),
+                status: [400, 403, 409, 422][rng.random_range(0..4)],
             },
         };
         let dur_ms = rng.random_range(300..3000);
@@ -170,6 +187,17 @@ mod tests {
     fn every_fault_kind_shows_up_in_a_long_schedule() {
         let s = schedule(1, 3, Duration::from_secs(600));
         let kinds: std::collections::BTreeSet<_> = s.iter().map(|s| s.fault.kind()).collect();
-        assert_eq!(kinds.len(), 15, "{kinds:?}");
+        assert_eq!(kinds.len(), 16, "{kinds:?}");
+    }
+
+    #[test]
+    fn the_short_run_seeds_schedule_every_fault_kind() {
+        // FAULTS_SHORT_SEEDS of `make faults-short` (3 clients, 12 s).
+        let kinds: std::collections::BTreeSet<_> = [30, 34, 41]
+            .into_iter()
+            .flat_map(|seed| schedule(seed, 3, Duration::from_secs(12)))
+            .map(|s| s.fault.kind())
+            .collect();
+        assert_eq!(kinds.len(), 16, "{kinds:?}");
     }
 }

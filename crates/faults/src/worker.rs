@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use powersync_client::{BackendConnector, ConnectorError, Credentials, CrudEntry, PowerSyncDatabase, SyncOptions};
+use powersync_client::{
+    BackendConnector, ConnectorError, Credentials, CrudEntry, PowerSyncDatabase, SyncOptions, UpdateType,
+};
 use powersync_test_service::ServiceConfig;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -20,8 +22,24 @@ use crate::workload::{self, Values};
 
 /// Normal token lifetime; the "short tokens" fault lowers it.
 pub const LONG_TOKEN_MS: u64 = 3_600_000;
-const UPLOAD_BATCH: usize = 10;
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A 4xx the backend answers for a change it will never accept (validation, permission): the
+/// application discards that transaction instead of retrying it forever behind everything queued
+/// after it, and the server's version syncs back. 401 (credentials), 408 (timeout) and 429 (rate
+/// limit) are temporary, like 5xx and network errors: retried.
+fn is_rejection(status: u16) -> bool {
+    (400..=499).contains(&status) && !matches!(status, 401 | 408 | 429)
+}
+
+/// What an upload entry carries that the history knows it by: the written value, or the token
+/// of a delete.
+fn entry_value(e: &CrudEntry) -> Option<String> {
+    match e.op {
+        UpdateType::Delete => e.metadata.clone(),
+        _ => e.data.as_ref()?.get("v")?.as_str().map(String::from),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct WorkerArgs {
@@ -117,14 +135,12 @@ impl BackendConnector for Connector {
         Ok(Some(Credentials::new(self.endpoint.clone(), self.token())))
     }
 
+    /// One local transaction per request, so that a rejection discards exactly the refused
+    /// transaction.
     async fn upload_data(&self, db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
         let client_id = db.client_id().await?;
-        while let Some(batch) = db.get_crud_batch(UPLOAD_BATCH).await? {
-            let values: Vec<String> = batch
-                .entries
-                .iter()
-                .filter_map(|e| e.data.as_ref()?.get("v")?.as_str().map(String::from))
-                .collect();
+        while let Some(tx) = db.next_crud_transaction().await? {
+            let values: Vec<String> = tx.entries.iter().filter_map(entry_value).collect();
             self.history.record(Event::Upload {
                 phase: "invoke".into(),
                 values: values.clone(),
@@ -132,7 +148,7 @@ impl BackendConnector for Connector {
             });
             let body = serde_json::to_string(&UploadBody {
                 client_id: &client_id,
-                batch: &batch.entries,
+                batch: &tx.entries,
             })?;
             let sent = self
                 .http
@@ -142,15 +158,26 @@ impl BackendConnector for Connector {
                 .body(body)
                 .send()
                 .await;
-            let failure = match sent {
-                Err(e) => Some(format!("backend unreachable: {}", e.without_url())),
+            let (failure, rejected) = match sent {
+                Err(e) => (Some(format!("backend unreachable: {}", e.without_url())), false),
                 Ok(r) if !r.status().is_success() => {
                     let status = r.status().as_u16();
                     let text = r.text().await.unwrap_or_default();
-                    Some(format!("HTTP {status}: {}", text.trim()))
+                    (Some(format!("HTTP {status}: {}", text.trim())), is_rejection(status))
                 }
-                Ok(_) => None,
+                Ok(_) => (None, false),
             };
+            if rejected {
+                // Logged before it is discarded: a kill in between re-uploads it, never loses
+                // the record.
+                self.history.record(Event::Upload {
+                    phase: "rejected".into(),
+                    values,
+                    error: failure,
+                });
+                tx.complete(None).await?;
+                continue;
+            }
             if let Some(error) = failure {
                 self.history.record(Event::Upload {
                     phase: "fail".into(),
@@ -164,7 +191,7 @@ impl BackendConnector for Connector {
                 values,
                 error: None,
             });
-            batch.complete(None).await?;
+            tx.complete(None).await?;
         }
         Ok(())
     }
@@ -276,10 +303,10 @@ async fn workload_loop(db: PowerSyncDatabase, args: WorkerArgs, history: Arc<Rec
                 .write_transaction(move |tx| workload::run_in_transaction(tx, &p, &w))
                 .await
             {
-                Ok(reads) => history.record(Event::Ok {
+                Ok((reads, writes)) => history.record(Event::Ok {
                     op: "txn".into(),
                     reads,
-                    writes: plan.writes,
+                    writes,
                 }),
                 Err(e) => history.record(Event::Fail {
                     op: "txn".into(),
@@ -385,4 +412,19 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     }
     db.disconnect().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_permanent_client_errors_are_rejections() {
+        for s in [400, 403, 404, 409, 422] {
+            assert!(is_rejection(s), "{s}");
+        }
+        for s in [200, 401, 408, 429, 500, 503] {
+            assert!(!is_rejection(s), "{s}");
+        }
+    }
 }

@@ -8,9 +8,12 @@ use crate::history::{Read1, Write1};
 /// Service rules: every table in one global bucket, so every client syncs every row.
 pub const RULES: &str = r#"{"buckets": [{"name": "global", "tables": ["items", "accounts"]}]}"#;
 
+/// `include_metadata`: a delete is `UPDATE … SET _deleted = TRUE, _metadata = <token>`, which
+/// deletes the row and queues a DELETE carrying the token (schema.md §6), so every delete is as
+/// unique in the history and in the uploads as a written value.
 pub const SCHEMA: &str = r#"{"tables": [
-  {"name": "items", "columns": [{"name": "v", "type": "text"}, {"name": "writer", "type": "text"}]},
-  {"name": "accounts", "columns": [{"name": "v", "type": "text"}, {"name": "writer", "type": "text"}]}]}"#;
+  {"name": "items", "include_metadata": true, "columns": [{"name": "v", "type": "text"}, {"name": "writer", "type": "text"}]},
+  {"name": "accounts", "include_metadata": true, "columns": [{"name": "v", "type": "text"}, {"name": "writer", "type": "text"}]}]}"#;
 
 pub const TABLES: [&str; 2] = ["items", "accounts"];
 
@@ -24,7 +27,11 @@ pub fn key(i: usize) -> String {
     format!("k{i}")
 }
 
-/// A planned operation: rows to read, then rows to write.
+/// Chance that a planned write deletes its row (when the row exists; otherwise it inserts).
+const DELETE_CHANCE: f64 = 0.2;
+
+/// A planned operation: rows to read, then rows to write (`delete` set: delete the row if it
+/// exists).
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub reads: Vec<(String, String)>,
@@ -84,21 +91,34 @@ pub fn plan(rng: &mut impl Rng, values: &mut Values) -> Plan {
             table: t.clone(),
             id: id.clone(),
             v: values.next(),
+            delete: rng.random_bool(DELETE_CHANCE),
         })
         .collect();
     Plan { reads: rows, writes }
 }
 
-/// Runs a write plan in one transaction: reads every row of the plan, then writes (UPDATE of
-/// an existing row, INSERT of a new one). Returns what it read.
-pub fn run_in_transaction(tx: &rusqlite::Transaction<'_>, plan: &Plan, writer: &str) -> rusqlite::Result<Vec<Read1>> {
+/// Runs a write plan in one transaction: reads every row of the plan, then writes: a planned
+/// delete of an existing row deletes it (its value is the delete's token), any other write
+/// updates an existing row or inserts a new one. Returns what it read and what it wrote.
+pub fn run_in_transaction(
+    tx: &rusqlite::Transaction<'_>,
+    plan: &Plan,
+    writer: &str,
+) -> rusqlite::Result<(Vec<Read1>, Vec<Write1>)> {
     let reads = read_rows(tx, &plan.reads)?;
+    let mut done = Vec::with_capacity(plan.writes.len());
     for w in &plan.writes {
         // Every written row is also read (and `v` is never NULL), so the read tells.
         let exists = reads
             .iter()
             .any(|r| r.table == w.table && r.id == w.id && r.v.is_some());
-        if exists {
+        let delete = w.delete && exists;
+        if delete {
+            tx.execute(
+                &format!("UPDATE {} SET _deleted = TRUE, _metadata = ? WHERE id = ?", w.table),
+                [&w.v, &w.id],
+            )?;
+        } else if exists {
             tx.execute(
                 &format!("UPDATE {} SET v = ?, writer = ? WHERE id = ?", w.table),
                 [&w.v, writer, &w.id],
@@ -109,8 +129,9 @@ pub fn run_in_transaction(tx: &rusqlite::Transaction<'_>, plan: &Plan, writer: &
                 [&w.id, &w.v, writer],
             )?;
         }
+        done.push(Write1 { delete, ..w.clone() });
     }
-    Ok(reads)
+    Ok((reads, done))
 }
 
 pub fn read_rows(conn: &rusqlite::Connection, rows: &[(String, String)]) -> rusqlite::Result<Vec<Read1>> {
@@ -146,6 +167,43 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(value_owner(&a), Some((3, 7)));
         assert_eq!(value_owner("x"), None);
+    }
+
+    #[tokio::test]
+    async fn a_delete_removes_the_row_and_queues_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = powersync_client::PowerSyncDatabase::open(dir.path().join("w.db"), SCHEMA).unwrap();
+        let w = |id: &str, v: &str, delete: bool| Write1 {
+            table: "items".into(),
+            id: id.into(),
+            v: v.into(),
+            delete,
+        };
+        let plan = |writes: Vec<Write1>| Plan {
+            reads: writes.iter().map(|w| (w.table.clone(), w.id.clone())).collect(),
+            writes,
+        };
+        // A planned delete of a missing row inserts it instead.
+        let p = plan(vec![w("k1", "c0.0.1", true), w("k2", "c0.0.2", false)]);
+        let (_, done) = db
+            .write_transaction(move |tx| run_in_transaction(tx, &p, "c0"))
+            .await
+            .unwrap();
+        assert_eq!(done, vec![w("k1", "c0.0.1", false), w("k2", "c0.0.2", false)]);
+        let p = plan(vec![w("k1", "c0.0.3", true)]);
+        let (reads, done) = db
+            .write_transaction(move |tx| run_in_transaction(tx, &p, "c0"))
+            .await
+            .unwrap();
+        assert_eq!(reads[0].v.as_deref(), Some("c0.0.1"));
+        assert_eq!(done, vec![w("k1", "c0.0.3", true)]);
+        let left = db.query("SELECT id FROM items", vec![]).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].get_str("id"), Some("k2"));
+        let txs = db.crud_transactions().await.unwrap();
+        let last = &txs.last().unwrap().entries[0];
+        assert_eq!(last.op, powersync_client::UpdateType::Delete);
+        assert_eq!((last.id.as_str(), last.metadata.as_deref()), ("k1", Some("c0.0.3")));
     }
 
     #[test]

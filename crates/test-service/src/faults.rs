@@ -27,6 +27,17 @@ pub enum Fault {
     /// stall is over before being handled, and connected sync streams (if the prefix matches
     /// `/sync/stream`) send no lines.
     Stall { path_prefix: String, duration: Duration },
+    /// For `duration` from now, `/upload` requests whose batch writes the row `table`/`id` are
+    /// refused the way an application backend refuses a change it will never accept (a
+    /// validation or permission failure): this 4xx `status` and a JSON error, nothing of the
+    /// batch applied (a `status` outside 400..=499 is answered as 422). Other batches are applied
+    /// as usual.
+    RejectUploads {
+        table: String,
+        id: String,
+        status: u16,
+        duration: Duration,
+    },
 }
 
 /// JSON form of a fault for `POST /admin/faults`.
@@ -49,6 +60,29 @@ pub(crate) enum WireFault {
         path_prefix: String,
         duration_ms: u64,
     },
+    RejectUploads {
+        table: String,
+        id: String,
+        #[serde(default = "default_reject_status")]
+        status: u16,
+        duration_ms: u64,
+    },
+}
+
+fn default_reject_status() -> u16 {
+    422
+}
+
+impl WireFault {
+    /// Values serde accepts but the fault cannot mean.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        match self {
+            WireFault::RejectUploads { status, .. } if !(400..=499).contains(status) => Err(format!(
+                "reject_uploads: status must be a 4xx (a rejection), got {status}"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl From<WireFault> for Fault {
@@ -73,8 +107,35 @@ impl From<WireFault> for Fault {
                 path_prefix,
                 duration: Duration::from_millis(duration_ms),
             },
+            WireFault::RejectUploads {
+                table,
+                id,
+                status,
+                duration_ms,
+            } => Fault::RejectUploads {
+                table,
+                id,
+                status,
+                duration: Duration::from_millis(duration_ms),
+            },
         }
     }
+}
+
+/// An armed upload rejection: the row it refuses, the status, and until when.
+struct Rejection {
+    table: String,
+    id: String,
+    status: u16,
+    until: Instant,
+}
+
+/// What [`Faults::rejection_for`] found: the status to answer and the refused row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejected {
+    pub status: u16,
+    pub table: String,
+    pub id: String,
 }
 
 #[derive(Default)]
@@ -83,6 +144,7 @@ struct State {
     corrupt: HashSet<String>,
     statuses: Vec<(String, u16, usize)>,
     stalls: Vec<(String, Instant)>,
+    rejections: Vec<Rejection>,
 }
 
 /// Armed faults. `DropConnectedStreams` is not kept here: it acts at once (see `service`).
@@ -115,6 +177,17 @@ impl Faults {
                 }
             }
             Fault::Stall { path_prefix, duration } => s.stalls.push((path_prefix, Instant::now() + duration)),
+            Fault::RejectUploads {
+                table,
+                id,
+                status,
+                duration,
+            } => s.rejections.push(Rejection {
+                table,
+                id,
+                status,
+                until: Instant::now() + duration,
+            }),
         }
     }
 
@@ -143,6 +216,27 @@ impl Faults {
             s.statuses.remove(i);
         }
         Some(status)
+    }
+
+    /// The running rejection that refuses one of these rows (`(table, id)` of each op of an
+    /// upload batch), if any.
+    pub(crate) fn rejection_for<'a>(&self, rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Rejected> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        s.rejections.retain(|r| r.until > now);
+        if s.rejections.is_empty() {
+            return None;
+        }
+        rows.into_iter().find_map(|(table, id)| {
+            s.rejections
+                .iter()
+                .find(|r| r.table == table && r.id == id)
+                .map(|r| Rejected {
+                    status: r.status,
+                    table: r.table.clone(),
+                    id: r.id.clone(),
+                })
+        })
     }
 
     /// When the longest running stall for this path ends (None when not stalled).
@@ -202,6 +296,37 @@ mod tests {
     }
 
     #[test]
+    fn rejections_match_their_row_and_expire() {
+        let f = Faults::default();
+        f.arm(Fault::RejectUploads {
+            table: "items".into(),
+            id: "k1".into(),
+            status: 409,
+            duration: Duration::from_secs(60),
+        });
+        assert_eq!(f.rejection_for([("items", "k2"), ("accounts", "k1")]), None);
+        assert_eq!(
+            f.rejection_for([("items", "k2"), ("items", "k1")]),
+            Some(Rejected {
+                status: 409,
+                table: "items".into(),
+                id: "k1".into()
+            })
+        );
+        // Not used up: every matching batch is refused while it runs.
+        assert!(f.rejection_for([("items", "k1")]).is_some());
+        f.clear();
+        assert_eq!(f.rejection_for([("items", "k1")]), None);
+        f.arm(Fault::RejectUploads {
+            table: "items".into(),
+            id: "k1".into(),
+            status: 422,
+            duration: Duration::ZERO,
+        });
+        assert_eq!(f.rejection_for([("items", "k1")]), None);
+    }
+
+    #[test]
     fn wire_faults_decode() {
         let w: WireFault = serde_json::from_str(r#"{"type": "stall", "path_prefix": "/x", "duration_ms": 5}"#).unwrap();
         assert_eq!(
@@ -214,5 +339,22 @@ mod tests {
         let w: WireFault = serde_json::from_str(r#"{"type": "drop_stream_after_lines", "lines": 2}"#).unwrap();
         assert_eq!(Fault::from(w), Fault::DropStreamAfterLines(2));
         assert!(serde_json::from_str::<WireFault>(r#"{"type": "explode"}"#).is_err());
+        let w: WireFault =
+            serde_json::from_str(r#"{"type": "reject_uploads", "table": "t", "id": "r", "duration_ms": 7}"#).unwrap();
+        assert_eq!(w.validate(), Ok(()));
+        assert_eq!(
+            Fault::from(w),
+            Fault::RejectUploads {
+                table: "t".into(),
+                id: "r".into(),
+                status: 422,
+                duration: Duration::from_millis(7)
+            }
+        );
+        let w: WireFault = serde_json::from_str(
+            r#"{"type": "reject_uploads", "table": "t", "id": "r", "status": 503, "duration_ms": 7}"#,
+        )
+        .unwrap();
+        assert!(w.validate().unwrap_err().contains("4xx"));
     }
 }

@@ -327,6 +327,23 @@ async fn upload(State(shared): State<AppState>, headers: HeaderMap, body: Bytes)
     let raw: Value = decode(&body)?;
     let upload: UploadBody = decode(&body)?;
     let ops = ops::from_wire(upload.batch).map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))?;
+    if let Some(r) = shared.faults.rejection_for(ops.iter().map(|o| (o.table(), o.id()))) {
+        let mut stats = shared.stats();
+        stats.faults_triggered += 1;
+        stats.uploads_rejected += 1;
+        let status = StatusCode::from_u16(r.status)
+            .ok()
+            .filter(|s| s.is_client_error())
+            .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        return Err(ApiError::new(
+            status,
+            "upload_rejected",
+            format!(
+                "the backend refuses changes to {}/{}; nothing of this batch was applied (fault injection)",
+                r.table, r.id
+            ),
+        ));
+    }
     shared.apply(&ops)?;
     let mut stats = shared.stats();
     stats.uploads += 1;
@@ -390,6 +407,7 @@ async fn admin_token(State(shared): State<AppState>, body: Bytes) -> Result<Json
 
 async fn admin_inject(State(shared): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let fault: WireFault = decode(&body)?;
+    fault.validate().map_err(ApiError::bad_request)?;
     shared.inject(fault.into());
     Ok(Json(json!({})))
 }

@@ -31,6 +31,8 @@ pub struct Stats {
     /// Successful `POST /upload` requests, and the ops they carried.
     pub uploads: u64,
     pub uploaded_ops: u64,
+    /// `POST /upload` requests refused by a `RejectUploads` fault (nothing applied).
+    pub uploads_rejected: u64,
     /// Legacy write checkpoints created (`GET /write-checkpoint2.json`).
     pub write_checkpoints: u64,
     /// `POST /sync/checkpoint-request` requests answered.

@@ -222,3 +222,68 @@ async fn stall_delays_requests_and_pauses_live_streams() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn reject_uploads_refuses_batches_that_write_the_row_and_applies_the_others() {
+    let svc = start();
+    let token = svc.token("alice", HOUR);
+    let upload = |body: Value| {
+        reqwest::Client::new()
+            .post(svc.upload_url())
+            .header("Authorization", format!("Token {token}"))
+            .json(&body)
+            .send()
+    };
+    svc.inject(Fault::RejectUploads {
+        table: "lists".into(),
+        id: "locked".into(),
+        status: 409,
+        duration: HOUR,
+    });
+    // One entry writes the refused row: the whole batch is refused, nothing applied.
+    let mixed = json!({"batch": [
+        {"op": "PUT", "type": "lists", "id": "free", "data": {"n": 1}},
+        {"op": "DELETE", "type": "lists", "id": "locked"}]});
+    let resp = upload(mixed.clone()).await.unwrap();
+    assert_eq!(resp.status(), 409);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upload_rejected");
+    assert!(
+        body["error"]["description"].as_str().unwrap().contains("lists/locked"),
+        "{body}"
+    );
+    assert!(svc.rows("lists").is_empty());
+    // Every matching batch while it runs, not just the first.
+    let put_locked = json!({"batch": [{"op": "PUT", "type": "lists", "id": "locked", "data": {}}]});
+    assert_eq!(upload(put_locked.clone()).await.unwrap().status(), 409);
+    // Other rows (the same id in another table too) go through.
+    let other = json!({"batch": [
+        {"op": "PUT", "type": "lists", "id": "free", "data": {"n": 2}},
+        {"op": "PUT", "type": "todos", "id": "locked", "data": {"owner_id": "alice"}}]});
+    assert_eq!(upload(other).await.unwrap().status(), 200);
+    assert_eq!(svc.rows("lists"), vec![("free".to_string(), json!({"n": 2}))]);
+    let stats = svc.stats();
+    assert_eq!(
+        (stats.uploads, stats.uploads_rejected, stats.faults_triggered),
+        (1, 2, 2)
+    );
+
+    // Over HTTP with the same shape; a status that is no rejection is refused.
+    svc.clear_faults();
+    assert_eq!(upload(put_locked.clone()).await.unwrap().status(), 200);
+    let admin = |body: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/admin/faults", svc.url()))
+            .json(&body)
+            .send()
+    };
+    let r = admin(json!({"type": "reject_uploads", "table": "lists", "id": "locked", "duration_ms": 3_600_000}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(upload(put_locked).await.unwrap().status(), 422, "the default status");
+    let r = admin(json!({"type": "reject_uploads", "table": "lists", "id": "x", "status": 503, "duration_ms": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
