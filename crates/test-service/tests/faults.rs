@@ -122,17 +122,10 @@ async fn respond_status_answers_the_next_requests_then_stops() {
     let resp = open_stream(&svc, &token, &request("c"), "application/x-ndjson").await;
     assert_eq!(resp.status(), 200);
 
-    let upload = |body: Value| {
-        reqwest::Client::new()
-            .post(svc.upload_url())
-            .header("Authorization", format!("Token {token}"))
-            .json(&body)
-            .send()
-    };
     let batch = json!({"batch": [{"op": "PUT", "type": "lists", "id": "l1", "data": {}}]});
-    assert_eq!(upload(batch.clone()).await.unwrap().status(), 401);
+    assert_eq!(upload(&svc, &token, &batch).await.status(), 401);
     assert!(svc.rows("lists").is_empty(), "a faulted request is not handled");
-    assert_eq!(upload(batch).await.unwrap().status(), 200);
+    assert_eq!(upload(&svc, &token, &batch).await.status(), 200);
     assert_eq!(svc.rows("lists").len(), 1);
     assert_eq!(svc.stats().faults_triggered, 3);
 }
@@ -227,13 +220,6 @@ async fn stall_delays_requests_and_pauses_live_streams() {
 async fn reject_uploads_refuses_batches_that_write_the_row_and_applies_the_others() {
     let svc = start();
     let token = svc.token("alice", HOUR);
-    let upload = |body: Value| {
-        reqwest::Client::new()
-            .post(svc.upload_url())
-            .header("Authorization", format!("Token {token}"))
-            .json(&body)
-            .send()
-    };
     svc.inject(Fault::RejectUploads {
         table: "lists".into(),
         id: "locked".into(),
@@ -244,7 +230,7 @@ async fn reject_uploads_refuses_batches_that_write_the_row_and_applies_the_other
     let mixed = json!({"batch": [
         {"op": "PUT", "type": "lists", "id": "free", "data": {"n": 1}},
         {"op": "DELETE", "type": "lists", "id": "locked"}]});
-    let resp = upload(mixed.clone()).await.unwrap();
+    let resp = upload(&svc, &token, &mixed).await;
     assert_eq!(resp.status(), 409);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upload_rejected");
@@ -255,12 +241,12 @@ async fn reject_uploads_refuses_batches_that_write_the_row_and_applies_the_other
     assert!(svc.rows("lists").is_empty());
     // Every matching batch while it runs, not just the first.
     let put_locked = json!({"batch": [{"op": "PUT", "type": "lists", "id": "locked", "data": {}}]});
-    assert_eq!(upload(put_locked.clone()).await.unwrap().status(), 409);
+    assert_eq!(upload(&svc, &token, &put_locked).await.status(), 409);
     // Other rows (the same id in another table too) go through.
     let other = json!({"batch": [
         {"op": "PUT", "type": "lists", "id": "free", "data": {"n": 2}},
         {"op": "PUT", "type": "todos", "id": "locked", "data": {"owner_id": "alice"}}]});
-    assert_eq!(upload(other).await.unwrap().status(), 200);
+    assert_eq!(upload(&svc, &token, &other).await.status(), 200);
     assert_eq!(svc.rows("lists"), vec![("free".to_string(), json!({"n": 2}))]);
     let stats = svc.stats();
     assert_eq!(
@@ -270,7 +256,7 @@ async fn reject_uploads_refuses_batches_that_write_the_row_and_applies_the_other
 
     // Over HTTP with the same shape; a status that is no rejection is refused.
     svc.clear_faults();
-    assert_eq!(upload(put_locked.clone()).await.unwrap().status(), 200);
+    assert_eq!(upload(&svc, &token, &put_locked).await.status(), 200);
     let admin = |body: Value| {
         reqwest::Client::new()
             .post(format!("{}/admin/faults", svc.url()))
@@ -281,7 +267,11 @@ async fn reject_uploads_refuses_batches_that_write_the_row_and_applies_the_other
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(upload(put_locked).await.unwrap().status(), 422, "the default status");
+    assert_eq!(
+        upload(&svc, &token, &put_locked).await.status(),
+        422,
+        "the default status"
+    );
     let r = admin(json!({"type": "reject_uploads", "table": "lists", "id": "x", "status": 503, "duration_ms": 1}))
         .await
         .unwrap();

@@ -213,3 +213,14 @@ pub fn sum(ops: &[&Value]) -> u64 {
     ops.iter()
         .fold(0u32, |acc, o| acc.wrapping_add(o["checksum"].as_u64().unwrap() as u32)) as u64
 }
+
+/// Posts `body` to `/upload` with `token`.
+pub async fn upload(svc: &TestService, token: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(svc.upload_url())
+        .header("Authorization", format!("Token {token}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
