@@ -505,8 +505,9 @@ mod tests {
         )
         .unwrap();
         db.execute_batch("BEGIN").unwrap();
-        // The statement's first write allocates the id, then fails: its rollback undoes the
-        // increment along with the row.
+        // The statement's first write allocates the id, then fails and is rolled back with its
+        // row (SQLite calls `xRollbackTo` for it); the id the transaction goes on with must
+        // still be one the next transaction does not get.
         db.execute("insert into powersync_crud(op,id,type) values ('DELETE','bad','t')", [])
             .unwrap_err();
         db.execute("insert into powersync_crud(op,id,type) values ('DELETE','a','t')", [])
