@@ -28,6 +28,16 @@ pub fn buckets_in_range(checkpoint: &Checkpoint, priority: Option<Priority>) -> 
         .collect()
 }
 
+/// A first sync's publish: every row with ops (its newest op's data), then the queued rows
+/// without ops.
+pub(crate) fn first_sync_plans() -> &'static [&'static str] {
+    &[
+        "SELECT row_type, row_id, data FROM (SELECT row_type, row_id, data, max(op_id) FROM ps_oplog INDEXED BY ps_oplog_row WHERE op_id > 0 GROUP BY row_type, row_id)",
+        "SELECT u.row_type, u.row_id, (SELECT data FROM (SELECT o.data, max(o.op_id) FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)) \
+         FROM ps_updated_rows u WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.op_id > 0)",
+    ]
+}
+
 enum Target<'c> {
     /// A synced JSON table: its REPLACE and DELETE statements, prepared once per publish.
     JsonTable {
@@ -79,11 +89,7 @@ pub fn sync_local(
         )?
         .is_none();
     let plans: &[&str] = match (priority, first_sync) {
-        (None, true) => &[
-            "SELECT row_type, row_id, data FROM (SELECT row_type, row_id, data, max(op_id) FROM ps_oplog INDEXED BY ps_oplog_row WHERE op_id > 0 GROUP BY row_type, row_id)",
-            "SELECT u.row_type, u.row_id, (SELECT data FROM (SELECT o.data, max(o.op_id) FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)) \
-             FROM ps_updated_rows u WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.op_id > 0)",
-        ],
+        (None, true) => first_sync_plans(),
         (None, false) => &["WITH updated AS (\
                    SELECT o.row_type, o.row_id FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op \
                    UNION SELECT row_type, row_id FROM ps_updated_rows) \
