@@ -76,10 +76,10 @@ impl Args {
         }
     }
 
-    /// The argument as text only if it is stored as TEXT.
-    pub fn text_if_text(&self, i: usize) -> Option<String> {
+    /// The argument as text only if it is stored as TEXT (borrowed, as `text_borrowed`).
+    pub fn text_if_text(&self, i: usize) -> Option<Cow<'_, str>> {
         if self.value_type(i) == ffi::SQLITE_TEXT {
-            self.text(i)
+            self.text_borrowed(i)
         } else {
             None
         }

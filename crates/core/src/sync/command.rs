@@ -85,15 +85,13 @@ impl<'a> Command<'a> {
         let op = args
             .text_if_text(0)
             .ok_or_else(|| PsError::invalid_argument("First argument must be a string"))?;
-        Ok(match op.as_str() {
+        Ok(match &*op {
             "start" => Command::Start(start_options(args)?),
             "stop" => Command::Stop,
-            "line_text" => {
-                if args.value_type(1) != ffi::SQLITE_TEXT {
-                    return Err(PsError::invalid_argument("Second argument must be a string"));
-                }
-                Command::LineText(args.text_borrowed(1).unwrap_or_default())
-            }
+            "line_text" => Command::LineText(
+                args.text_if_text(1)
+                    .ok_or_else(|| PsError::invalid_argument("Second argument must be a string"))?,
+            ),
             "line_binary" => {
                 if args.value_type(1) != ffi::SQLITE_BLOB {
                     return Err(PsError::invalid_argument("Second argument must be a byte array"));
