@@ -55,20 +55,7 @@ enum Cmd {
     },
     /// One client process (started by `run`; commands on stdin).
     #[command(hide = true)]
-    Worker {
-        #[arg(long)]
-        client: usize,
-        #[arg(long)]
-        inc: u32,
-        #[arg(long)]
-        db: PathBuf,
-        #[arg(long)]
-        endpoint: String,
-        #[arg(long)]
-        history: PathBuf,
-        #[arg(long)]
-        seed: u64,
-    },
+    Worker(WorkerArgs),
 }
 
 fn init_logging() {
@@ -96,22 +83,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.cmd {
-        Cmd::Worker {
-            client,
-            inc,
-            db,
-            endpoint,
-            history,
-            seed,
-        } => {
-            let args = WorkerArgs {
-                client,
-                inc,
-                db,
-                endpoint,
-                history,
-                seed,
-            };
+        Cmd::Worker(args) => {
+            let client = args.client;
             match rt.block_on(worker::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

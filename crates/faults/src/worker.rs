@@ -41,13 +41,20 @@ fn entry_value(e: &CrudEntry) -> Option<String> {
     }
 }
 
-#[derive(Debug, Clone)]
+/// The flags `run` starts a worker process with (`powersync-faults worker ...`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct WorkerArgs {
+    #[arg(long)]
     pub client: usize,
+    #[arg(long)]
     pub inc: u32,
+    #[arg(long)]
     pub db: PathBuf,
+    #[arg(long)]
     pub endpoint: String,
+    #[arg(long)]
     pub history: PathBuf,
+    #[arg(long)]
     pub seed: u64,
 }
 
