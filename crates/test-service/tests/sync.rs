@@ -314,7 +314,9 @@ async fn large_buckets_are_split_into_batches() {
 #[tokio::test]
 async fn keepalives_repeat_and_the_stream_ends_when_the_token_expires() {
     let svc = TestService::start(config().with_keepalive_interval(Duration::from_millis(50))).unwrap();
-    let token = svc.token("alice", Duration::from_secs(1));
+    // `exp` is in whole seconds from a truncated `iat`, so a 1 s token could have only a few
+    // milliseconds left by the time the stream opens; 2 s leave at least one whole second.
+    let token = svc.token("alice", Duration::from_secs(2));
     let mut lines = Lines::new(open_stream(&svc, &token, &request("c"), "application/x-ndjson").await);
     lines.until_complete().await;
     let started = std::time::Instant::now();
