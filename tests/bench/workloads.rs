@@ -181,6 +181,9 @@ fn finish(db: Connection, phases: Vec<(String, f64)>) -> Report {
             |r| r.get(0),
         )
         .expect("database size");
+    if let Ok(out) = std::env::var("PS_BENCH_SMAPS") {
+        let _ = std::fs::copy("/proc/self/smaps", out);
+    }
     drop(db);
     Report {
         phases,

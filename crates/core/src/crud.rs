@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::ffi::{c_int, CStr};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use rusqlite::types::ValueRef;
@@ -16,7 +17,7 @@ use rusqlite::vtab::{
     sqlite3_vtab, Context, CreateVTab, Filters, IndexInfo, Inserts, TransactionVTab, UpdateVTab, Updates, VTab,
     VTabConnection, VTabCursor, VTabKind,
 };
-use rusqlite::{ffi, Connection};
+use rusqlite::{ffi, Connection, Statement};
 
 use crate::error::{PsError, PsResult};
 use crate::function::panic_message;
@@ -39,12 +40,51 @@ pub enum Kind {
 pub struct CrudTable<K> {
     base: sqlite3_vtab,
     state: Arc<DatabaseState>,
-    /// Non-owning handle whose statement cache keeps the hot-path statements prepared; dropped
-    /// (finalising them) when SQLite disconnects the table, before it closes the connection.
-    db: Connection,
+    /// The two statements of every simple write, prepared at the first one and kept, so that a
+    /// write costs no statement-cache lookup. They borrow `db`, and `Drop` finalises them first.
+    writes: Option<SimpleWrites>,
+    /// Non-owning handle (its statement cache keeps the colder statements prepared), on the heap
+    /// so that `writes` can borrow it for the table's lifetime; freed by `Drop` when SQLite
+    /// disconnects the table, which it does before it closes the connection.
+    db: NonNull<Connection>,
     /// Set once this transaction's first simple write closed the local write gate.
     gate_closed: bool,
     _kind: PhantomData<K>,
+}
+
+const INSERT_CRUD: &str = "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)";
+const MARK_UPDATED: &str = "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?, ?)";
+
+struct SimpleWrites {
+    insert_crud: Statement<'static>,
+    mark_updated: Statement<'static>,
+}
+
+impl SimpleWrites {
+    fn prepare(db: &'static Connection) -> PsResult<SimpleWrites> {
+        let prepare = |sql: &str| db.prepare(sql).map_err(|e| PsError::sqlite(Some(sql), e));
+        Ok(SimpleWrites {
+            insert_crud: prepare(INSERT_CRUD)?,
+            mark_updated: prepare(MARK_UPDATED)?,
+        })
+    }
+}
+
+/// Runs a kept statement once. Its text bindings are cleared afterwards: they are copies, and a
+/// large row's JSON should not stay in memory until the next write.
+fn run_kept(statement: &mut Statement<'_>, sql: &str, params: impl rusqlite::Params) -> PsResult<()> {
+    let result = statement.execute(params);
+    statement.clear_bindings();
+    result.map(|_| ()).map_err(|e| PsError::sqlite(Some(sql), e))
+}
+
+impl<K> Drop for CrudTable<K> {
+    fn drop(&mut self) {
+        // The statements borrow the connection handle: finalise them before freeing it.
+        self.writes = None;
+        // SAFETY: `db` comes from `Box::into_raw` in `connect`, and nothing borrows it any more.
+        drop(unsafe { Box::from_raw(self.db.as_ptr()) });
+    }
 }
 
 pub struct SimpleKind;
@@ -138,24 +178,64 @@ fn guarded<T>(f: impl FnOnce() -> PsResult<T>) -> rusqlite::Result<T> {
 }
 
 /// Text of a value the way `sqlite3_value_text` converts it; NULL gives `None`. A REAL is
-/// rendered by SQLite itself (its `%!.15g` differs from Rust's formatting).
-fn text_of(db: &Connection, value: ValueRef<'_>) -> Option<String> {
+/// rendered by SQLite itself (its `%!.15g` differs from Rust's formatting). Valid UTF-8 text is
+/// borrowed: every local write passes through here, so no copy is made that is not needed.
+fn text_of<'v>(db: &Connection, value: ValueRef<'v>) -> Option<Cow<'v, str>> {
     match value {
         ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Integer(i) => Some(Cow::Owned(i.to_string())),
         ValueRef::Real(f) => db
             .prepare_cached("SELECT CAST(?1 AS TEXT)")
             .and_then(|mut s| s.query_row([f], |r| r.get::<_, String>(0)))
-            .ok(),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            .ok()
+            .map(Cow::Owned),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t)),
     }
 }
 
+/// Appends `text` as a JSON string, escaped exactly as `serde_json` does (the reference's
+/// output): `"` and `\` with a backslash, the control characters below U+0020 as `\b \f \n
+/// \r \t` or `\u00XX`, everything else as it is. Written in place, without a temporary string.
 fn push_json_string(out: &mut String, text: &str) {
-    out.push_str(&serde_json::to_string(text).expect("strings always serialise"));
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(text.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let short = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` is a character boundary.
+        out.push_str(&text[start..i]);
+        start = i + 1;
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xf)] as char);
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
 }
 
 impl<K: KindMarker> CrudTable<K> {
+    /// The connection handle, for as long as the table is connected.
+    fn db(&self) -> &'static Connection {
+        // SAFETY: `db` points at the handle `connect` put on the heap; it is freed only when the
+        // table is dropped, after `writes`, the one holder of the `'static` borrow past a call.
+        unsafe { self.db.as_ref() }
+    }
+
     /// The address identifies this instance as the owner of the shared transaction id.
     fn token(&self) -> usize {
         self as *const Self as usize
@@ -169,7 +249,7 @@ impl<K: KindMarker> CrudTable<K> {
         // Not under the lock: the UPDATE could fire app triggers that write through a CRUD vtab.
         let sql = "UPDATE ps_tx SET next_tx = next_tx + 1 WHERE id = 1 RETURNING next_tx";
         let next: i64 = self
-            .db
+            .db()
             .prepare_cached(sql)
             .and_then(|mut s| s.query_row([], |row| row.get(0)))
             .map_err(|e| PsError::sqlite(Some(sql), e))?;
@@ -206,7 +286,7 @@ impl<K: KindMarker> CrudTable<K> {
         };
         if rolled_back {
             sql::execute(
-                &self.db,
+                self.db(),
                 "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1",
                 [tx_id],
             )?;
@@ -216,28 +296,31 @@ impl<K: KindMarker> CrudTable<K> {
 
     fn insert_simple(&mut self, args: &Inserts<'_>) -> PsResult<()> {
         // Columns: op, id, type, data, old_values, metadata, options (after the two rowids).
-        let values: Vec<ValueRef<'_>> = args.iter().skip(2).collect();
-        let value = |i: usize| values.get(i).copied().unwrap_or(ValueRef::Null);
+        let mut values = [ValueRef::Null; 7];
+        for (slot, arg) in values.iter_mut().zip(args.iter().skip(2)) {
+            *slot = arg;
+        }
+        let value = |i: usize| values[i];
         let options = match value(6) {
             ValueRef::Integer(i) => i,
             ValueRef::Null => 0,
-            other => text_of(&self.db, other)
+            other => text_of(self.db(), other)
                 .and_then(|t| t.trim().parse().ok())
                 .unwrap_or(0),
         };
-        let op = text_of(&self.db, value(0));
+        let op = text_of(self.db(), value(0));
         let data = match value(3) {
-            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t)),
             _ => None,
         };
         if options & flags::IGNORE_EMPTY_UPDATE != 0 && op.as_deref() == Some("PATCH") && data.as_deref() == Some("{}")
         {
             return Ok(());
         }
-        let id = text_of(&self.db, value(1));
-        let row_type = text_of(&self.db, value(2));
+        let id = text_of(self.db(), value(1));
+        let row_type = text_of(self.db(), value(2));
 
-        let mut json = String::with_capacity(64 + data.as_ref().map_or(0, String::len));
+        let mut json = String::with_capacity(64 + data.as_ref().map_or(0, |d| d.len()));
         json.push_str("{\"op\":");
         push_json_string(&mut json, op.as_deref().unwrap_or(""));
         json.push_str(",\"id\":");
@@ -260,20 +343,21 @@ impl<K: KindMarker> CrudTable<K> {
         json.push('}');
 
         let tx_id = self.current_tx_id()?;
-        sql::execute(
-            &self.db,
-            "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)",
-            rusqlite::params![tx_id, json],
-        )?;
-        sql::execute(
-            &self.db,
-            "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES(?, ?)",
-            rusqlite::params![row_type, id],
-        )?;
+        // Taken out while they run: an app trigger on `ps_crud` may write through a view, which
+        // re-enters this table, and a running statement must not be stepped again (the inner
+        // write prepares its own pair).
+        let mut writes = match self.writes.take() {
+            Some(writes) => writes,
+            None => SimpleWrites::prepare(self.db())?,
+        };
+        let result = run_kept(&mut writes.insert_crud, INSERT_CRUD, rusqlite::params![tx_id, json])
+            .and_then(|()| run_kept(&mut writes.mark_updated, MARK_UPDATED, rusqlite::params![row_type, id]));
+        self.writes = Some(writes);
+        result?;
         if !self.gate_closed {
             // A local write means downloaded data may only be applied once the service has
             // acknowledged it (the sync client's local write gate, spec sync.md §5.2).
-            checkpoint_requests::close_write_gate(&self.db)?;
+            checkpoint_requests::close_write_gate(self.db())?;
             self.gate_closed = true;
         }
         Ok(())
@@ -281,17 +365,17 @@ impl<K: KindMarker> CrudTable<K> {
 
     fn insert_manual(&mut self, args: &Inserts<'_>) -> PsResult<()> {
         let values: Vec<ValueRef<'_>> = args.iter().skip(2).collect();
-        let data = values.first().and_then(|v| text_of(&self.db, *v));
+        let data = values.first().and_then(|v| text_of(self.db(), *v));
         let options = match values.get(1) {
             Some(ValueRef::Integer(i)) => *i,
-            Some(other) => text_of(&self.db, *other)
+            Some(other) => text_of(self.db(), *other)
                 .and_then(|t| t.trim().parse().ok())
                 .unwrap_or(0),
             None => 0,
         };
         let tx_id = self.current_tx_id()?;
         let sql = "WITH insertion (tx_id, data) AS (VALUES (?1, ?2)) INSERT INTO ps_crud(tx_id, data) SELECT * FROM insertion WHERE (NOT (?3 & 16)) OR data->>'op' != 'PATCH' OR data->'data' != '{}'";
-        sql::execute(&self.db, sql, rusqlite::params![tx_id, data, options])?;
+        sql::execute(self.db(), sql, rusqlite::params![tx_id, data, options])?;
         Ok(())
     }
 }
@@ -319,7 +403,8 @@ unsafe impl<'vtab, K: KindMarker + 'vtab> VTab<'vtab> for CrudTable<K> {
             Ok(CrudTable {
                 base: sqlite3_vtab::default(),
                 state,
-                db: conn,
+                writes: None,
+                db: NonNull::from(Box::leak(Box::new(conn))),
                 gate_closed: false,
                 _kind: PhantomData,
             })
@@ -423,6 +508,28 @@ mod tests {
     }
 
     #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        let mut samples: Vec<String> = (0u32..0x80).map(|c| char::from_u32(c).unwrap().to_string()).collect();
+        samples.extend(
+            [
+                "",
+                "plain",
+                "a\"b\\c",
+                "line\nbreak\ttab\u{1}\u{1f}\u{7f}",
+                "é ü 漢字 😀",
+                "\u{2028}\u{2029}",
+                "mixed \u{8} ok \u{c} \"end\"",
+            ]
+            .map(String::from),
+        );
+        for text in &samples {
+            let mut ours = String::from("x");
+            super::push_json_string(&mut ours, text);
+            assert_eq!(ours, format!("x{}", serde_json::to_string(text).unwrap()), "{text:?}");
+        }
+    }
+
+    #[test]
     fn observed_vtab_sequence() {
         let db = open();
         db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
@@ -517,6 +624,51 @@ mod tests {
             .unwrap();
         let tx_ids: Vec<i64> = crud_rows(&db).into_iter().map(|(_, tx, _)| tx).collect();
         assert_eq!(tx_ids, [1, 2]);
+    }
+
+    #[test]
+    fn a_trigger_on_ps_crud_that_writes_through_a_view_reenters_the_table() {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let schema = r#"{"tables":[{"name":"a","columns":[{"name":"v","type":"text"}]},{"name":"b","columns":[{"name":"v","type":"text"}]}]}"#;
+        db.execute_batch("BEGIN").unwrap();
+        db.query_row("SELECT powersync_replace_schema(?)", [schema], |_| Ok(()))
+            .unwrap();
+        db.execute_batch("COMMIT").unwrap();
+        // The inner write runs while the outer `ps_crud` insert is still executing.
+        db.execute_batch(
+            "CREATE TRIGGER echo AFTER INSERT ON ps_crud WHEN new.data->>'type' = 'a' \
+             BEGIN INSERT INTO b(id, v) VALUES ('echo-' || (new.data->>'id'), 'e'); END;",
+        )
+        .unwrap();
+        for round in 0..3 {
+            db.execute("INSERT INTO a(id, v) VALUES (?, 'x')", [format!("r{round}")])
+                .unwrap();
+        }
+        let writes: Vec<(i64, String, String)> = crud_rows(&db)
+            .into_iter()
+            .map(|(_, tx, data)| {
+                let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+                (
+                    tx,
+                    data["type"].as_str().unwrap().to_owned(),
+                    data["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected: Vec<(i64, String, String)> = (0..3)
+            .flat_map(|round| {
+                [
+                    (round + 1, "a".to_owned(), format!("r{round}")),
+                    (round + 1, "b".to_owned(), format!("echo-r{round}")),
+                ]
+            })
+            .collect();
+        assert_eq!(writes, expected);
+        let updated: i64 = db
+            .query_row("SELECT count(*) FROM ps_updated_rows", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(updated, 6);
     }
 
     #[test]
