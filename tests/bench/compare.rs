@@ -28,6 +28,8 @@ options:
   --help          this text
 
 environment: POWERSYNC_EXTENSION overrides our build (default target/release/libpowersync.so).
+             PS_BENCH_SMAPS=FILE: each run copies its /proc/self/smaps to FILE before its
+             database closes (resident memory per mapping; use with --child for one run).
 Rates are rows (or ops) per second; speedup = our rate / reference rate (above 1: we are faster);
 raw = our rate as a fraction of inserting the same rows into a plain table with one statement.";
 
