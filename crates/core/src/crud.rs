@@ -82,7 +82,7 @@ impl<K> Drop for CrudTable<K> {
     fn drop(&mut self) {
         // The statements borrow the connection handle: finalise them before freeing it.
         self.writes = None;
-        // SAFETY: `db` comes from `Box::into_raw` in `connect`, and nothing borrows it any more.
+        // SAFETY: `db` comes from `Box::leak` in `connect`, and nothing borrows it any more.
         drop(unsafe { Box::from_raw(self.db.as_ptr()) });
     }
 }
@@ -628,13 +628,9 @@ mod tests {
 
     #[test]
     fn a_trigger_on_ps_crud_that_writes_through_a_view_reenters_the_table() {
-        let db = open();
-        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
-        let schema = r#"{"tables":[{"name":"a","columns":[{"name":"v","type":"text"}]},{"name":"b","columns":[{"name":"v","type":"text"}]}]}"#;
-        db.execute_batch("BEGIN").unwrap();
-        db.query_row("SELECT powersync_replace_schema(?)", [schema], |_| Ok(()))
-            .unwrap();
-        db.execute_batch("COMMIT").unwrap();
+        let db = crate::sync::test_support::open_with(
+            r#"{"tables":[{"name":"a","columns":[{"name":"v","type":"text"}]},{"name":"b","columns":[{"name":"v","type":"text"}]}]}"#,
+        );
         // The inner write runs while the outer `ps_crud` insert is still executing.
         db.execute_batch(
             "CREATE TRIGGER echo AFTER INSERT ON ps_crud WHEN new.data->>'type' = 'a' \
