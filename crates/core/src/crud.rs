@@ -501,6 +501,18 @@ unsafe impl VTabCursor for NoCursor<'_> {
 mod tests {
     use crate::testing::open;
 
+    /// A database with the internal tables (no schema).
+    fn initialized() -> rusqlite::Connection {
+        let db = open();
+        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        db
+    }
+
+    /// The transaction id of every queued write, in queue order.
+    fn tx_ids(db: &rusqlite::Connection) -> Vec<i64> {
+        crud_rows(db).into_iter().map(|(_, tx, _)| tx).collect()
+    }
+
     fn crud_rows(db: &rusqlite::Connection) -> Vec<(i64, i64, String)> {
         let mut s = db.prepare("SELECT id, tx_id, data FROM ps_crud ORDER BY id").unwrap();
         let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
@@ -531,8 +543,7 @@ mod tests {
 
     #[test]
     fn observed_vtab_sequence() {
-        let db = open();
-        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let db = initialized();
         for sql in [
             "insert into powersync_crud(op,id,type,data) values ('PUT','r1','users','{\"a\":1}')",
             "insert into powersync_crud(op,id,type,data,old_values,metadata) values ('PATCH','r1','users','{\"a\":2}', '{\"a\":1}', 'meta')",
@@ -574,8 +585,7 @@ mod tests {
 
     #[test]
     fn rolled_back_transaction_reuses_its_id() {
-        let db = open();
-        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let db = initialized();
         db.execute_batch("BEGIN; insert into powersync_crud(op,id,type) values ('DELETE','a','t'); ROLLBACK;")
             .unwrap();
         db.execute("insert into powersync_crud(op,id,type) values ('DELETE','b','t')", [])
@@ -588,8 +598,7 @@ mod tests {
 
     #[test]
     fn rollback_to_a_savepoint_keeps_the_next_transaction_apart() {
-        let db = open();
-        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let db = initialized();
         // The id is allocated inside the savepoint; rolling back to it undoes the increment.
         db.execute_batch(
             "BEGIN; SAVEPOINT s; insert into powersync_crud(op,id,type) values ('DELETE','a','t'); ROLLBACK TO s; \
@@ -598,14 +607,12 @@ mod tests {
         .unwrap();
         db.execute("insert into powersync_crud(op,id,type) values ('DELETE','c','t')", [])
             .unwrap();
-        let tx_ids: Vec<i64> = crud_rows(&db).into_iter().map(|(_, tx, _)| tx).collect();
-        assert_eq!(tx_ids, [1, 2]);
+        assert_eq!(tx_ids(&db), [1, 2]);
     }
 
     #[test]
     fn failed_statement_keeps_the_next_transaction_apart() {
-        let db = open();
-        db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
+        let db = initialized();
         db.execute_batch(
             "CREATE TRIGGER refuse AFTER INSERT ON ps_crud WHEN new.data LIKE '%\"bad\"%' \
              BEGIN SELECT raise(ABORT, 'refused'); END;",
@@ -622,8 +629,7 @@ mod tests {
         db.execute_batch("COMMIT").unwrap();
         db.execute("insert into powersync_crud(op,id,type) values ('DELETE','b','t')", [])
             .unwrap();
-        let tx_ids: Vec<i64> = crud_rows(&db).into_iter().map(|(_, tx, _)| tx).collect();
-        assert_eq!(tx_ids, [1, 2]);
+        assert_eq!(tx_ids(&db), [1, 2]);
     }
 
     #[test]
