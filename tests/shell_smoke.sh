@@ -19,7 +19,7 @@ check() { # name, expected, actual
 }
 
 echo "system sqlite3 $(sqlite3 --version | cut -d' ' -f1)"
-check "version" "0.5.3/[0-9a-f]*" "$(sqlite3 "$db" ".load $ext" 'select powersync_rs_version()')"
+check "version" "0.5.4/[0-9a-f]*" "$(sqlite3 "$db" ".load $ext" 'select powersync_rs_version()')"
 check "load touches no table" "0" "$(sqlite3 "$db" ".load $ext" 'select count(*) from sqlite_master')"
 check "init in a transaction" "" "$(sqlite3 "$db" ".load $ext" 'begin' 'select powersync_init()' 'commit')"
 check "14 migrations" "14" "$(sqlite3 "$db" ".load $ext" 'select max(id) from ps_migration')"

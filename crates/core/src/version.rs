@@ -49,7 +49,7 @@ mod tests {
         let e = too_old("3.37.0", 3_037_000);
         assert_eq!(
             e.to_string(),
-            "Version 0.5.3 of the PowerSync SQLite extension requires SQLite version number 3038000 or later, but was loaded against 3.37.0 (3037000)"
+            "Version 0.5.4 of the PowerSync SQLite extension requires SQLite version number 3038000 or later, but was loaded against 3.37.0 (3037000)"
         );
         assert_eq!(e.code(), 4);
     }
@@ -58,7 +58,7 @@ mod tests {
     fn version_has_eight_hex_suffix() {
         let v = full_version();
         let (version, commit) = v.split_once('/').unwrap();
-        assert_eq!(version, "0.5.3");
+        assert_eq!(version, "0.5.4");
         assert_eq!(commit.len(), 8);
         assert!(commit.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     }

@@ -20,10 +20,34 @@ pub mod flags {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "UncheckedSchema")]
 pub struct Schema {
     pub tables: Vec<Table>,
-    #[serde(default)]
     pub raw_tables: Vec<RawTable>,
+}
+
+/// The schema as parsed, before the checks that need the whole document (v054.md §2.1): a
+/// failed check is reported after parsing, so plain parse errors win, and without a position at
+/// the top level but with the enclosing document's position inside a `start` payload.
+#[derive(Deserialize)]
+struct UncheckedSchema {
+    tables: Vec<Table>,
+    #[serde(default)]
+    raw_tables: Vec<RawTable>,
+}
+
+impl TryFrom<UncheckedSchema> for Schema {
+    type Error = &'static str;
+
+    fn try_from(schema: UncheckedSchema) -> Result<Self, Self::Error> {
+        if schema.tables.iter().any(|t| t.direct && t.view_name.is_some()) {
+            return Err("Direct tables can't have custom view names");
+        }
+        Ok(Schema {
+            tables: schema.tables,
+            raw_tables: schema.raw_tables,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +195,8 @@ pub struct Table {
     pub columns: Vec<Column>,
     pub indexes: Vec<Index>,
     pub options: TableOptions,
+    /// A direct table (v054.md §2): a real table named `name` instead of JSON behind a view.
+    pub direct: bool,
 }
 
 impl Table {
@@ -180,6 +206,16 @@ impl Table {
 
     pub fn internal_name(&self) -> String {
         crate::objects::data_table(&self.name, self.options.local_only)
+    }
+
+    /// The table that holds the rows: the table itself for a direct table, else
+    /// `ps_data__<name>` / `ps_data_local__<name>` (also the prefix of index names).
+    pub fn storage_name(&self) -> String {
+        if self.direct {
+            self.name.clone()
+        } else {
+            self.internal_name()
+        }
     }
 
     /// `insert_only` counts only for synced tables.
@@ -204,6 +240,7 @@ impl<'de> Deserialize<'de> for Table {
                 let mut view_name = None;
                 let mut columns = None;
                 let mut indexes = None;
+                let mut direct = false;
                 let mut options = PendingOptions::default();
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
@@ -211,6 +248,9 @@ impl<'de> Deserialize<'de> for Table {
                         "view_name" => view_name = map.next_value()?,
                         "columns" => columns = Some(map.next_value()?),
                         "indexes" => indexes = Some(map.next_value()?),
+                        // A field of its own in the reference, read where it stands (unlike
+                        // the options, which are checked at the object's end).
+                        "direct" => direct = map.next_value()?,
                         _ => {
                             if !options.read(&key, &mut map)? {
                                 map.next_value::<IgnoredAny>()?;
@@ -226,6 +266,7 @@ impl<'de> Deserialize<'de> for Table {
                     columns,
                     indexes: indexes.unwrap_or_default(),
                     options: options.finish()?,
+                    direct,
                 })
             }
         }
@@ -392,6 +433,41 @@ mod tests {
         assert!(
             err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x"}}]}"#).contains("missing field `params`")
         );
+    }
+
+    #[test]
+    fn direct_flag_is_a_boolean_read_where_it_stands() {
+        let s = parse(r#"{"tables":[{"name":"d","columns":[],"direct":true}]}"#).unwrap();
+        assert!(s.tables[0].direct);
+        assert_eq!(s.tables[0].storage_name(), "d");
+        let s = parse(r#"{"tables":[{"name":"d","columns":[]}]}"#).unwrap();
+        assert!(!s.tables[0].direct);
+        assert_eq!(s.tables[0].storage_name(), "ps_data__d");
+        assert_eq!(
+            err(r#"{"tables":[{"name":"d","columns":[],"direct":1}]}"#),
+            "invalid argument: . cause: invalid type: integer `1`, expected a boolean at line 1 column 46"
+        );
+        assert!(err(r#"{"tables":[{"name":"d","columns":[],"direct":null}]}"#)
+            .contains("invalid type: null, expected a boolean"));
+    }
+
+    #[test]
+    fn direct_tables_refuse_view_names_after_parsing() {
+        assert_eq!(
+            err(r#"{"tables":[{"name":"e","view_name":"ev","columns":[],"direct":true}]}"#),
+            "invalid argument: . cause: Direct tables can't have custom view names"
+        );
+        assert_eq!(
+            err(r#"{"tables":[{"name":"e","view_name":"e","columns":[],"direct":true}]}"#),
+            "invalid argument: . cause: Direct tables can't have custom view names"
+        );
+        // A parse error later in the document wins over the check.
+        assert!(
+            err(r#"{"tables":[{"name":"e","view_name":"ev","columns":[],"direct":true}],"raw_tables":1}"#)
+                .contains("invalid type: integer")
+        );
+        let s = parse(r#"{"tables":[{"name":"e","view_name":null,"columns":[],"direct":true}]}"#).unwrap();
+        assert!(s.tables[0].direct);
     }
 
     #[test]
