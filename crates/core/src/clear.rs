@@ -5,7 +5,8 @@ use rusqlite::Connection;
 
 use crate::error::{PsError, PsResult};
 use crate::function::{Call, Output};
-use crate::sql::{self, quote_identifier};
+use crate::schema::existing;
+use crate::sql::{self, SqlWriter};
 use crate::state::DatabaseState;
 
 /// Also clear local-only tables.
@@ -38,23 +39,9 @@ pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()>
         "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL",
     )?;
 
-    // `ps_data_*` covers both the synced and the local-only prefix.
-    let synced_glob = format!("{}*", crate::objects::SYNCED_DATA_PREFIX);
-    let pattern = if flags & CLEAR_LOCAL != 0 {
-        "ps_data_*"
-    } else {
-        &synced_glob
-    };
-    for table in sql::names_matching(db, "table", pattern)? {
-        let quoted = quote_identifier(&table);
-        // One row first so that update hooks see the table; the full delete then uses SQLite's
-        // truncate optimisation, which reports nothing.
-        sql::execute_batch(
-            db,
-            &format!("DELETE FROM {quoted} WHERE rowid IN (SELECT rowid FROM {quoted} LIMIT 1)"),
-        )?;
-        sql::execute_batch(db, &format!("DELETE FROM {quoted}"))?;
-    }
+    // Direct tables have CRUD triggers on the table itself: deleting is flagged as a sync
+    // operation so that they record nothing.
+    state.while_syncing(|| clear_tables(db, flags & CLEAR_LOCAL != 0))?;
 
     if let Some(schema) = state.schema() {
         for raw in &schema.raw_tables {
@@ -69,15 +56,41 @@ pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()>
     Ok(())
 }
 
+fn clear_tables(db: &Connection, include_local: bool) -> PsResult<()> {
+    let mut w = SqlWriter::new();
+    for table in existing::tables(db)? {
+        if table.local_only && !include_local {
+            continue;
+        }
+        // One row first so that update hooks see the table; the full delete then uses SQLite's
+        // truncate optimisation (where the table has no triggers), which reports nothing.
+        w.raw("DELETE FROM ")
+            .ident(&table.storage)
+            .raw(" WHERE rowid IN (SELECT rowid FROM ")
+            .ident(&table.storage)
+            .raw(" LIMIT 1);\nDELETE FROM ")
+            .ident(&table.storage)
+            .raw(";");
+        sql::execute_batch(db, &w.take())?;
+    }
+    Ok(())
+}
+
 pub fn clear_fn(call: &Call) -> PsResult<Output> {
     clear(&call.connection(), call.state, call.args.int(0))?;
     Ok(Output::Text(String::new()))
 }
 
+/// Makes the next checkpoint re-apply every bucket's oplog to the tables (also requested by a
+/// schema change that adds columns to a direct table).
+pub fn trigger_resync(db: &Connection, state: &DatabaseState) -> PsResult<()> {
+    refuse_while_syncing(state)?;
+    sql::execute_batch(db, "UPDATE ps_buckets SET last_applied_op = 0")
+}
+
 pub fn trigger_resync_fn(call: &Call) -> PsResult<Output> {
-    refuse_while_syncing(call.state)?;
     let db = call.connection();
-    sql::execute_batch(&db, "UPDATE ps_buckets SET last_applied_op = 0")?;
+    trigger_resync(&db, call.state)?;
     if call.args.int(0) != 0 {
         sql::execute_batch(
             &db,

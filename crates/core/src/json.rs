@@ -178,8 +178,12 @@ pub fn diff_fn(call: &Call) -> PsResult<Output> {
     diff(&old, &new).map(Output::Text)
 }
 
+/// SQL NULL arguments are skipped (0.5.4); every other argument must be an object's text.
 pub fn merge_fn(call: &Call) -> PsResult<Output> {
-    let texts: Vec<Option<String>> = (0..call.args.len()).map(|i| call.args.text(i)).collect();
+    let texts: Vec<Option<String>> = (0..call.args.len())
+        .filter(|&i| call.args.value_type(i) != rusqlite::ffi::SQLITE_NULL)
+        .map(|i| call.args.text(i))
+        .collect();
     merge(texts.iter().map(Option::as_deref)).map(Output::Text)
 }
 

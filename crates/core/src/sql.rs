@@ -1,17 +1,99 @@
-//! SQL text helpers: identifier and string quoting, and statements whose errors carry their SQL.
+//! The SQL writer every generated statement goes through (identifier and string quoting,
+//! separators), and statements whose errors carry their SQL.
+
+use std::fmt;
 
 use rusqlite::{Connection, Params, Row};
 
 use crate::error::{PsError, PsResult};
 
+/// Builds one SQL text. Names and literals from the app's schema only enter through
+/// [`SqlWriter::ident`] and [`SqlWriter::string`], so no generator quotes by hand; the rest is
+/// fixed SQL pushed with [`SqlWriter::raw`] (or `write!`, for numbers).
+#[derive(Default)]
+pub struct SqlWriter {
+    sql: String,
+}
+
+impl SqlWriter {
+    pub fn new() -> SqlWriter {
+        SqlWriter::default()
+    }
+
+    /// Fixed SQL text, written as it is.
+    pub fn raw(&mut self, sql: &str) -> &mut SqlWriter {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// `"name"` with embedded `"` doubled.
+    pub fn ident(&mut self, name: &str) -> &mut SqlWriter {
+        self.quoted('"', name)
+    }
+
+    /// `'text'` with embedded `'` doubled.
+    pub fn string(&mut self, text: &str) -> &mut SqlWriter {
+        self.quoted('\'', text)
+    }
+
+    fn quoted(&mut self, quote: char, text: &str) -> &mut SqlWriter {
+        self.sql.reserve(text.len() + 2);
+        self.sql.push(quote);
+        for c in text.chars() {
+            if c == quote {
+                self.sql.push(quote);
+            }
+            self.sql.push(c);
+        }
+        self.sql.push(quote);
+        self
+    }
+
+    /// Writes each item with `each`, `separator` between them.
+    pub fn list<T>(
+        &mut self,
+        separator: &str,
+        items: impl IntoIterator<Item = T>,
+        mut each: impl FnMut(&mut SqlWriter, T),
+    ) -> &mut SqlWriter {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(separator);
+            }
+            each(self, item);
+        }
+        self
+    }
+
+    /// The text written so far, leaving the writer empty for the next statement.
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.sql)
+    }
+
+    pub fn finish(self) -> String {
+        self.sql
+    }
+}
+
+impl fmt::Write for SqlWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.sql.push_str(s);
+        Ok(())
+    }
+}
+
 /// `"name"` with embedded `"` doubled.
 pub fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let mut w = SqlWriter::new();
+    w.ident(name);
+    w.finish()
 }
 
 /// `'text'` with embedded `'` doubled.
 pub fn quote_string(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    let mut w = SqlWriter::new();
+    w.string(text);
+    w.finish()
 }
 
 /// Runs one statement (prepared once per connection handle and cached, since the hot paths
@@ -75,5 +157,25 @@ mod tests {
     fn quoting() {
         assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_string("it's"), "'it''s'");
+        assert_eq!(quote_identifier("we\"ird t'x"), "\"we\"\"ird t'x\"");
+        assert_eq!(quote_string("we\"ird t'x"), "'we\"ird t''x'");
+    }
+
+    #[test]
+    fn writer_lists_and_takes() {
+        let mut w = SqlWriter::new();
+        w.raw("INSERT INTO ")
+            .ident("t")
+            .raw(" (")
+            .list(", ", ["a", "b\""], |w, c| {
+                w.ident(c);
+            });
+        w.raw(") VALUES (").string("x'y").raw(")");
+        assert_eq!(w.take(), "INSERT INTO \"t\" (\"a\", \"b\"\"\") VALUES ('x''y')");
+        assert_eq!(w.take(), "");
+        w.list(",", Vec::<&str>::new(), |w, c| {
+            w.ident(c);
+        });
+        assert_eq!(w.finish(), "");
     }
 }

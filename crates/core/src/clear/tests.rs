@@ -141,3 +141,23 @@ fn trigger_resync_is_refused_while_an_iteration_is_active() {
     assert!(err.to_string().contains("while a sync iteration is active"), "{err}");
     db.execute_batch("ROLLBACK").unwrap();
 }
+
+#[test]
+fn clear_empties_direct_tables_without_recording_crud() {
+    let db = open_with(
+        r#"{"tables":[{"name":"d","columns":[{"name":"a","type":"text"}],"direct":true},{"name":"dl","columns":[{"name":"a","type":"text"}],"direct":true,"local_only":true},{"name":"j","columns":[{"name":"a","type":"text"}]}]}"#,
+    );
+    for flags in [0, 1, 2] {
+        db.execute_batch(
+            "INSERT INTO d VALUES ('d1', 'x'), ('d2', 'y'); INSERT INTO dl VALUES ('l1', 'z'); INSERT INTO j(id, a) VALUES ('j1', 'w'); DELETE FROM ps_crud;",
+        )
+        .unwrap();
+        db.execute_batch(&format!("BEGIN; SELECT powersync_clear({flags}); COMMIT;"))
+            .unwrap();
+        assert_eq!(count(&db, "d"), 0, "flags {flags}");
+        assert_eq!(count(&db, "ps_data__j"), 0, "flags {flags}");
+        assert_eq!(count(&db, "dl"), if flags & 1 != 0 { 0 } else { 1 }, "flags {flags}");
+        assert_eq!(count(&db, "ps_crud"), 0, "flags {flags}");
+        db.execute_batch("DELETE FROM dl").unwrap();
+    }
+}

@@ -155,12 +155,15 @@ fn run_up_step(db: &Connection, version: i64, start: i64) -> PsResult<()> {
     }
 }
 
-/// Version 5 changed what triggers write: drop the old triggers by recreating marked views bare
-/// (the SDK regenerates the triggers when it applies its schema).
+/// Version 5 changed what triggers write: drop the old triggers of views (by recreating the
+/// views bare) and of direct tables (the SDK regenerates them when it applies its schema).
 fn recreate_marked_views_without_triggers(db: &Connection) -> PsResult<()> {
-    for (name, create) in crate::objects::marked_views(db)? {
-        sql::execute_batch(db, &format!("DROP VIEW {}", quote_identifier(&name)))?;
-        sql::execute_batch(db, &create)?;
+    let tables = crate::schema::existing::tables(db)?;
+    for mut set in crate::schema::existing::trigger_sets(db, &tables)? {
+        set.delete.clear();
+        set.insert.clear();
+        set.update.clear();
+        set.create(db)?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use crate::error::{PsError, PsResult};
 use crate::schema::model::{IncludeOld, Table, TableOptions};
-use crate::sql::{quote_identifier, quote_string};
+use crate::sql::{quote_identifier, quote_string, SqlWriter};
 
 /// Marker that ends every view PowerSync owns.
 pub const VIEW_MARKER: &str = " -- powersync-auto-generated";
@@ -279,7 +279,8 @@ pub fn view_triggers(table: &Table) -> PsResult<ViewTriggers> {
     Ok(ViewTriggers { delete, insert, update })
 }
 
-/// `(name, CREATE INDEX ...)` for each index of a table.
+/// `(name, CREATE INDEX ...)` for each index of a table. Index names start with the JSON
+/// storage's name for direct tables too (`ps_data__<table>__<index>`).
 pub fn index_sqls(table: &Table) -> Vec<(String, String)> {
     let internal = table.internal_name();
     table
@@ -287,24 +288,24 @@ pub fn index_sqls(table: &Table) -> Vec<(String, String)> {
         .iter()
         .map(|index| {
             let name = format!("{internal}__{}", index.name);
-            let parts: Vec<String> = index
-                .columns
-                .iter()
-                .map(|c| {
-                    let mut part = extract(&c.name, &c.type_name);
+            if table.direct {
+                let sql = crate::schema::direct::index_sql(table, &name, index);
+                return (name, sql);
+            }
+            let mut w = SqlWriter::new();
+            w.raw("CREATE INDEX ")
+                .ident(&name)
+                .raw(" ON ")
+                .ident(&internal)
+                .raw("(")
+                .list(", ", &index.columns, |w, c| {
+                    w.raw(&extract(&c.name, &c.type_name));
                     if !c.ascending {
-                        part.push_str(" DESC");
+                        w.raw(" DESC");
                     }
-                    part
                 })
-                .collect();
-            let sql = format!(
-                "CREATE INDEX {} ON {}({})",
-                quote_identifier(&name),
-                quote_identifier(&internal),
-                parts.join(", ")
-            );
-            (name, sql)
+                .raw(")");
+            (name, w.finish())
         })
         .collect()
 }

@@ -1,6 +1,11 @@
 //! The app's schema: parsing and checking it (`model`, `types`), the SQL generated for it
-//! (`generate`), reconciling a database with it (`reconcile`) and raw tables (`raw`).
+//! (`generate` for JSON tables, `direct` for direct tables, `crud_trigger` for the triggers of
+//! real tables), what already exists (`existing`), reconciling a database with it (`reconcile`)
+//! and raw tables (`raw`).
 
+pub mod crud_trigger;
+pub mod direct;
+pub mod existing;
 pub mod generate;
 pub mod model;
 pub mod raw;
@@ -20,7 +25,7 @@ pub fn replace_schema_fn(call: &Call) -> PsResult<Output> {
     types::check_schema_types(&schema)?;
     let db = call.connection();
     migrations::migrate(&db, migrations::LATEST_VERSION)?;
-    reconcile::apply(&db, &schema)?;
+    reconcile::apply(&db, call.state, &schema)?;
     call.state.set_schema(schema);
     Ok(Output::Text(String::new()))
 }

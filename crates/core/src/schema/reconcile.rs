@@ -2,95 +2,260 @@
 //! indexes, then views and their triggers. Views whose SQL is unchanged are left alone, so
 //! opening a database with the same schema changes nothing (`PRAGMA schema_version` stays).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::Connection;
 
 use crate::error::PsResult;
-use crate::objects;
-use crate::schema::generate;
-use crate::schema::model::Schema;
-use crate::sql::{self, quote_identifier};
+use crate::schema::existing::{self, ExistingTable, TriggerOwner, TriggerSet};
+use crate::schema::model::{Schema, Table};
+use crate::schema::{direct, generate};
+use crate::sql::{self, SqlWriter};
+use crate::state::DatabaseState;
+use crate::sync::raw_tables;
 
-/// An existing data table: its sync type name and whether it is local-only.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct DataTable {
-    name: String,
-    local_only: bool,
-}
-
-impl DataTable {
-    fn from_internal(internal: &str) -> Option<Self> {
-        objects::parse_data_table(internal).map(|(name, local_only)| DataTable {
-            name: name.to_owned(),
-            local_only,
-        })
-    }
-
-    fn internal(&self) -> String {
-        objects::data_table(&self.name, self.local_only)
-    }
-}
-
-pub fn apply(db: &Connection, schema: &Schema) -> PsResult<()> {
-    update_tables(db, schema)?;
+/// Brings the database in line with `schema`: tables (with the data moves between JSON and
+/// direct storage), indexes, then views and triggers; a direct table that gained columns asks
+/// for a resync at the end, which is refused while a sync iteration runs.
+pub fn apply(db: &Connection, state: &DatabaseState, schema: &Schema) -> PsResult<()> {
+    let tables = existing::tables(db)?;
+    let sets = existing::trigger_sets(db, &tables)?;
+    let mut sets: BTreeMap<String, TriggerSet> = sets.into_iter().map(|s| (s.owner.name().to_owned(), s)).collect();
+    let resync = update_tables(db, schema, &tables, &mut sets)?;
     update_indexes(db, schema)?;
-    update_views(db, schema)
-}
-
-fn update_tables(db: &Connection, schema: &Schema) -> PsResult<()> {
-    let existing: Vec<DataTable> = sql::names_matching(db, "table", "ps_data_*")?
-        .iter()
-        .filter_map(|name| DataTable::from_internal(name))
-        .collect();
-    let mut to_drop: HashSet<DataTable> = existing.iter().cloned().collect();
-
-    for table in &schema.tables {
-        let wanted = DataTable {
-            name: table.name.clone(),
-            local_only: table.options.local_only,
-        };
-        if existing.contains(&wanted) {
-            to_drop.remove(&wanted);
-            continue;
-        }
-        let internal = quote_identifier(&wanted.internal());
-        sql::execute_batch(
-            db,
-            &format!("CREATE TABLE {internal}(id TEXT PRIMARY KEY NOT NULL, data TEXT)"),
-        )?;
-        if !wanted.local_only {
-            // Rows synced while the type had no table of its own move in.
-            sql::execute(
-                db,
-                &format!("INSERT INTO {internal}(id, data) SELECT id, data FROM ps_untyped WHERE type = ?"),
-                [&wanted.name],
-            )?;
-            sql::execute(db, "DELETE FROM ps_untyped WHERE type = ?", [&wanted.name])?;
-        }
-    }
-
-    // Deterministic order, so failures and hook notifications do not depend on hashing.
-    let mut to_drop: Vec<DataTable> = to_drop.into_iter().collect();
-    to_drop.sort_by_key(DataTable::internal);
-    for table in to_drop {
-        let internal = quote_identifier(&table.internal());
-        if !table.local_only {
-            // Synced rows are kept (untyped) so that the type can come back without a re-sync.
-            sql::execute(
-                db,
-                &format!("INSERT INTO ps_untyped(type, id, data) SELECT ?, id, data FROM {internal}"),
-                [&table.name],
-            )?;
-        }
-        sql::execute_batch(db, &format!("DROP TABLE {internal}"))?;
+    update_triggers(db, schema, sets)?;
+    if resync {
+        crate::clear::trigger_resync(db, state)?;
     }
     Ok(())
+}
+
+/// An existing table waiting to be dropped at the end; `moved` when its rows went into the
+/// table that replaces it (so they are not also kept in `ps_untyped`).
+struct Leftover<'a> {
+    table: &'a ExistingTable,
+    moved: bool,
+}
+
+/// Where a new table's first rows come from.
+enum Source<'a> {
+    /// A synced table starts with the rows synced while its type had no table.
+    Untyped,
+    /// Local-only tables start empty.
+    Nothing,
+    /// The JSON or direct table of the same kind it replaces.
+    Replaced(&'a ExistingTable),
+}
+
+/// Returns whether a resync was requested (a direct table gained columns).
+fn update_tables(
+    db: &Connection,
+    schema: &Schema,
+    tables: &[ExistingTable],
+    sets: &mut BTreeMap<String, TriggerSet>,
+) -> PsResult<bool> {
+    // Keyed by the schema name: at most one storage per name is expected, and leftovers are
+    // processed in name order.
+    let mut leftovers: BTreeMap<&str, Leftover> = tables
+        .iter()
+        .map(|t| (t.name.as_str(), Leftover { table: t, moved: false }))
+        .collect();
+    let mut resync = false;
+
+    for table in &schema.tables {
+        let local_only = table.options.local_only;
+        let mut source = if local_only { Source::Nothing } else { Source::Untyped };
+        if let Some(Leftover { table: old, .. }) = leftovers.remove(table.name.as_str()) {
+            let same_kind = old.local_only == local_only;
+            match (old.is_direct(), table.direct) {
+                (false, false) if same_kind => continue,
+                (false, false) => {
+                    leftovers.insert(
+                        &old.name,
+                        Leftover {
+                            table: old,
+                            moved: false,
+                        },
+                    );
+                }
+                (false, true) => {
+                    if same_kind {
+                        source = Source::Replaced(old);
+                    }
+                    leftovers.insert(
+                        &old.name,
+                        Leftover {
+                            table: old,
+                            moved: same_kind,
+                        },
+                    );
+                    // The direct table takes the name of the view over the old table.
+                    if let Some(view) = sets.remove(old.name.as_str()) {
+                        view.remove(db)?;
+                    }
+                }
+                (true, false) => {
+                    if same_kind {
+                        source = Source::Replaced(old);
+                    }
+                    leftovers.insert(
+                        &old.name,
+                        Leftover {
+                            table: old,
+                            moved: same_kind,
+                        },
+                    );
+                }
+                (true, true) if same_kind => {
+                    resync |= migrate_columns(db, old, table, sets)?;
+                    continue;
+                }
+                (true, true) => {
+                    // Both have the same name: the old one must go before the new one exists.
+                    sets.remove(old.name.as_str());
+                    if !old.local_only {
+                        move_into_untyped(db, old)?;
+                    }
+                    drop_table(db, &old.storage)?;
+                }
+            }
+        }
+        create_table(db, table, source)?;
+    }
+
+    // Move every leftover's rows first and drop afterwards, so that no drop happens while a
+    // move of another table still reads.
+    for leftover in leftovers.values() {
+        if !leftover.moved && !leftover.table.local_only {
+            move_into_untyped(db, leftover.table)?;
+        }
+    }
+    for leftover in leftovers.values() {
+        drop_table(db, &leftover.table.storage)?;
+    }
+    Ok(resync)
+}
+
+fn create_table(db: &Connection, table: &Table, source: Source) -> PsResult<()> {
+    let mut w = SqlWriter::new();
+    if table.direct {
+        sql::execute_batch(db, &direct::create_table_sql(table))?;
+        let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        let put = raw_tables::infer_put(&crate::sql::quote_identifier(&table.name), &columns);
+        let rows = match source {
+            Source::Nothing => return Ok(()),
+            Source::Untyped => sql::query_all(
+                db,
+                "DELETE FROM ps_untyped WHERE type = ? RETURNING id, data",
+                [&table.name],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )?,
+            Source::Replaced(old) => {
+                let select = direct::select_json_rows_sql(&old.storage);
+                sql::query_all(db, &select, [], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?
+            }
+        };
+        for (id, data) in rows {
+            raw_tables::put_json_row(db, &put, &table.name, &id, &data)?;
+        }
+        return Ok(());
+    }
+
+    let storage = table.internal_name();
+    w.raw("CREATE TABLE ")
+        .ident(&storage)
+        .raw("(id TEXT PRIMARY KEY NOT NULL, data TEXT);");
+    sql::execute_batch(db, &w.take())?;
+    match source {
+        Source::Nothing => {}
+        Source::Untyped => {
+            w.raw("INSERT INTO ")
+                .ident(&storage)
+                .raw(" (id, data) SELECT id, data FROM ps_untyped WHERE type = ?");
+            sql::execute(db, &w.take(), [&table.name])?;
+            sql::execute(db, "DELETE FROM ps_untyped WHERE type = ?", [&table.name])?;
+        }
+        Source::Replaced(old) => {
+            let columns = old.direct_column_refs().unwrap_or_default();
+            let copy = direct::copy_into_json_sql(&storage, &old.storage, &columns)?;
+            sql::execute_batch(db, &copy)?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a synced table's rows, untyped, so that its type can come back without a re-sync.
+fn move_into_untyped(db: &Connection, table: &ExistingTable) -> PsResult<()> {
+    let columns = table.direct_column_refs();
+    let statement = direct::copy_into_untyped_sql(&table.storage, columns.as_deref())?;
+    sql::execute(db, &statement, [&table.name])?;
+    Ok(())
+}
+
+fn drop_table(db: &Connection, storage: &str) -> PsResult<()> {
+    let mut w = SqlWriter::new();
+    w.raw("DROP TABLE ").ident(storage);
+    sql::execute_batch(db, &w.finish())
+}
+
+/// A direct table kept as direct: columns are matched by exact name (types do not matter, all
+/// are ANY). Added columns are added in name order and ask for a resync (their values are in
+/// the oplog); dropped columns are dropped. SQLite checks a table's indexes and triggers on
+/// ALTER TABLE, so ours are dropped first and recreated by the index and trigger passes.
+fn migrate_columns(
+    db: &Connection,
+    old: &ExistingTable,
+    table: &Table,
+    sets: &mut BTreeMap<String, TriggerSet>,
+) -> PsResult<bool> {
+    let old_columns = old.direct_column_refs().unwrap_or_default();
+    let mut added: Vec<&str> = table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|c| !old_columns.contains(c))
+        .collect();
+    added.sort_unstable();
+    let dropped: Vec<&str> = old_columns
+        .iter()
+        .copied()
+        .filter(|c| !table.columns.iter().any(|n| n.name == *c))
+        .collect();
+    if added.is_empty() && dropped.is_empty() {
+        return Ok(false);
+    }
+
+    let indexes = sql::query_all(
+        db,
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
+        [&table.name],
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
+    )?;
+    let mut w = SqlWriter::new();
+    for (name, sql_text) in indexes {
+        if sql_text.is_some_and(|s| s.contains(direct::INDEX_MARKER)) {
+            w.raw("DROP INDEX ").ident(&name);
+            sql::execute_batch(db, &w.take())?;
+        }
+    }
+    if let Some(set) = sets.remove(table.name.as_str()) {
+        set.remove(db)?;
+    }
+    for column in &added {
+        sql::execute_batch(db, &direct::add_column_sql(&table.name, column))?;
+    }
+    for column in &dropped {
+        sql::execute_batch(db, &direct::drop_column_sql(&table.name, column))?;
+    }
+    Ok(!added.is_empty())
 }
 
 fn update_indexes(db: &Connection, schema: &Schema) -> PsResult<()> {
     let mut wanted_names = HashSet::new();
     let mut statements = Vec::new();
+    let mut w = SqlWriter::new();
     for table in &schema.tables {
         for (name, create) in generate::index_sqls(table) {
             let existing = sql::query_optional(
@@ -102,7 +267,8 @@ fn update_indexes(db: &Connection, schema: &Schema) -> PsResult<()> {
             match existing {
                 None => statements.push(create),
                 Some(sql) if sql.as_deref() != Some(create.as_str()) => {
-                    statements.push(format!("DROP INDEX {}", quote_identifier(&name)));
+                    w.raw("DROP INDEX ").ident(&name);
+                    statements.push(w.take());
                     statements.push(create);
                 }
                 Some(_) => {}
@@ -110,9 +276,16 @@ fn update_indexes(db: &Connection, schema: &Schema) -> PsResult<()> {
             wanted_names.insert(name);
         }
     }
-    for name in sql::names_matching(db, "index", "ps_data_*")? {
+    let ours = sql::query_all(
+        db,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND (name GLOB 'ps_data_*' OR sqlite_master.sql GLOB '* ps-managed *')",
+        [],
+        |row| row.get::<_, String>(0),
+    )?;
+    for name in ours {
         if !wanted_names.contains(&name) {
-            statements.push(format!("DROP INDEX {}", quote_identifier(&name)));
+            w.raw("DROP INDEX ").ident(&name);
+            statements.push(w.take());
         }
     }
     for statement in statements {
@@ -121,83 +294,43 @@ fn update_indexes(db: &Connection, schema: &Schema) -> PsResult<()> {
     Ok(())
 }
 
-/// A PowerSync view as stored: its SQL and its triggers' SQL, grouped as they are compared.
-struct StoredView {
-    name: String,
-    sql: String,
-    delete: String,
-    insert: String,
-    update: String,
-}
-
-fn stored_views(db: &Connection) -> PsResult<Vec<StoredView>> {
-    let views = crate::objects::marked_views(db)?;
-    let mut out = Vec::with_capacity(views.len());
-    for (name, sql) in views {
-        let triggers = sql::query_all(
-            db,
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name GLOB 'ps_view_*' ORDER BY name DESC",
-            [&name],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?.unwrap_or_default())),
-        )?;
-        let pick = |prefix: &str| -> Vec<&str> {
-            triggers
-                .iter()
-                .filter(|(n, _)| n.starts_with(prefix))
-                .map(|(_, s)| s.as_str())
-                .collect()
-        };
-        // Delete triggers are joined in descending name order (delete_ before delete2_); the
-        // reference does this with an aggregate ORDER BY that needs SQLite 3.44, we do it here.
-        let delete = pick("ps_view_delete").join(";\n");
-        let insert = pick("ps_view_insert")
-            .first()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        let update = pick("ps_view_update")
-            .first()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        out.push(StoredView {
-            name,
-            sql,
-            delete,
-            insert,
-            update,
+/// The view and triggers a schema table should have.
+fn wanted_set(table: &Table) -> PsResult<TriggerSet> {
+    if table.direct {
+        let triggers = direct::triggers(table)?;
+        return Ok(TriggerSet {
+            owner: TriggerOwner::Direct {
+                table: table.name.clone(),
+            },
+            delete: triggers.delete,
+            insert: triggers.insert,
+            update: triggers.update,
         });
     }
-    Ok(out)
+    let triggers = generate::view_triggers(table)?;
+    Ok(TriggerSet {
+        owner: TriggerOwner::View {
+            name: table.view_name().to_owned(),
+            sql: generate::view_sql(table),
+        },
+        delete: triggers.delete,
+        insert: triggers.insert,
+        update: triggers.update,
+    })
 }
 
-fn update_views(db: &Connection, schema: &Schema) -> PsResult<()> {
-    let stored = stored_views(db)?;
-    let mut kept = HashSet::new();
+/// Sets whose view and triggers are unchanged are left alone, so applying the same schema twice
+/// changes nothing (`PRAGMA schema_version` stays).
+fn update_triggers(db: &Connection, schema: &Schema, mut existing: BTreeMap<String, TriggerSet>) -> PsResult<()> {
     for table in &schema.tables {
-        let view_name = table.view_name();
-        let view = generate::view_sql(table);
-        let triggers = generate::view_triggers(table)?;
-        kept.insert(view_name.to_owned());
-        let unchanged = stored.iter().any(|s| {
-            s.name == view_name
-                && s.sql == view
-                && s.delete == triggers.delete
-                && s.insert == triggers.insert
-                && s.update == triggers.update
-        });
-        if unchanged {
+        let wanted = wanted_set(table)?;
+        if existing.remove(table.view_name()).is_some_and(|old| old == wanted) {
             continue;
         }
-        sql::execute_batch(db, &format!("DROP VIEW IF EXISTS {}", quote_identifier(view_name)))?;
-        for statement in [&view, &triggers.delete, &triggers.insert, &triggers.update] {
-            if !statement.is_empty() {
-                sql::execute_batch(db, statement)?;
-            }
-        }
+        wanted.create(db)?;
     }
-    for view in stored {
-        if !kept.contains(&view.name) {
-            sql::execute_batch(db, &format!("DROP VIEW IF EXISTS {}", quote_identifier(&view.name)))?;
-        }
+    for leftover in existing.values() {
+        leftover.remove(db)?;
     }
     Ok(())
 }

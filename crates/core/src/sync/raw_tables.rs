@@ -100,7 +100,20 @@ impl RawTables {
     }
 }
 
-fn infer_put(quoted_table: &str, columns: &[String]) -> PendingStatement {
+/// Writes one row given as op data text with `put` (an inferred put over a direct table's
+/// columns), as syncing does: the data must be a JSON object, and a failing statement reports
+/// the row with the data text as given.
+pub(crate) fn put_json_row(db: &Connection, put: &PendingStatement, name: &str, id: &str, data: &str) -> PsResult<()> {
+    let object: Json =
+        serde_json::from_str(data).map_err(|e| PsError::new(ErrorKind::InvalidLocalData(e.to_string())))?;
+    let Json::Object(object) = object else {
+        return Err(PsError::invalid_argument("expected oplog data to be an object"));
+    };
+    let values = bind_values(put, id, &object);
+    execute(db, put, values).map_err(|e| e.into_error(|| format!("replacing into {name}, id = {id}, data = {data}")))
+}
+
+pub(crate) fn infer_put(quoted_table: &str, columns: &[String]) -> PendingStatement {
     let mut names = vec!["id".to_owned()];
     let mut placeholders = vec!["?1".to_owned()];
     let mut updates = Vec::new();
@@ -128,7 +141,11 @@ fn json_to_sql(value: Option<&Json>) -> Value {
     match value {
         Some(Json::String(s)) => Value::Text(s.clone()),
         Some(Json::Bool(b)) => Value::Integer(*b as i64),
-        Some(Json::Number(n)) => Value::Real(n.as_f64().unwrap_or(0.0)),
+        // Integers that fit 64 bits stay integers (0.5.4); the rest are REAL.
+        Some(Json::Number(n)) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Real(n.as_f64().unwrap_or(0.0)),
+        },
         _ => Value::Null,
     }
 }
