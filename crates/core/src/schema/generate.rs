@@ -4,7 +4,7 @@
 
 use crate::error::{PsError, PsResult};
 use crate::schema::model::{IncludeOld, Table, TableOptions};
-use crate::sql::{quote_identifier, quote_string, SqlWriter};
+use crate::sql::SqlWriter;
 
 /// Marker that ends every view PowerSync owns.
 pub const VIEW_MARKER: &str = " -- powersync-auto-generated";
@@ -32,11 +32,14 @@ pub fn json_path(column: &str) -> String {
     } else {
         column.to_owned()
     };
-    if quoted {
-        quote_string(&format!("$.\"{label}\""))
+    let path = if quoted {
+        format!("$.\"{label}\"")
     } else {
-        quote_string(&format!("$.{label}"))
-    }
+        format!("$.{label}")
+    };
+    let mut w = SqlWriter::new();
+    w.string(&path);
+    w.finish()
 }
 
 fn needs_json_escape(text: &str) -> bool {
@@ -52,14 +55,21 @@ fn legacy_json_labels() -> bool {
 /// `CAST(json_extract(data, <path>) as <type>)`. Before SQLite 3.45 no path reaches a key that
 /// holds `"` and also `.` or `[`, so such a column is read with `json_each` (issue 10: it read
 /// NULL); an index on it then fails cleanly, as SQLite allows no subquery in an index.
-fn extract(column: &str, type_name: &str) -> String {
+fn extract(w: &mut SqlWriter, column: &str, type_name: &str) {
+    // The type was checked to be a plain type name (D2) before any SQL is generated.
     if legacy_json_labels() && column.contains('"') && (column.contains('.') || column.contains('[')) {
-        return format!(
-            "CAST((SELECT value FROM json_each(data) WHERE key = {}) as {type_name})",
-            quote_string(column)
-        );
+        w.raw("CAST((SELECT value FROM json_each(data) WHERE key = ")
+            .string(column)
+            .raw(") as ")
+            .raw(type_name)
+            .raw(")");
+    } else {
+        w.raw("CAST(json_extract(data, ")
+            .raw(&json_path(column))
+            .raw(") as ")
+            .raw(type_name)
+            .raw(")");
     }
-    format!("CAST(json_extract(data, {}) as {type_name})", json_path(column))
 }
 
 /// `json_object('<c>', powersync_strip_subtype(<row>."<c>"), ...)`, split into
@@ -68,24 +78,26 @@ pub fn json_fragment(row: &str, columns: &[&str]) -> PsResult<String> {
     if columns.len() > MAX_FRAGMENT_COLUMNS {
         return Err(PsError::invalid_argument("too many parameters to json_object_fragment"));
     }
-    let object = |chunk: &[&str]| {
-        let pairs: Vec<String> = chunk
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}, powersync_strip_subtype({row}.{})",
-                    quote_string(c),
-                    quote_identifier(c)
-                )
-            })
-            .collect();
-        format!("json_object({})", pairs.join(", "))
+    let object = |w: &mut SqlWriter, chunk: &[&str]| {
+        w.raw("json_object(").list(", ", chunk, |w, c| {
+            w.string(c)
+                .raw(", powersync_strip_subtype(")
+                .raw(row)
+                .raw(".")
+                .ident(c)
+                .raw(")");
+        });
+        w.raw(")");
     };
+    let mut w = SqlWriter::new();
     if columns.len() <= FRAGMENT_CHUNK {
-        return Ok(object(columns));
+        object(&mut w, columns);
+    } else {
+        w.raw("powersync_json_merge(")
+            .list(", ", columns.chunks(FRAGMENT_CHUNK), object)
+            .raw(")");
     }
-    let parts: Vec<String> = columns.chunks(FRAGMENT_CHUNK).map(object).collect();
-    Ok(format!("powersync_json_merge({})", parts.join(", ")))
+    Ok(w.finish())
 }
 
 /// The columns whose previous values go into `old`, in schema order.
@@ -132,25 +144,28 @@ fn column_names(table: &Table) -> Vec<&str> {
 
 /// `CREATE VIEW` for a table.
 pub fn view_sql(table: &Table) -> String {
-    let mut names = vec![quote_identifier("id")];
-    let mut selects = vec!["id".to_owned()];
+    let mut names = vec!["id"];
+    names.extend(table.columns.iter().map(|c| c.name.as_str()));
+    if table.options.include_metadata {
+        names.extend(["_metadata", "_deleted"]);
+    }
+    let mut w = SqlWriter::new();
+    w.raw("CREATE VIEW ")
+        .ident(table.view_name())
+        .raw("(")
+        .list(", ", names, |w, n| {
+            w.ident(n);
+        })
+        .raw(") AS SELECT id");
     for column in &table.columns {
-        names.push(quote_identifier(&column.name));
-        selects.push(extract(&column.name, &column.type_name));
+        w.raw(", ");
+        extract(&mut w, &column.name, &column.type_name);
     }
     if table.options.include_metadata {
-        names.push(quote_identifier("_metadata"));
-        names.push(quote_identifier("_deleted"));
-        selects.push("NULL".into());
-        selects.push("NULL".into());
+        w.raw(", NULL, NULL");
     }
-    format!(
-        "CREATE VIEW {}({}) AS SELECT {} FROM {}{VIEW_MARKER}",
-        quote_identifier(table.view_name()),
-        names.join(", "),
-        selects.join(", "),
-        quote_identifier(&table.internal_name()),
-    )
+    w.raw(" FROM ").ident(&table.internal_name()).raw(VIEW_MARKER);
+    w.finish()
 }
 
 /// The INSTEAD OF triggers of a view. `delete` holds the DELETE trigger and, for synced tables
@@ -162,121 +177,156 @@ pub struct ViewTriggers {
     pub update: String,
 }
 
+const ID_CHECK: &str = "SELECT CASE WHEN (NEW.id IS NULL) THEN RAISE (FAIL, 'id is required') WHEN (typeof(NEW.id) != 'text') THEN RAISE (FAIL, 'id should be text') END;\n";
+
 pub fn view_triggers(table: &Table) -> PsResult<ViewTriggers> {
     let view = table.view_name();
-    let quoted_view = quote_identifier(view);
-    let internal = quote_identifier(&table.internal_name());
-    let type_name = quote_string(&table.name);
+    let internal = table.internal_name();
     let columns = column_names(table);
     let new_fragment = json_fragment("NEW", &columns)?;
     let old_fragment = json_fragment("OLD", &columns)?;
     let options = &table.options;
     let local = options.local_only;
     let metadata = options.include_metadata;
-    let trigger = |kind: &str| quote_identifier(&format!("ps_view_{kind}_{view}"));
-    let id_check = "SELECT CASE WHEN (NEW.id IS NULL) THEN RAISE (FAIL, 'id is required') WHEN (typeof(NEW.id) != 'text') THEN RAISE (FAIL, 'id should be text') END;\n";
+    // `CREATE TRIGGER "ps_view_<kind>_<view>" INSTEAD OF <write> ON "<view>" FOR EACH ROW `
+    let head = |kind: &str, write: &str| {
+        let mut w = SqlWriter::new();
+        w.raw("CREATE TRIGGER ")
+            .ident(&format!("ps_view_{kind}_{view}"))
+            .raw(" INSTEAD OF ")
+            .raw(write)
+            .raw(" ON ")
+            .ident(view)
+            .raw(" FOR EACH ROW ");
+        w
+    };
 
     if table.is_insert_only() {
-        let insert = format!(
-            "CREATE TRIGGER {} INSTEAD OF INSERT ON {quoted_view} FOR EACH ROW BEGIN\n{id_check}INSERT INTO powersync_crud_(data) VALUES(json_object('op', 'PUT', 'type', {type_name}, 'id', NEW.id, 'data', json(powersync_diff('{{}}', {new_fragment}))));END",
-            trigger("insert"),
-        );
+        let mut insert = head("insert", "INSERT");
+        insert
+            .raw("BEGIN\n")
+            .raw(ID_CHECK)
+            .raw("INSERT INTO powersync_crud_(data) VALUES(json_object('op', 'PUT', 'type', ")
+            .string(&table.name)
+            .raw(", 'id', NEW.id, 'data', json(powersync_diff('{}', ")
+            .raw(&new_fragment)
+            .raw("))));END");
         return Ok(ViewTriggers {
             delete: String::new(),
-            insert,
+            insert: insert.finish(),
             update: String::new(),
         });
     }
 
     let old = if local { None } else { old_values(options, &columns)? };
-    let when_not_deleted = if metadata {
-        " WHEN NEW._deleted IS NOT TRUE "
-    } else {
-        ""
-    };
 
-    let mut insert = format!(
-        "CREATE TRIGGER {} INSTEAD OF INSERT ON {quoted_view} FOR EACH ROW BEGIN\n",
-        trigger("insert")
-    );
-    let mut update = format!(
-        "CREATE TRIGGER {} INSTEAD OF UPDATE ON {quoted_view} FOR EACH ROW {when_not_deleted}BEGIN\nSELECT CASE WHEN (OLD.id != NEW.id) THEN RAISE (FAIL, 'Cannot update id') END;\nUPDATE {internal} SET data = {new_fragment} WHERE id = NEW.id;\n",
-        trigger("update"),
-    );
-    let mut delete = format!(
-        "CREATE TRIGGER {} INSTEAD OF DELETE ON {quoted_view} FOR EACH ROW BEGIN\nDELETE FROM {internal} WHERE id = OLD.id;\n",
-        trigger("delete"),
-    );
+    let mut insert = head("insert", "INSERT");
+    insert.raw("BEGIN\n");
+    let mut update = head("update", "UPDATE");
+    if metadata {
+        update.raw(" WHEN NEW._deleted IS NOT TRUE ");
+    }
+    update
+        .raw("BEGIN\nSELECT CASE WHEN (OLD.id != NEW.id) THEN RAISE (FAIL, 'Cannot update id') END;\nUPDATE ")
+        .ident(&internal)
+        .raw(" SET data = ")
+        .raw(&new_fragment)
+        .raw(" WHERE id = NEW.id;\n");
+    let mut delete = head("delete", "DELETE");
+    delete
+        .raw("BEGIN\nDELETE FROM ")
+        .ident(&internal)
+        .raw(" WHERE id = OLD.id;\n");
 
     if local {
-        insert.push_str(&format!("INSERT INTO {internal} SELECT NEW.id, {new_fragment};\nEND"));
-        update.push_str("END");
-        delete.push_str("END");
-        return Ok(ViewTriggers { delete, insert, update });
+        insert
+            .raw("INSERT INTO ")
+            .ident(&internal)
+            .raw(" SELECT NEW.id, ")
+            .raw(&new_fragment)
+            .raw(";\nEND");
+        update.raw("END");
+        delete.raw("END");
+        return Ok(ViewTriggers {
+            delete: delete.finish(),
+            insert: insert.finish(),
+            update: update.finish(),
+        });
     }
 
-    insert.push_str(id_check);
-    insert.push_str(&format!("INSERT INTO {internal} SELECT NEW.id, {new_fragment};\n"));
-    let (put_columns, put_values) = if metadata {
-        (
-            "op,id,type,data,metadata",
-            format!("'PUT', NEW.id, {type_name}, json(powersync_diff('{{}}', {new_fragment})), NEW._metadata"),
-        )
-    } else {
-        (
-            "op,id,type,data",
-            format!("'PUT', NEW.id, {type_name}, json(powersync_diff('{{}}', {new_fragment}))"),
-        )
-    };
-    insert.push_str(&format!(
-        "INSERT INTO powersync_crud({put_columns}) VALUES ({put_values});\nEND"
-    ));
+    insert
+        .raw(ID_CHECK)
+        .raw("INSERT INTO ")
+        .ident(&internal)
+        .raw(" SELECT NEW.id, ")
+        .raw(&new_fragment)
+        .raw(";\nINSERT INTO powersync_crud(op,id,type,data")
+        .raw(if metadata { ",metadata" } else { "" })
+        .raw(") VALUES ('PUT', NEW.id, ")
+        .string(&table.name)
+        .raw(", json(powersync_diff('{}', ")
+        .raw(&new_fragment)
+        .raw("))")
+        .raw(if metadata { ", NEW._metadata" } else { "" })
+        .raw(");\nEND");
 
-    let mut patch_columns = String::from("op,id,type,data");
-    let mut patch_values =
-        format!("'PATCH', NEW.id, {type_name}, json(powersync_diff({old_fragment}, {new_fragment}))");
+    update.raw("INSERT INTO powersync_crud(op,id,type,data");
+    if old.is_some() {
+        update.raw(",old_values");
+    }
+    if metadata {
+        update.raw(",metadata");
+    }
+    update
+        .raw(",options) VALUES ('PATCH', NEW.id, ")
+        .string(&table.name)
+        .raw(", json(powersync_diff(")
+        .raw(&old_fragment)
+        .raw(", ")
+        .raw(&new_fragment)
+        .raw("))");
     if let Some(old) = &old {
-        patch_columns.push_str(",old_values");
-        patch_values.push_str(&format!(", {}", old.patch));
+        update.raw(", ").raw(&old.patch);
     }
     if metadata {
-        patch_columns.push_str(",metadata");
-        patch_values.push_str(", NEW._metadata");
+        update.raw(", NEW._metadata");
     }
-    patch_columns.push_str(",options");
-    patch_values.push_str(&format!(", {}", options.flags()));
-    update.push_str(&format!(
-        "INSERT INTO powersync_crud({patch_columns}) VALUES ({patch_values});\nEND"
-    ));
+    update.raw(&format!(", {});\nEND", options.flags()));
 
-    let (delete_columns, delete_values) = match &old {
-        Some(old) => (
-            "op,id,type,old_values",
-            format!("'DELETE', OLD.id, {type_name}, {}", old.delete),
-        ),
-        None => ("op,id,type", format!("'DELETE', OLD.id, {type_name}")),
+    // `'DELETE', OLD.id, '<type>'[, <old values>]` and the columns they go into.
+    let delete_entry = |w: &mut SqlWriter, with_metadata: bool| {
+        w.raw("INSERT INTO powersync_crud(op,id,type");
+        if old.is_some() {
+            w.raw(",old_values");
+        }
+        if with_metadata {
+            w.raw(",metadata");
+        }
+        w.raw(") VALUES ('DELETE', OLD.id, ").string(&table.name);
+        if let Some(old) = &old {
+            w.raw(", ").raw(&old.delete);
+        }
+        if with_metadata {
+            w.raw(", NEW._metadata");
+        }
+        w.raw(");\nEND");
     };
-    delete.push_str(&format!(
-        "INSERT INTO powersync_crud({delete_columns}) VALUES ({delete_values});\nEND"
-    ));
+    delete_entry(&mut delete, false);
 
     if metadata {
-        let (columns2, values2) = match &old {
-            Some(old) => (
-                "op,id,type,old_values,metadata",
-                format!("'DELETE', OLD.id, {type_name}, {}, NEW._metadata", old.delete),
-            ),
-            None => (
-                "op,id,type,metadata",
-                format!("'DELETE', OLD.id, {type_name}, NEW._metadata"),
-            ),
-        };
-        delete.push_str(&format!(
-            ";\nCREATE TRIGGER {} INSTEAD OF UPDATE ON {quoted_view} FOR EACH ROW WHEN NEW._deleted IS TRUE BEGIN DELETE FROM {internal} WHERE id = OLD.id; INSERT INTO powersync_crud({columns2}) VALUES ({values2});\nEND",
-            trigger("delete2"),
-        ));
+        delete
+            .raw(";\n")
+            .raw(&head("delete2", "UPDATE").finish())
+            .raw("WHEN NEW._deleted IS TRUE BEGIN DELETE FROM ")
+            .ident(&internal)
+            .raw(" WHERE id = OLD.id; ");
+        delete_entry(&mut delete, true);
     }
-    Ok(ViewTriggers { delete, insert, update })
+    Ok(ViewTriggers {
+        delete: delete.finish(),
+        insert: insert.finish(),
+        update: update.finish(),
+    })
 }
 
 /// `(name, CREATE INDEX ...)` for each index of a table. Index names start with the JSON
@@ -299,7 +349,7 @@ pub fn index_sqls(table: &Table) -> Vec<(String, String)> {
                 .ident(&internal)
                 .raw("(")
                 .list(", ", &index.columns, |w, c| {
-                    w.raw(&extract(&c.name, &c.type_name));
+                    extract(w, &c.name, &c.type_name);
                     if !c.ascending {
                         w.raw(" DESC");
                     }
