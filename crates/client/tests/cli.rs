@@ -142,6 +142,32 @@ fn local_write(f: &Fixture) {
 }
 
 #[test]
+fn status_names_each_table_kind() {
+    let f = Fixture::new();
+    let schema = r#"{"tables": [
+      {"name": "lists", "columns": [{"name": "name", "type": "text"}], "direct": true},
+      {"name": "drafts", "columns": [{"name": "body", "type": "text"}], "direct": true, "local_only": true},
+      {"name": "todos", "columns": [{"name": "description", "type": "text"}]},
+      {"name": "notes", "columns": [{"name": "body", "type": "text"}], "local_only": true}]}"#;
+    drop(powersync_client::PowerSyncDatabase::open(Path::new(&f.db()), schema).unwrap());
+    for statement in [
+        "CREATE TABLE users(id TEXT PRIMARY KEY, name TEXT)",
+        r#"SELECT powersync_create_raw_table_crud_trigger('{"name":"users","table_name":"users"}', 'users_insert', 'INSERT')"#,
+    ] {
+        let o = run(&["query", "--db", &f.db(), statement]);
+        assert!(o.status.success(), "{:?}", text(&o));
+    }
+    let (out, _) = text(&run(&["status", "--db", &f.db()]));
+    assert!(
+        out.contains("tables:\n  drafts: direct, local-only\n  lists: direct\n  notes: JSON view, local-only\n  todos: JSON view\n  users: raw\n"),
+        "{out}"
+    );
+    let (out, _) = text(&run(&["status", "--db", &f.db(), "--json"]));
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(st["tables"][1], json!({"name": "lists", "kind": "direct"}));
+}
+
+#[test]
 fn rejecting_backend_exit_5_and_write_kept() {
     let svc = service();
     let f = Fixture::new();
@@ -225,6 +251,10 @@ fn pending_status_and_crud_output() {
     local_write(&f);
     let (out, _) = text(&run(&["status", "--db", &f.db()]));
     assert!(out.contains("1 local change(s) wait for upload"), "{out}");
+    assert!(
+        out.contains("tables:\n  items: JSON view\n  lists: JSON view\n  todos: JSON view\n"),
+        "{out}"
+    );
     let (out, _) = text(&run(&["crud", "--db", &f.db(), "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["transactions"][0]["entries"][0]["id"], "c1");

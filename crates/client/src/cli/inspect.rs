@@ -89,9 +89,26 @@ pub(crate) fn held_back_reason(pending: i64, target: Option<i64>, seen: Option<i
     }
 }
 
+/// The app's tables as the database shows them: generated JSON views, direct tables (by their
+/// `/* ps-managed` marker) and raw tables (user tables whose triggers record local writes in
+/// `ps_crud`; a raw table without such triggers cannot be told from any other table).
+const TABLE_KINDS: &str = "\
+SELECT name, CASE WHEN sql LIKE '%\"ps\\_data\\_local\\_\\_%' ESCAPE '\\' THEN 'JSON view, local-only' ELSE 'JSON view' END AS kind
+  FROM sqlite_master WHERE type = 'view' AND sql GLOB '*-- powersync-auto-generated'
+UNION ALL
+SELECT name, CASE WHEN sql LIKE '%local-only */%' THEN 'direct, local-only' ELSE 'direct' END
+  FROM sqlite_master WHERE type = 'table' AND sql LIKE '%/* ps-managed%'
+UNION ALL
+SELECT DISTINCT tbl_name, 'raw' FROM sqlite_master t
+  WHERE type = 'trigger' AND sql LIKE '%INSERT INTO powersync\\_crud%' ESCAPE '\\'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_master o WHERE o.name = t.tbl_name
+      AND ((o.type = 'view' AND o.sql GLOB '*-- powersync-auto-generated') OR (o.type = 'table' AND o.sql LIKE '%/* ps-managed%')))
+ORDER BY name";
+
 pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
     let db = open(path).await?;
     let s = db.status();
+    let tables = db.query(TABLE_KINDS, vec![]).await?;
     let buckets = db
         .query(
             "SELECT name, count_at_last + count_since_last AS ops, last_op, last_applied_op FROM ps_buckets ORDER BY name",
@@ -120,6 +137,7 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
             "last_synced_at_ms": s.last_synced_at_ms(),
             "priorities": s.priority_status.iter().map(|p| json!({
                 "priority": p.priority, "has_synced": p.has_synced, "last_synced_at_ms": p.last_synced_at_ms})).collect::<Vec<_>>(),
+            "tables": tables.iter().map(Row::to_json).collect::<Vec<_>>(),
             "buckets": buckets.iter().map(Row::to_json).collect::<Vec<_>>(),
             "streams": s.streams.iter().map(|st| json!({
                 "name": st.name, "parameters": st.parameters, "active": st.active, "is_default": st.is_default,
@@ -154,6 +172,17 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
             format!("priority {}", p.priority)
         };
         println!("  {name}: synced at {}", format_ms(p.last_synced_at_ms));
+    }
+    println!("tables:");
+    if tables.is_empty() {
+        println!("  (none)");
+    }
+    for t in &tables {
+        println!(
+            "  {}: {}",
+            t.get_str("name").unwrap_or("?"),
+            t.get_str("kind").unwrap_or("?")
+        );
     }
     println!("buckets:");
     if buckets.is_empty() {
