@@ -378,6 +378,8 @@ pub enum StatementParam {
     Id,
     Column(String),
     Rest,
+    /// The op's data text, exactly as stored.
+    Row,
 }
 
 /// Parses schema JSON, reporting serde's message as an invalid argument.
@@ -428,7 +430,7 @@ mod tests {
             .contains("invalid type: string \"local_only\", expected a borrowed string"));
         assert!(
             err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x","params":["Bogus"]}}]}"#)
-                .contains("unknown variant `Bogus`, expected one of `Id`, `Column`, `Rest`")
+                .contains("unknown variant `Bogus`, expected one of `Id`, `Column`, `Rest`, `Row`")
         );
         assert!(
             err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x"}}]}"#).contains("missing field `params`")

@@ -18,7 +18,7 @@ use crate::sync::instruction::{
     StreamsRequest, SubscriptionRequest, ValueType,
 };
 use crate::sync::line::{Checkpoint, DataLine, OpType, Priority, SyncLine};
-use crate::sync::raw_tables::RawTables;
+use crate::sync::row_targets::RowTargets;
 use crate::sync::status::{self, BucketProgress, Downloading, SyncStatus};
 use crate::sync::storage;
 use crate::sync::streams::{self, StreamKey, TrackedStream};
@@ -92,7 +92,8 @@ impl Outcome {
 
 pub struct Iteration {
     active_streams: Vec<StreamKey>,
-    raw_tables: RawTables,
+    /// The tables synced rows are written into, from the `start` schema.
+    targets: RowTargets,
     status: SyncStatus,
     last_status: Option<String>,
     start_bucket_names: Vec<String>,
@@ -160,7 +161,7 @@ impl Iteration {
 
         let mut iteration = Iteration {
             active_streams: options.active_streams,
-            raw_tables: RawTables::new(options.schema.map(|s| s.raw_tables).unwrap_or_default()),
+            targets: RowTargets::new(options.schema),
             status,
             last_status: None,
             start_bucket_names: positions.into_iter().map(|(name, _)| name).collect(),
@@ -521,7 +522,7 @@ impl Iteration {
         let now = now_micros();
         let mut out = Vec::new();
         match priority {
-            None => match sync_local(db, state, &target, None, &mut self.raw_tables, now)? {
+            None => match sync_local(db, state, &target, None, &mut self.targets, now)? {
                 SyncLocalResult::Applied => {
                     out.push(Instruction::log(Severity::DEBUG, "Validated and applied checkpoint"));
                     self.after_complete_apply(db, &target, now, &mut out)?;
@@ -537,7 +538,7 @@ impl Iteration {
                     self.after_priority_zero(fallback, now);
                 }
             },
-            Some(p) => match sync_local(db, state, &target, Some(p), &mut self.raw_tables, now)? {
+            Some(p) => match sync_local(db, state, &target, Some(p), &mut self.targets, now)? {
                 SyncLocalResult::Applied => {
                     streams::mark_synced(db, &mut self.streams, Some(p), now)?;
                     status::record_sync(&mut self.status.priority_status, p, now);
@@ -568,7 +569,7 @@ impl Iteration {
         if target.buckets.is_empty() || target.buckets.iter().any(|b| b.priority() != zero) {
             return Ok(false);
         }
-        match sync_local(db, state, target, Some(zero), &mut self.raw_tables, now)? {
+        match sync_local(db, state, target, Some(zero), &mut self.targets, now)? {
             SyncLocalResult::Applied => {
                 streams::mark_synced(db, &mut self.streams, Some(zero), now)?;
                 Ok(true)
@@ -653,7 +654,7 @@ impl Iteration {
         }
         let now = now_micros();
         let mut out = Vec::new();
-        match sync_local(db, state, &pending, None, &mut self.raw_tables, now)? {
+        match sync_local(db, state, &pending, None, &mut self.targets, now)? {
             SyncLocalResult::Applied => {
                 out.push(Instruction::log(
                     Severity::DEBUG,

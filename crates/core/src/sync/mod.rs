@@ -1,15 +1,19 @@
 //! The sync client behind `powersync_control` (spec sync.md): line decoding (`line`, with the BSON
-//! decoder in `bson`), bucket storage and checksums (`storage`), publishing (`sync_local`,
-//! `raw_tables`), streams, status, instructions, checkpoint requests and the state machine
+//! decoder in `bson`), bucket storage and checksums (`storage`), publishing (`sync_local`, with
+//! `row_targets` choosing the table, `raw_tables` / `direct_tables` building statements and
+//! `row_writer` running them), streams, status, instructions, checkpoint requests and the state machine
 //! (`iteration`).
 
 mod bson;
 pub mod checkpoint_requests;
 mod command;
+pub mod direct_tables;
 pub mod instruction;
 pub mod iteration;
 pub mod line;
 pub mod raw_tables;
+pub mod row_targets;
+pub mod row_writer;
 pub mod status;
 pub mod storage;
 pub mod streams;

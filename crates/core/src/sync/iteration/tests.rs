@@ -1340,3 +1340,135 @@ fn without_diagnostics_no_diagnostics_are_emitted() {
     let out = s.line(&data("b", json!([put(1, "items", "x", 0, json!({"s": "t"}))])));
     assert_eq!(names(&out), ["UpdateSyncStatus"]);
 }
+
+// ---- syncing into direct tables and the target order (0.5.4) ----
+
+/// A database with a JSON table `j` and a real table `d(a, b)` shaped like a direct table.
+fn direct_db() -> rusqlite::Connection {
+    let db = open_with(r#"{"tables":[{"name":"j","columns":[{"name":"a","type":"text"}]}]}"#);
+    db.execute_batch(r#"CREATE TABLE "d"(id TEXT PRIMARY KEY NOT NULL /* ps-managed */,"a" ANY,"b" ANY) STRICT"#)
+        .unwrap();
+    db
+}
+
+const DIRECT_START: &str = r#"{"schema":{"tables":[{"name":"d","columns":[{"name":"a","type":"text"},{"name":"b","type":"integer"}],"direct":true}]}}"#;
+
+#[test]
+fn start_schema_direct_tables_receive_synced_rows() {
+    let (mut s, _) = Session::start_with(direct_db(), DIRECT_START);
+    s.line(&checkpoint(3, json!([bucket("b", 6, 3, 3)])));
+    s.line(&data(
+        "b",
+        json!([
+            put(1, "d", "r1", 1, json!({"a": "x", "b": 3, "extra": true})),
+            put(2, "d", "r2", 2, json!({"a": "y", "b": 2.5})),
+            put(3, "d", "r3", 3, json!({}))
+        ]),
+    ));
+    assert_eq!(s.line(&complete(3))[0], validated());
+    assert_eq!(
+        query(&s.db, "SELECT id, a, typeof(b), b FROM d ORDER BY id"),
+        json!([
+            ["r1", "x", "integer", 3],
+            ["r2", "y", "real", 2.5],
+            ["r3", null, "null", null]
+        ])
+    );
+    assert_eq!(count(&s.db, "ps_untyped"), 0);
+
+    s.line(&diff(5, json!([bucket("b", 15, 3, 5)]), &[]));
+    s.line(&data(
+        "b",
+        json!([put(4, "d", "r1", 4, json!({"b": 7})), remove(5, "d", "r2", 5)]),
+    ));
+    s.line(&complete(5));
+    assert_eq!(
+        query(&s.db, "SELECT id, a, b FROM d ORDER BY id"),
+        json!([["r1", null, 7], ["r3", null, null]])
+    );
+}
+
+#[test]
+fn direct_table_missing_from_start_schema_syncs_into_untyped() {
+    let (mut s, _) = Session::start_with(direct_db(), "{}");
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "d", "r1", 1, json!({"a": "x"}))])));
+    s.line(&complete(1));
+    assert_eq!(count(&s.db, "d"), 0);
+    assert_eq!(query(&s.db, "SELECT type, id FROM ps_untyped"), json!([["d", "r1"]]));
+}
+
+#[test]
+fn local_only_direct_table_syncs_into_untyped() {
+    let start = r#"{"schema":{"tables":[{"name":"d","columns":[{"name":"a","type":"text"}],"direct":true,"local_only":true}]}}"#;
+    let (mut s, _) = Session::start_with(direct_db(), start);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "d", "r1", 1, json!({"a": "x"}))])));
+    s.line(&complete(1));
+    assert_eq!(count(&s.db, "d"), 0);
+    assert_eq!(count(&s.db, "ps_untyped"), 1);
+}
+
+/// The observed error: a `start` schema declaring `j` direct while the database still has the
+/// JSON table (and its view) `j` — the upsert targets the view. The iteration is kept.
+#[test]
+fn direct_table_beats_existing_json_table() {
+    let start = r#"{"schema":{"tables":[{"name":"j","columns":[{"name":"a","type":"text"}],"direct":true}]}}"#;
+    let (mut s, _) = Session::start_with(direct_db(), start);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "j", "r1", 1, json!({"a": "x"}))])));
+    let err = s.line_error(&complete(1));
+    assert_eq!(
+        err.to_string(),
+        r#"statement INSERT INTO "j" (id, "a") VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET "a" = ?2: internal SQLite call returned ERROR: cannot UPSERT a view"#
+    );
+    assert_eq!(s.it.target_last_op(), Some(1));
+}
+
+/// 0.5.4 reverses 0.5.3's order: a raw table from `start` wins over an existing JSON table.
+#[test]
+fn raw_table_beats_existing_json_table() {
+    let db = direct_db();
+    db.execute_batch("CREATE TABLE raw_j(id TEXT PRIMARY KEY, a TEXT)")
+        .unwrap();
+    let start = r#"{"schema":{"tables":[],"raw_tables":[{"name":"j","table_name":"raw_j"}]}}"#;
+    let (mut s, _) = Session::start_with(db, start);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "j", "r1", 1, json!({"a": "x"}))])));
+    s.line(&complete(1));
+    assert_eq!(query(&s.db, "SELECT * FROM raw_j"), json!([["r1", "x"]]));
+    assert_eq!(count(&s.db, "ps_data__j"), 0);
+}
+
+#[test]
+fn direct_table_data_errors_keep_the_iteration() {
+    let (mut s, _) = Session::start_with(direct_db(), DIRECT_START);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data(
+        "b",
+        json!([{"op_id": "1", "op": "PUT", "object_type": "d", "object_id": "r1", "checksum": 1, "data": "[1]"}]),
+    ));
+    let err = s.line_error(&complete(1));
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: expected oplog data to be an object. cause: unknown"
+    );
+    assert_eq!(s.it.target_last_op(), Some(1));
+}
+
+#[test]
+fn json_table_write_errors_carry_row_context() {
+    let db = direct_db();
+    db.execute_batch("CREATE TRIGGER boom BEFORE INSERT ON ps_data__j BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        .unwrap();
+    let (mut s, _) = Session::start_with(db, "{}");
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data(
+        "b",
+        json!([{"op_id": "1", "op": "PUT", "object_type": "j", "object_id": "r1", "checksum": 1, "data": "{\"a\": 1}"}]),
+    ));
+    assert_eq!(
+        s.line_error(&complete(1)).to_string(),
+        r#"statement REPLACE INTO "ps_data__j"(id, data) VALUES (?, ?): internal SQLite call returned CONSTRAINT_TRIGGER: boom (context: replacing into j, id = r1, data = {"a": 1})"#
+    );
+}
