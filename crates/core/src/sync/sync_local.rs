@@ -39,12 +39,6 @@ pub(crate) fn first_sync_plans() -> &'static [&'static str] {
     ]
 }
 
-enum Target<'c> {
-    /// A raw, direct or JSON table; its statements are prepared once per publish.
-    Table(TableWriter<'c>),
-    Untyped,
-}
-
 /// Steps 2–9 of §5 (the caller validated checksums). `now` is the sync time in microseconds.
 pub fn sync_local(
     db: &Connection,
@@ -102,7 +96,9 @@ pub fn sync_local(
     // Rows are written as the queries yield them (the tables written are never the ones read),
     // so memory stays flat however many rows a checkpoint publishes.
     state.while_syncing(|| -> PsResult<()> {
-        let mut writers: HashMap<String, Target> = HashMap::new();
+        // Per row type: the writer of its raw, direct or JSON table (statements prepared once per
+        // publish), or `None` for rows that go to `ps_untyped`.
+        let mut writers: HashMap<String, Option<TableWriter>> = HashMap::new();
         for &rows_sql in plans {
             let wrap = |e| PsError::sqlite(Some(rows_sql), e);
             let mut stmt = db.prepare_cached(rows_sql).map_err(wrap)?;
@@ -125,20 +121,19 @@ pub fn sync_local(
                 };
                 let data = text(2)?;
                 if !writers.contains_key(row_type) {
-                    let target = match targets.statements(db, row_type)? {
-                        Some(statements) => Target::Table(TableWriter::new(row_type, statements)),
-                        None => Target::Untyped,
-                    };
-                    writers.insert(row_type.to_string(), target);
+                    let writer = targets
+                        .statements(db, row_type)?
+                        .map(|statements| TableWriter::new(row_type, statements));
+                    writers.insert(row_type.to_string(), writer);
                 }
                 match (writers.get_mut(row_type).expect("inserted above"), data) {
-                    (Target::Table(writer), Some(data)) => writer.put(db, row_id, data)?,
-                    (Target::Table(writer), None) => writer.delete(db, row_id)?,
-                    (Target::Untyped, Some(data)) => {
+                    (Some(writer), Some(data)) => writer.put(db, row_id, data)?,
+                    (Some(writer), None) => writer.delete(db, row_id)?,
+                    (None, Some(data)) => {
                         let sql = "REPLACE INTO ps_untyped(type, id, data) VALUES(?, ?, ?)";
                         sql::execute(db, sql, params![row_type, row_id, data])?;
                     }
-                    (Target::Untyped, None) => {
+                    (None, None) => {
                         sql::execute(
                             db,
                             "DELETE FROM ps_untyped WHERE type = ? AND id = ?",
