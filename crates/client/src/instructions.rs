@@ -38,6 +38,9 @@ pub(crate) enum Instruction {
         applied_checkpoint_request_id: Option<i64>,
     },
     HandleDiagnostics,
+    /// The local-write gate held a checkpoint back (extension 0.5.4): local writes must be
+    /// uploaded (and acknowledged) before downloaded data is applied.
+    CheckpointDelayedDueToLocalData,
     /// An instruction this client does not know (forward compatibility: ignored).
     Unknown(String),
 }
@@ -138,8 +141,26 @@ fn decode_one(name: &str, payload: &str) -> Result<Instruction, DecodeError> {
             }
         }
         "HandleDiagnostics" => Instruction::HandleDiagnostics,
+        "CheckpointDelayedDueToLocalData" => Instruction::CheckpointDelayedDueToLocalData,
         other => Instruction::Unknown(other.to_string()),
     })
+}
+
+/// Since extension 0.5.4 every close reports the disconnected status first. A close with
+/// `hide_disconnect` is a restart the client makes at once, so the status it shows in between is
+/// "connecting" rather than "disconnected".
+pub(crate) fn hide_disconnect(instructions: &mut [Instruction]) {
+    let hidden = matches!(
+        instructions.last(),
+        Some(Instruction::CloseSyncStream { hide_disconnect: true })
+    );
+    if !hidden {
+        return;
+    }
+    let n = instructions.len();
+    if let Some(Instruction::UpdateSyncStatus(status)) = n.checked_sub(2).and_then(|i| instructions.get_mut(i)) {
+        status.connecting = true;
+    }
 }
 
 #[cfg(test)]
@@ -173,7 +194,7 @@ mod tests {
 
     #[test]
     fn decodes_every_kind() {
-        let json = r#"[{"LogLine":{"severity":"WARNING","line":"x"}},{"FetchCredentials":{"did_expire":false}},{"CloseSyncStream":{"hide_disconnect":true}},{"DidCompleteSync":{}},{"DidCompleteSync":{"applied_checkpoint_request_id":"7"}},{"HandleDiagnostics":{"SchemaChange":{}}},{"SomethingNew":{"a":1}},{"EstablishSyncStream":{"request":{},"checkpoint_request":{"client_id":"c","checkpoint_request_id":"1"}}}]"#;
+        let json = r#"[{"LogLine":{"severity":"WARNING","line":"x"}},{"FetchCredentials":{"did_expire":false}},{"CloseSyncStream":{"hide_disconnect":true}},{"DidCompleteSync":{}},{"DidCompleteSync":{"applied_checkpoint_request_id":"7"}},{"HandleDiagnostics":{"SchemaChange":{}}},{"CheckpointDelayedDueToLocalData":{}},{"SomethingNew":{"a":1}},{"EstablishSyncStream":{"request":{},"checkpoint_request":{"client_id":"c","checkpoint_request_id":"1"}}}]"#;
         let out = decode(Some(json)).unwrap();
         assert_eq!(
             out,
@@ -191,6 +212,7 @@ mod tests {
                     applied_checkpoint_request_id: Some(7)
                 },
                 Instruction::HandleDiagnostics,
+                Instruction::CheckpointDelayedDueToLocalData,
                 Instruction::Unknown("SomethingNew".into()),
                 Instruction::EstablishSyncStream {
                     request: "{}".into(),
@@ -198,6 +220,29 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn hidden_close_shows_connecting_instead_of_disconnected() {
+        let offline = r#"{"UpdateSyncStatus":{"status":{"connected":false,"connecting":false,"priority_status":[],"downloading":null,"streams":[]}}}"#;
+        let mut hidden = decode(Some(&format!(
+            r#"[{offline},{{"CloseSyncStream":{{"hide_disconnect":true}}}}]"#
+        )))
+        .unwrap();
+        hide_disconnect(&mut hidden);
+        match &hidden[0] {
+            Instruction::UpdateSyncStatus(s) => assert!(s.connecting && !s.connected),
+            other => panic!("{other:?}"),
+        }
+        let mut shown = decode(Some(&format!(
+            r#"[{offline},{{"CloseSyncStream":{{"hide_disconnect":false}}}}]"#
+        )))
+        .unwrap();
+        hide_disconnect(&mut shown);
+        match &shown[0] {
+            Instruction::UpdateSyncStatus(s) => assert!(!s.connecting && !s.connected),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

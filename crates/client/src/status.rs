@@ -146,6 +146,10 @@ pub struct SyncStatus {
     /// True once a complete checkpoint was applied since the last `connect()` (a
     /// `DidCompleteSync`), i.e. the local data caught up with the service in this connection.
     pub synced_since_connect: bool,
+    /// True while the service's latest checkpoint is held back because local writes are not
+    /// uploaded and acknowledged yet (a `CheckpointDelayedDueToLocalData`); cleared when a
+    /// checkpoint is applied or the connection ends.
+    pub waiting_for_uploads: bool,
     /// Sorted by ascending priority number.
     pub priority_status: Vec<PriorityStatus>,
     pub streams: Vec<StreamStatus>,
@@ -221,6 +225,7 @@ impl SyncStatus {
         self.connected = false;
         self.connecting = false;
         self.downloading = false;
+        self.waiting_for_uploads = false;
         self.progress.clear();
     }
 
@@ -343,8 +348,9 @@ mod tests {
         assert_eq!(s.streams[0].parameters.as_deref(), Some(r#"{"list": "L1"}"#));
         assert_eq!(s.streams[0].expires_at_ms, Some(1795318824582));
         assert_eq!(s.streams[1].parameters, None);
+        s.waiting_for_uploads = true;
         s.mark_disconnected();
-        assert!(!s.connected && !s.downloading);
+        assert!(!s.connected && !s.downloading && !s.waiting_for_uploads);
         assert_eq!(s.streams.len(), 2);
     }
 

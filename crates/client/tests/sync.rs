@@ -420,9 +420,15 @@ async fn uncompleted_upload_is_an_upload_error_and_nothing_is_dropped() {
     })
     .await;
     assert_eq!(column(&db, "SELECT count(*) FROM ps_crud").await, vec!["1"]);
-    // The downloaded data is held back while the write is pending.
+    // The downloaded data is held back while the write is pending, and the status says so
+    // (extension 0.5.4: CheckpointDelayedDueToLocalData).
     assert!(!db.status().synced_since_connect);
+    eventually("checkpoint reported as waiting for uploads", || async {
+        db.status().waiting_for_uploads
+    })
+    .await;
     db.disconnect().await;
+    assert!(!db.status().waiting_for_uploads);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,9 @@ fn state_line(s: &SyncStatus) -> String {
     if s.uploading {
         line.push_str(", uploading");
     }
+    if s.waiting_for_uploads {
+        line.push_str(", waiting for uploads");
+    }
     if let Some(e) = &s.upload_error {
         line.push_str(&format!(", upload error: {e}"));
     }
@@ -120,5 +123,18 @@ impl ProgressView {
             let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
             eprintln!("downloaded {done}/{total} rows in {secs:.2} s ({rate:.0} rows/s)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_line_shows_a_checkpoint_waiting_for_uploads() {
+        let mut s = SyncStatus::default();
+        s.connected = true;
+        s.waiting_for_uploads = true;
+        assert_eq!(state_line(&s), "connected, waiting for uploads");
     }
 }

@@ -10,10 +10,21 @@ use crate::cli::connector::{CliConnector, UploadFailure};
 use crate::cli::exit::{from_sync_error, CliError};
 use crate::cli::progress::ProgressView;
 
+/// Without `--upload-url` this run is download-only: a checkpoint held back by local writes
+/// would wait forever, since they are never uploaded.
+fn download_only_error(download_only: bool, s: &SyncStatus) -> Option<String> {
+    (download_only && s.waiting_for_uploads).then(|| {
+        "the service's data is held back by local changes that are never uploaded without --upload-url".to_string()
+    })
+}
+
 /// What `--once` concludes from a status update.
-fn once_outcome(s: &SyncStatus) -> Option<Result<(), CliError>> {
+fn once_outcome(s: &SyncStatus, download_only: bool) -> Option<Result<(), CliError>> {
     if s.synced_since_connect {
         return Some(Ok(()));
+    }
+    if let Some(e) = download_only_error(download_only, s) {
+        return Some(Err(CliError::Other(e)));
     }
     if let Some(e) = &s.download_error {
         return Some(Err(from_sync_error(&e.0)));
@@ -55,6 +66,8 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
         retry_delay: cfg.retry_delay,
         ..SyncOptions::default()
     };
+    let download_only = cfg.upload_url.is_none();
+    let mut reported_download_only = false;
     let mut view = ProgressView::new();
     let mut statuses = db.status_stream();
     db.connect(connector, options).await?;
@@ -64,8 +77,12 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
                 let Some(s) = s else { break Err(CliError::Other("the sync client stopped".into())) };
                 view.update(&s);
                 if cfg.once {
-                    if let Some(r) = once_outcome(&s) {
+                    if let Some(r) = once_outcome(&s, download_only) {
                         break r;
+                    }
+                } else if let Some(e) = download_only_error(download_only, &s) {
+                    if !std::mem::replace(&mut reported_download_only, true) {
+                        eprintln!("error: {e}");
                     }
                 }
             }
@@ -94,4 +111,18 @@ pub(crate) async fn run(cfg: SyncConfig) -> Result<(), CliError> {
         }
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delayed_checkpoint_is_an_error_only_when_download_only() {
+        let mut s = SyncStatus::default();
+        s.waiting_for_uploads = true;
+        assert!(matches!(once_outcome(&s, true), Some(Err(CliError::Other(_)))));
+        assert!(once_outcome(&s, false).is_none());
+        assert!(once_outcome(&SyncStatus::default(), true).is_none());
+    }
 }

@@ -11,7 +11,7 @@ use crate::db::pool::ControlPayload;
 use crate::error::SyncError;
 use crate::framing::{Framer, Line};
 use crate::http::SyncStream;
-use crate::instructions::Instruction;
+use crate::instructions::{hide_disconnect, Instruction};
 use crate::options::CheckpointMode;
 use crate::status::{CoreStatus, StatusError};
 use crate::subscriptions::active_streams_json;
@@ -86,9 +86,10 @@ async fn read_body(mut stream: SyncStream, tx: mpsc::Sender<Event>, idle: Durati
 /// Handles the instructions of one event; `Some` when the iteration ends.
 async fn handle_all(
     sh: &Arc<SyncShared>,
-    instructions: Vec<Instruction>,
+    mut instructions: Vec<Instruction>,
     tx: &mpsc::Sender<Event>,
 ) -> Result<Option<End>, SyncError> {
+    hide_disconnect(&mut instructions);
     for ins in instructions {
         if let Instruction::EstablishSyncStream { .. } = ins {
             return Err(SyncError::Instruction(

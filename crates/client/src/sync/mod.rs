@@ -167,6 +167,7 @@ impl SyncShared {
                 self.db.inner.status.send_modify(|s| {
                     s.download_error = None;
                     s.synced_since_connect = true;
+                    s.waiting_for_uploads = false;
                     if let Some(id) = applied_checkpoint_request_id {
                         s.last_applied_checkpoint_request_id =
                             Some(s.last_applied_checkpoint_request_id.map_or(id, |o| o.max(id)));
@@ -174,6 +175,13 @@ impl SyncShared {
                 });
             }
             Instruction::EstablishSyncStream { .. } => {}
+            // Normal mode: the upload loop is already running, nothing to do but show it.
+            Instruction::CheckpointDelayedDueToLocalData => {
+                self.db
+                    .inner
+                    .status
+                    .send_if_modified(|s| !std::mem::replace(&mut s.waiting_for_uploads, true));
+            }
             Instruction::HandleDiagnostics | Instruction::Unknown(_) => {}
         }
         None

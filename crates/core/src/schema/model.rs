@@ -208,16 +208,6 @@ impl Table {
         crate::objects::data_table(&self.name, self.options.local_only)
     }
 
-    /// The table that holds the rows: the table itself for a direct table, else
-    /// `ps_data__<name>` / `ps_data_local__<name>` (also the prefix of index names).
-    pub fn storage_name(&self) -> String {
-        if self.direct {
-            self.name.clone()
-        } else {
-            self.internal_name()
-        }
-    }
-
     /// `insert_only` counts only for synced tables.
     pub fn is_insert_only(&self) -> bool {
         self.options.insert_only && !self.options.local_only
@@ -378,6 +368,8 @@ pub enum StatementParam {
     Id,
     Column(String),
     Rest,
+    /// The op's data text, exactly as stored.
+    Row,
 }
 
 /// Parses schema JSON, reporting serde's message as an invalid argument.
@@ -428,7 +420,7 @@ mod tests {
             .contains("invalid type: string \"local_only\", expected a borrowed string"));
         assert!(
             err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x","params":["Bogus"]}}]}"#)
-                .contains("unknown variant `Bogus`, expected one of `Id`, `Column`, `Rest`")
+                .contains("unknown variant `Bogus`, expected one of `Id`, `Column`, `Rest`, `Row`")
         );
         assert!(
             err(r#"{"tables":[],"raw_tables":[{"name":"r","put":{"sql":"x"}}]}"#).contains("missing field `params`")
@@ -439,10 +431,8 @@ mod tests {
     fn direct_flag_is_a_boolean_read_where_it_stands() {
         let s = parse(r#"{"tables":[{"name":"d","columns":[],"direct":true}]}"#).unwrap();
         assert!(s.tables[0].direct);
-        assert_eq!(s.tables[0].storage_name(), "d");
         let s = parse(r#"{"tables":[{"name":"d","columns":[]}]}"#).unwrap();
         assert!(!s.tables[0].direct);
-        assert_eq!(s.tables[0].storage_name(), "ps_data__d");
         assert_eq!(
             err(r#"{"tables":[{"name":"d","columns":[],"direct":1}]}"#),
             "invalid argument: . cause: invalid type: integer `1`, expected a boolean at line 1 column 46"

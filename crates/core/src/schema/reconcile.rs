@@ -12,7 +12,8 @@ use crate::schema::model::{Schema, Table};
 use crate::schema::{direct, generate};
 use crate::sql::{self, SqlWriter};
 use crate::state::DatabaseState;
-use crate::sync::raw_tables;
+use crate::sync::direct_tables;
+use crate::sync::row_writer::TableWriter;
 
 /// Brings the database in line with `schema`: tables (with the data moves between JSON and
 /// direct storage), indexes, then views and triggers; a direct table that gained columns asks
@@ -140,8 +141,7 @@ fn create_table(db: &Connection, table: &Table, source: Source) -> PsResult<()> 
     let mut w = SqlWriter::new();
     if table.direct {
         sql::execute_batch(db, &direct::create_table_sql(table))?;
-        let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-        let put = raw_tables::infer_put(&crate::sql::quote_identifier(&table.name), &columns);
+        let mut writer = TableWriter::new(&table.name, direct_tables::statements(table));
         let rows = match source {
             Source::Nothing => return Ok(()),
             Source::Untyped => sql::query_all(
@@ -158,7 +158,7 @@ fn create_table(db: &Connection, table: &Table, source: Source) -> PsResult<()> 
             }
         };
         for (id, data) in rows {
-            raw_tables::put_json_row(db, &put, &table.name, &id, &data)?;
+            writer.put(db, &id, &data)?;
         }
         return Ok(());
     }

@@ -40,6 +40,9 @@ pub enum Instruction {
         applied_checkpoint_request_id: Option<String>,
     },
     HandleDiagnostics(Diagnostics),
+    /// The local-write gate held a checkpoint back: local writes must be uploaded first.
+    /// Serialised with an empty object, `{"CheckpointDelayedDueToLocalData":{}}`.
+    CheckpointDelayedDueToLocalData {},
 }
 
 impl Instruction {

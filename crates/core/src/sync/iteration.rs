@@ -18,7 +18,7 @@ use crate::sync::instruction::{
     StreamsRequest, SubscriptionRequest, ValueType,
 };
 use crate::sync::line::{Checkpoint, DataLine, OpType, Priority, SyncLine};
-use crate::sync::raw_tables::RawTables;
+use crate::sync::row_targets::RowTargets;
 use crate::sync::status::{self, BucketProgress, Downloading, SyncStatus};
 use crate::sync::storage;
 use crate::sync::streams::{self, StreamKey, TrackedStream};
@@ -92,10 +92,10 @@ impl Outcome {
 
 pub struct Iteration {
     active_streams: Vec<StreamKey>,
-    raw_tables: RawTables,
+    /// The tables synced rows are written into, from the `start` schema.
+    targets: RowTargets,
     status: SyncStatus,
     last_status: Option<String>,
-    received_line: bool,
     start_bucket_names: Vec<String>,
     /// The checkpoint being downloaded (buckets sorted by name).
     target: Option<Checkpoint>,
@@ -161,10 +161,9 @@ impl Iteration {
 
         let mut iteration = Iteration {
             active_streams: options.active_streams,
-            raw_tables: RawTables::new(options.schema.map(|s| s.raw_tables).unwrap_or_default()),
+            targets: RowTargets::new(options.schema),
             status,
             last_status: None,
-            received_line: false,
             start_bucket_names: positions.into_iter().map(|(name, _)| name).collect(),
             target: None,
             pending: None,
@@ -230,6 +229,16 @@ impl Iteration {
         self.progress_visits
     }
 
+    #[cfg(test)]
+    pub(crate) fn has_pending_checkpoint(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn target_last_op(&self) -> Option<i64> {
+        self.target.as_ref().map(|t| t.last_op_id.0)
+    }
+
     /// Appends `UpdateSyncStatus` when the status differs from the last one sent.
     fn emit_status(&mut self, out: &mut Vec<Instruction>) {
         self.status.downloading = self.downloading.then(|| self.download_groups.clone());
@@ -254,27 +263,40 @@ impl Iteration {
         }
     }
 
-    pub fn connection_established(&mut self) -> Outcome {
+    /// The stream delivers: `connected`, no longer `connecting`. Only some events say so
+    /// (`connection established`, a tracked checkpoint, a token expiry that keeps the stream, an
+    /// unknown line, a refused partial checkpoint); data lines and completions do not.
+    fn mark_connected(&mut self) {
         self.status.connected = true;
         self.status.connecting = false;
+    }
+
+    pub fn connection_established(&mut self) -> Outcome {
+        self.mark_connected();
         self.finish(Vec::new(), Vec::new())
     }
 
-    /// `connection end` and `stop`: the status goes offline and the stream closes.
-    pub fn disconnect(&mut self) -> Outcome {
+    /// Ends the iteration: after the event's own instructions `out`, the status goes offline
+    /// (reported if that changed it) immediately before `CloseSyncStream`, however the
+    /// iteration ends.
+    fn close(&mut self, mut out: Vec<Instruction>, hide_disconnect: bool) -> Outcome {
         self.status.connected = false;
         self.status.connecting = false;
         self.downloading = false;
         self.status.internal_last_applied_checkpoint_request_id = None;
         self.refresh_progress();
-        let mut out = Vec::new();
         self.emit_status(&mut out);
-        out.push(Instruction::CloseSyncStream { hide_disconnect: false });
+        out.push(Instruction::CloseSyncStream { hide_disconnect });
         Outcome::ended(out)
     }
 
+    /// `connection end` and `stop`.
+    pub fn disconnect(&mut self) -> Outcome {
+        self.close(Vec::new(), false)
+    }
+
     pub fn refreshed_token(&mut self) -> Outcome {
-        Outcome::ended(vec![Instruction::CloseSyncStream { hide_disconnect: true }])
+        self.close(Vec::new(), true)
     }
 
     pub fn update_subscriptions(&mut self, db: &Connection, active: Vec<StreamKey>) -> PsResult<Outcome> {
@@ -283,15 +305,10 @@ impl Iteration {
         streams::cleanup(db, now)?;
         let requested = streams::request_subscriptions(db)?;
         if requested != self.requested {
-            return Ok(Outcome::ended(vec![Instruction::CloseSyncStream {
-                hide_disconnect: true,
-            }]));
+            return Ok(self.close(Vec::new(), true));
         }
         self.active_streams = active;
-        Ok(Outcome {
-            instructions: Vec::new(),
-            ended: false,
-        })
+        Ok(self.finish(Vec::new(), Vec::new()))
     }
 
     pub fn line(
@@ -301,11 +318,6 @@ impl Iteration {
         line: SyncLine,
         raw_size: usize,
     ) -> PsResult<Outcome> {
-        if !self.received_line {
-            self.received_line = true;
-            self.status.connected = true;
-            self.status.connecting = false;
-        }
         let mut out = Vec::new();
         let mut diagnostics = Vec::new();
         match line {
@@ -378,28 +390,28 @@ impl Iteration {
                 let now = now_micros();
                 streams::refresh_ttls(db, &self.active_streams, now)?;
                 if seconds <= 0 {
-                    return Ok(Outcome::ended(vec![
-                        Instruction::FetchCredentials { did_expire: true },
-                        Instruction::CloseSyncStream { hide_disconnect: false },
-                    ]));
+                    return Ok(self.close(vec![Instruction::FetchCredentials { did_expire: true }], false));
                 } else if seconds <= 30 {
                     out.push(Instruction::FetchCredentials { did_expire: false });
                 } else {
                     streams::cleanup(db, now)?;
                     if streams::request_subscriptions(db)? != self.requested {
-                        return Ok(Outcome::ended(vec![Instruction::CloseSyncStream {
-                            hide_disconnect: true,
-                        }]));
+                        return Ok(self.close(out, true));
                     }
                 }
+                self.mark_connected();
             }
-            SyncLine::Unknown => out.push(Instruction::log(Severity::DEBUG, "Unknown sync line")),
+            SyncLine::Unknown => {
+                out.push(Instruction::log(Severity::DEBUG, "Unknown sync line"));
+                self.mark_connected();
+            }
         }
         Ok(self.finish(out, diagnostics))
     }
 
     /// Makes `checkpoint` (new or patched by a diff) the target: streams reconciled, progress
-    /// recomputed, any held-back checkpoint dropped.
+    /// recomputed, any held-back checkpoint dropped, the stream marked connected. Everything
+    /// fallible runs before the iteration changes.
     fn track(
         &mut self,
         db: &Connection,
@@ -408,46 +420,16 @@ impl Iteration {
         diagnostics: &mut Vec<Instruction>,
     ) -> PsResult<()> {
         let (tracked, warnings) = streams::reconcile(db, &checkpoint, &self.requested)?;
+        let progress = load_progress(db, &checkpoint)?;
         self.streams = tracked;
         out.extend(warnings);
-        self.set_target(db, checkpoint)?;
-        self.refresh_progress();
-        self.pending = None;
-        self.bucket_state_diagnostics(diagnostics, None);
-        Ok(())
-    }
-
-    /// Tracks a new target checkpoint and computes its download progress (§3.3).
-    fn set_target(&mut self, db: &Connection, checkpoint: Checkpoint) -> PsResult<()> {
-        let mut progress = Vec::with_capacity(checkpoint.buckets.len());
-        let mut shrank = false;
-        for bucket in &checkpoint.buckets {
-            let (at_last, since_last) = storage::bucket_counts(db, &bucket.bucket)?;
-            let target_count = bucket.count.unwrap_or(0);
-            if target_count < at_last.saturating_add(since_last) {
-                shrank = true;
-            }
-            progress.push((
-                bucket.bucket.clone(),
-                BucketProgress {
-                    priority: bucket.priority().0,
-                    at_last,
-                    since_last,
-                    target_count,
-                },
-            ));
-        }
-        if shrank {
-            // A bucket got smaller (compaction): counting from scratch is the only consistent view.
-            for (_, p) in &mut progress {
-                p.at_last = 0;
-                p.since_last = 0;
-            }
-            storage::reset_all_counts(db)?;
-        }
         self.progress = progress;
         self.target = Some(checkpoint);
         self.downloading = true;
+        self.refresh_progress();
+        self.pending = None;
+        self.mark_connected();
+        self.bucket_state_diagnostics(diagnostics, None);
         Ok(())
     }
 
@@ -526,45 +508,81 @@ impl Iteration {
             for failure in &failures {
                 storage::delete_bucket(db, &failure.bucket)?;
             }
-            let which = if priority.is_some() {
-                "partial checkpoint"
-            } else {
-                "checkpoint"
-            };
+            // Complete and partial checkpoints report a failure with the same text.
             let list: Vec<String> = failures.iter().map(|f| f.describe()).collect();
-            return Ok(Outcome::ended(vec![
-                Instruction::log(
-                    Severity::WARNING,
-                    format!(
-                        "Could not apply {which}, Checksums didn't match, failed for: {}",
-                        list.join(", ")
-                    ),
+            let warning = Instruction::log(
+                Severity::WARNING,
+                format!(
+                    "Could not apply checkpoint, Checksums didn't match, failed for: {}",
+                    list.join(", ")
                 ),
-                Instruction::CloseSyncStream { hide_disconnect: false },
-            ]));
+            );
+            return Ok(self.close(vec![warning], false));
         }
         let now = now_micros();
-        let result = sync_local(db, state, &target, priority, &mut self.raw_tables, now)?;
         let mut out = Vec::new();
-        match (priority, result) {
-            (None, SyncLocalResult::Applied) => {
-                out.push(Instruction::log(Severity::DEBUG, "Validated and applied checkpoint"));
-                self.after_complete_apply(db, &target, now, &mut out)?;
-            }
-            (None, SyncLocalResult::PendingLocalChanges) => {
-                out.push(Instruction::log(
-                    Severity::INFO,
-                    "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint.",
-                ));
-                self.pending = Some(target);
-            }
-            (Some(p), SyncLocalResult::Applied) => {
-                status::record_sync(&mut self.status.priority_status, p, now);
-                streams::mark_synced(db, &mut self.streams, Some(p), now)?;
-            }
-            (Some(_), SyncLocalResult::PendingLocalChanges) => {}
+        match priority {
+            None => match sync_local(db, state, &target, None, &mut self.targets, now)? {
+                SyncLocalResult::Applied => {
+                    out.push(Instruction::log(Severity::DEBUG, "Validated and applied checkpoint"));
+                    self.after_complete_apply(db, &target, now, &mut out)?;
+                }
+                SyncLocalResult::PendingLocalChanges => {
+                    out.push(Instruction::CheckpointDelayedDueToLocalData {});
+                    out.push(Instruction::log(
+                        Severity::INFO,
+                        "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint.",
+                    ));
+                    let fallback = self.publish_priority_zero(db, state, &target, now)?;
+                    self.pending = Some(target);
+                    self.after_priority_zero(fallback, now);
+                }
+            },
+            Some(p) => match sync_local(db, state, &target, Some(p), &mut self.targets, now)? {
+                SyncLocalResult::Applied => {
+                    streams::mark_synced(db, &mut self.streams, Some(p), now)?;
+                    status::record_sync(&mut self.status.priority_status, p, now);
+                    self.pending = None;
+                }
+                SyncLocalResult::PendingLocalChanges => {
+                    out.push(Instruction::CheckpointDelayedDueToLocalData {});
+                    self.mark_connected();
+                }
+            },
         }
         Ok(self.finish(out, Vec::new()))
+    }
+
+    /// The priority-0 fallback: when the local-write gate refused a complete checkpoint whose
+    /// buckets all have priority 0, they are published as a priority-0 partial checkpoint would
+    /// be (the service sends no partial completion when every bucket shares one priority). The
+    /// checkpoint itself stays unapplied. Returns whether anything was published; the caller
+    /// records that in the status once nothing can fail any more.
+    fn publish_priority_zero(
+        &mut self,
+        db: &Connection,
+        state: &DatabaseState,
+        target: &Checkpoint,
+        now: i64,
+    ) -> PsResult<bool> {
+        let zero = Priority(0);
+        if target.buckets.is_empty() || target.buckets.iter().any(|b| b.priority() != zero) {
+            return Ok(false);
+        }
+        match sync_local(db, state, target, Some(zero), &mut self.targets, now)? {
+            SyncLocalResult::Applied => {
+                streams::mark_synced(db, &mut self.streams, Some(zero), now)?;
+                Ok(true)
+            }
+            // A priority-0 sync is never held back by the gate.
+            SyncLocalResult::PendingLocalChanges => Ok(false),
+        }
+    }
+
+    fn after_priority_zero(&mut self, published: bool, now: i64) {
+        if published {
+            status::record_sync(&mut self.status.priority_status, Priority(0), now);
+        }
     }
 
     /// Status and bookkeeping after a complete checkpoint was published.
@@ -575,6 +593,8 @@ impl Iteration {
         now: i64,
         out: &mut Vec<Instruction>,
     ) -> PsResult<()> {
+        // The only fallible step, first: the iteration is unchanged if it fails.
+        streams::mark_synced(db, &mut self.streams, None, now)?;
         let applied = target.write_checkpoint.map(|w| w.0);
         if let Some(w) = applied {
             out.push(Instruction::log(
@@ -604,22 +624,37 @@ impl Iteration {
             }
         }
         self.refresh_progress();
-        streams::mark_synced(db, &mut self.streams, None, now)?;
         self.pending = None;
         Ok(())
     }
 
+    /// Retries the held-back checkpoint after the SDK uploaded local writes. The checkpoint stays
+    /// pending until it is applied (or replaced by a newer one).
     pub fn completed_upload(&mut self, db: &Connection, state: &DatabaseState) -> PsResult<Outcome> {
-        let Some(pending) = self.pending.take() else {
+        let Some(pending) = self.pending.clone() else {
             return Ok(self.finish(Vec::new(), Vec::new()));
         };
         let target = checkpoint_requests::target(db)?;
         if pending.write_checkpoint.map(|w| w.0) < target {
+            // It cannot contain the write checkpoint of that upload: no use trying yet.
             return Ok(self.finish(Vec::new(), Vec::new()));
+        }
+        let not_applied = || {
+            Instruction::log(
+                Severity::WARNING,
+                "Could not apply pending checkpoint even after completed upload",
+            )
+        };
+        let failures = storage::validate_checksums(db, buckets_in_range(&pending, None))?;
+        if !failures.is_empty() {
+            for failure in &failures {
+                storage::delete_bucket(db, &failure.bucket)?;
+            }
+            return Ok(self.finish(vec![not_applied()], Vec::new()));
         }
         let now = now_micros();
         let mut out = Vec::new();
-        match sync_local(db, state, &pending, None, &mut self.raw_tables, now)? {
+        match sync_local(db, state, &pending, None, &mut self.targets, now)? {
             SyncLocalResult::Applied => {
                 out.push(Instruction::log(
                     Severity::DEBUG,
@@ -628,14 +663,42 @@ impl Iteration {
                 self.after_complete_apply(db, &pending, now, &mut out)?;
             }
             SyncLocalResult::PendingLocalChanges => {
-                out.push(Instruction::log(
-                    Severity::WARNING,
-                    "Could not apply pending checkpoint even after completed upload",
-                ));
+                out.push(not_applied());
+                let fallback = self.publish_priority_zero(db, state, &pending, now)?;
+                self.after_priority_zero(fallback, now);
             }
         }
         Ok(self.finish(out, Vec::new()))
     }
+}
+
+/// Download progress of a new target checkpoint (§3.3): each bucket continues from its stored
+/// counters, except a bucket that now has fewer ops than counted (compaction), which starts from
+/// zero, in memory and in the table; the other buckets keep theirs.
+fn load_progress(db: &Connection, checkpoint: &Checkpoint) -> PsResult<Vec<(String, BucketProgress)>> {
+    let stored = storage::bucket_counters(db)?;
+    let mut progress = Vec::with_capacity(checkpoint.buckets.len());
+    for bucket in &checkpoint.buckets {
+        let target_count = bucket.count.unwrap_or(0);
+        let (mut at_last, mut since_last) = (0, 0);
+        if let Some(counters) = stored.get(&bucket.bucket) {
+            if target_count < counters.at_last.saturating_add(counters.since_last) {
+                storage::reset_counts(db, counters.id)?;
+            } else {
+                (at_last, since_last) = (counters.at_last, counters.since_last);
+            }
+        }
+        progress.push((
+            bucket.bucket.clone(),
+            BucketProgress {
+                priority: bucket.priority().0,
+                at_last,
+                since_last,
+                target_count,
+            },
+        ));
+    }
+    Ok(progress)
 }
 
 /// What kind of JSON value each property of an object holds, in document order.

@@ -1,15 +1,19 @@
 //! The sync client behind `powersync_control` (spec sync.md): line decoding (`line`, with the BSON
-//! decoder in `bson`), bucket storage and checksums (`storage`), publishing (`sync_local`,
-//! `raw_tables`), streams, status, instructions, checkpoint requests and the state machine
+//! decoder in `bson`), bucket storage and checksums (`storage`), publishing (`sync_local`, with
+//! `row_targets` choosing the table, `raw_tables` / `direct_tables` building statements and
+//! `row_writer` running them), streams, status, instructions, checkpoint requests and the state machine
 //! (`iteration`).
 
 mod bson;
 pub mod checkpoint_requests;
 mod command;
+pub mod direct_tables;
 pub mod instruction;
 pub mod iteration;
 pub mod line;
 pub mod raw_tables;
+pub mod row_targets;
+pub mod row_writer;
 pub mod status;
 pub mod storage;
 pub mod streams;
@@ -22,9 +26,9 @@ mod work_shape;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{ffi, Connection};
+use rusqlite::Connection;
 
-use crate::error::{ErrorKind, PsError, PsResult};
+use crate::error::{PsError, PsResult};
 use crate::function::{Call, Output};
 use crate::sql;
 use crate::state::DatabaseState;
@@ -44,11 +48,6 @@ pub fn now_micros() -> i64 {
 
 fn no_iteration() -> PsError {
     PsError::invalid_state("No iteration is active")
-}
-
-/// Whether an error leaves the iteration usable (the event may be retried).
-fn is_transient(err: &PsError) -> bool {
-    matches!(err.kind, ErrorKind::Sqlite { code, .. } if code & 0xff == ffi::SQLITE_BUSY || code & 0xff == ffi::SQLITE_LOCKED)
 }
 
 /// The sync client of a connection: the running iteration and a connection handle whose
@@ -156,31 +155,24 @@ fn dispatch(
     state: &DatabaseState,
     command: Command,
 ) -> PsResult<Output> {
-    // Runs an event on the active iteration; errors (other than busy/locked) end it.
+    // Runs an event on the active iteration. An error keeps the iteration as it was before the
+    // event (the iteration's handlers do every fallible step before they change any state), so
+    // the SDK can go on or `stop` it normally; the call's savepoint undoes its writes.
     let on_iteration =
         |client: &mut Option<Iteration>, f: &mut dyn FnMut(&mut Iteration) -> PsResult<Outcome>| -> PsResult<Output> {
             let iteration = client.as_mut().ok_or_else(no_iteration)?;
-            match f(iteration) {
-                Ok(outcome) => {
-                    if outcome.ended {
-                        *client = None;
-                    }
-                    Ok(Output::Json(to_json(&outcome.instructions)))
-                }
-                Err(err) => {
-                    if !is_transient(&err) {
-                        *client = None;
-                    }
-                    Err(err)
-                }
+            let outcome = f(iteration)?;
+            if outcome.ended {
+                *client = None;
             }
+            Ok(Output::Json(to_json(&outcome.instructions)))
         };
     let require_iteration = |client: &Option<Iteration>| if client.is_none() { Err(no_iteration()) } else { Ok(()) };
 
     match command {
         Command::Start(options) => {
-            // The previous iteration is torn down silently.
-            *client = None;
+            // The new iteration is prepared first: if that fails, the running one stays active;
+            // if it succeeds, the running one is replaced without instructions of its own.
             let (iteration, instructions) = Iteration::start(db, options)?;
             *client = Some(iteration);
             Ok(Output::Json(to_json(&instructions)))
@@ -242,3 +234,6 @@ pub fn iteration_active(state: &crate::state::DatabaseState) -> bool {
         Err(std::sync::TryLockError::WouldBlock) => true,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -144,7 +144,7 @@ pub fn offline_status(db: &Connection) -> PsResult<SyncStatus> {
     // Read like the reference does first, so a database without our tables fails the same way.
     sql::query_all(
         db,
-        "SELECT name, count_at_last, count_since_last FROM ps_buckets",
+        "SELECT id, name, count_at_last, count_since_last FROM ps_buckets",
         [],
         |_| Ok(()),
     )?;

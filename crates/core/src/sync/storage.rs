@@ -1,6 +1,8 @@
 //! Bucket storage (spec sync.md §3–§4): applying `data` lines to `ps_oplog`/`ps_buckets`,
 //! deleting buckets, progress counters and checksum validation.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{PsError, PsResult};
@@ -166,18 +168,41 @@ pub fn bucket_positions(db: &Connection) -> PsResult<Vec<(String, i64)>> {
     )
 }
 
-/// `(count_at_last, count_since_last)` of a bucket, zeros when it has no row.
-pub fn bucket_counts(db: &Connection, name: &str) -> PsResult<(i64, i64)> {
-    let sql = "SELECT count_at_last, count_since_last FROM ps_buckets WHERE name = ?";
-    Ok(db
-        .prepare_cached(sql)
-        .and_then(|mut s| s.query_row([name], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(|e| PsError::sqlite(Some(sql), e))?
-        .unwrap_or((0, 0)))
+/// Progress counters of a stored bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketCounters {
+    pub id: i64,
+    pub at_last: i64,
+    pub since_last: i64,
 }
 
-pub fn reset_all_counts(db: &Connection) -> PsResult<()> {
-    sql::execute(db, "UPDATE ps_buckets SET count_since_last = 0, count_at_last = 0", [])?;
+/// The progress counters of every stored bucket, by name (read once per checkpoint, §3.3).
+pub fn bucket_counters(db: &Connection) -> PsResult<HashMap<String, BucketCounters>> {
+    let sql = "SELECT id, name, count_at_last, count_since_last FROM ps_buckets";
+    let mut stmt = db.prepare_cached(sql).map_err(|e| PsError::sqlite(Some(sql), e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                BucketCounters {
+                    id: r.get(0)?,
+                    at_last: r.get(2)?,
+                    since_last: r.get(3)?,
+                },
+            ))
+        })
+        .map_err(|e| PsError::sqlite(Some(sql), e))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| PsError::sqlite(Some(sql), e))
+}
+
+/// Zeroes the progress counters of one bucket (it shrank, e.g. by compaction).
+pub fn reset_counts(db: &Connection, id: i64) -> PsResult<()> {
+    sql::execute(
+        db,
+        "UPDATE ps_buckets SET count_since_last = 0, count_at_last = 0 WHERE id = ?",
+        [id],
+    )?;
     Ok(())
 }
 

@@ -315,19 +315,20 @@ pub fn mark_synced(
     priority: Option<Priority>,
     now: i64,
 ) -> PsResult<()> {
-    for s in streams.iter_mut() {
-        let covered = match priority {
-            None => true,
-            Some(p) => s.status.priority.is_some_and(|sp| sp <= p.0),
-        };
-        if covered {
-            s.status.last_synced_at = Some(now);
-            sql::execute(
-                db,
-                "UPDATE ps_stream_subscriptions SET last_synced_at = ?2 WHERE id = ?1",
-                params![s.id, now],
-            )?;
-        }
+    let covered = |s: &TrackedStream| match priority {
+        None => true,
+        Some(p) => s.status.priority.is_some_and(|sp| sp <= p.0),
+    };
+    // The table first: a failure must leave the iteration's streams as they were.
+    for s in streams.iter().filter(|s| covered(s)) {
+        sql::execute(
+            db,
+            "UPDATE ps_stream_subscriptions SET last_synced_at = ?2 WHERE id = ?1",
+            params![s.id, now],
+        )?;
+    }
+    for s in streams.iter_mut().filter(|s| covered(s)) {
+        s.status.last_synced_at = Some(now);
     }
     Ok(())
 }

@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, CachedStatement, Connection};
+use rusqlite::{params, Connection};
 
 use crate::error::{PsError, PsResult};
-use crate::sql::{self, quote_identifier};
+use crate::sql;
 use crate::state::DatabaseState;
 use crate::sync::checkpoint_requests;
 use crate::sync::line::{BucketChecksum, Checkpoint, Priority};
-use crate::sync::raw_tables::RawTables;
+use crate::sync::row_targets::RowTargets;
+use crate::sync::row_writer::TableWriter;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum SyncLocalResult {
@@ -38,23 +39,13 @@ pub(crate) fn first_sync_plans() -> &'static [&'static str] {
     ]
 }
 
-enum Target<'c> {
-    /// A synced JSON table: its REPLACE and DELETE statements, prepared once per publish.
-    JsonTable {
-        replace: (String, CachedStatement<'c>),
-        delete: (String, CachedStatement<'c>),
-    },
-    Raw,
-    Untyped,
-}
-
 /// Steps 2–9 of §5 (the caller validated checksums). `now` is the sync time in microseconds.
 pub fn sync_local(
     db: &Connection,
     state: &DatabaseState,
     checkpoint: &Checkpoint,
     priority: Option<Priority>,
-    raw_tables: &mut RawTables,
+    targets: &mut RowTargets,
     now: i64,
 ) -> PsResult<SyncLocalResult> {
     let range = buckets_in_range(checkpoint, priority);
@@ -101,11 +92,13 @@ pub fn sync_local(
                  FROM updated u"],
     };
 
-    raw_tables.refresh(db)?;
+    targets.refresh(db)?;
     // Rows are written as the queries yield them (the tables written are never the ones read),
     // so memory stays flat however many rows a checkpoint publishes.
     state.while_syncing(|| -> PsResult<()> {
-        let mut targets: HashMap<String, Target> = HashMap::new();
+        // Per row type: the writer of its raw, direct or JSON table (statements prepared once per
+        // publish), or `None` for rows that go to `ps_untyped`.
+        let mut writers: HashMap<String, Option<TableWriter>> = HashMap::new();
         for &rows_sql in plans {
             let wrap = |e| PsError::sqlite(Some(rows_sql), e);
             let mut stmt = db.prepare_cached(rows_sql).map_err(wrap)?;
@@ -127,57 +120,20 @@ pub fn sync_local(
                     ));
                 };
                 let data = text(2)?;
-                if !targets.contains_key(row_type) {
-                    let internal = crate::objects::data_table(row_type, false);
-                    let exists = sql::query_optional(
-                        db,
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        [&internal],
-                        |_| Ok(()),
-                    )?
-                    .is_some();
-                    let target = if exists {
-                        let table = quote_identifier(&internal);
-                        let prepared = |sql: String| -> PsResult<(String, CachedStatement<'_>)> {
-                            let stmt = db.prepare_cached(&sql).map_err(|e| PsError::sqlite(Some(&sql), e))?;
-                            Ok((sql, stmt))
-                        };
-                        Target::JsonTable {
-                            replace: prepared(format!("REPLACE INTO {table}(id, data) VALUES(?, ?)"))?,
-                            delete: prepared(format!("DELETE FROM {table} WHERE id = ?"))?,
-                        }
-                    } else if raw_tables.contains(row_type) {
-                        Target::Raw
-                    } else {
-                        Target::Untyped
-                    };
-                    targets.insert(row_type.to_string(), target);
+                if !writers.contains_key(row_type) {
+                    let writer = targets
+                        .statements(db, row_type)?
+                        .map(|statements| TableWriter::new(row_type, statements));
+                    writers.insert(row_type.to_string(), writer);
                 }
-                let target = targets.get_mut(row_type).expect("inserted above");
-                match (target, data) {
-                    (
-                        Target::JsonTable {
-                            replace: (sql, stmt), ..
-                        },
-                        Some(data),
-                    ) => {
-                        stmt.execute(params![row_id, data])
-                            .map_err(|e| PsError::sqlite(Some(sql), e))?;
-                    }
-                    (
-                        Target::JsonTable {
-                            delete: (sql, stmt), ..
-                        },
-                        None,
-                    ) => {
-                        stmt.execute([row_id]).map_err(|e| PsError::sqlite(Some(sql), e))?;
-                    }
-                    (Target::Raw, data) => raw_tables.write(db, row_type, row_id, data)?,
-                    (Target::Untyped, Some(data)) => {
+                match (writers.get_mut(row_type).expect("inserted above"), data) {
+                    (Some(writer), Some(data)) => writer.put(db, row_id, data)?,
+                    (Some(writer), None) => writer.delete(db, row_id)?,
+                    (None, Some(data)) => {
                         let sql = "REPLACE INTO ps_untyped(type, id, data) VALUES(?, ?, ?)";
                         sql::execute(db, sql, params![row_type, row_id, data])?;
                     }
-                    (Target::Untyped, None) => {
+                    (None, None) => {
                         sql::execute(
                             db,
                             "DELETE FROM ps_untyped WHERE type = ? AND id = ?",

@@ -124,8 +124,9 @@ fn connection_established_reports_connected() {
     assert_eq!(instructions(&s.it.connection_established().instructions), json!([]));
 }
 
+/// 0.5.4: a token expiry that keeps the stream marks it connected (one of the listed events).
 #[test]
-fn first_line_marks_stream_connected() {
+fn token_expiry_marks_stream_connected() {
     let (mut s, _) = Session::start_with(open_db(), "{}");
     assert_eq!(
         s.line(&token_expires_in(600)),
@@ -155,14 +156,43 @@ fn disconnect_reports_offline_and_closes_stream() {
     );
 }
 
+/// 0.5.4: closing for a refreshed token reports the disconnected status first.
 #[test]
-fn refreshed_token_closes_stream_quietly() {
+fn refreshed_token_reports_offline_and_closes_stream_quietly() {
     let mut s = Session::connected();
     let outcome = s.it.refreshed_token();
     assert!(outcome.ended);
     assert_eq!(
         instructions(&outcome.instructions),
-        json!([{"CloseSyncStream": {"hide_disconnect": true}}])
+        json!([
+            {"UpdateSyncStatus": {"status": {"connected": false, "connecting": false, "priority_status": [], "downloading": null, "streams": []}}},
+            {"CloseSyncStream": {"hide_disconnect": true}}
+        ])
+    );
+}
+
+/// Right after `start` (connecting) the status changes too: `connecting` goes false.
+#[test]
+fn refreshed_token_right_after_start_reports_not_connecting() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    assert_eq!(
+        instructions(&s.it.refreshed_token().instructions),
+        json!([
+            {"UpdateSyncStatus": {"status": {"connected": false, "connecting": false, "priority_status": [], "downloading": null, "streams": []}}},
+            {"CloseSyncStream": {"hide_disconnect": true}}
+        ])
+    );
+}
+
+/// Closing when the status is already offline reports no status (it did not change).
+#[test]
+fn close_without_status_change_reports_only_close() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    s.it.refreshed_token();
+    let outcome = s.it.disconnect();
+    assert_eq!(
+        instructions(&outcome.instructions),
+        json!([{"CloseSyncStream": {"hide_disconnect": false}}])
     );
 }
 
@@ -173,6 +203,249 @@ fn unknown_line_is_logged_and_ignored() {
         s.line(r#"{"some_future_line":{"x":1}}"#),
         json!([{"LogLine": {"severity": "DEBUG", "line": "Unknown sync line"}}])
     );
+}
+
+// ---- which events mark the stream connected (0.5.4) ----
+
+fn connected_only() -> Value {
+    json!({"UpdateSyncStatus": {"status": connected_status(json!([]), Value::Null)}})
+}
+
+#[test]
+fn unknown_line_marks_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    assert_eq!(
+        s.line(r#"{"bogus_line": 1}"#),
+        json!([{"LogLine": {"severity": "DEBUG", "line": "Unknown sync line"}}, connected_only()])
+    );
+}
+
+/// 0.5.3 marked the stream connected on any first line; a data line no longer does.
+#[test]
+fn data_line_does_not_mark_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    assert_eq!(
+        s.line(&data("b", json!([put(1, "items", "a", 1, json!({}))]))),
+        json!([])
+    );
+}
+
+#[test]
+fn checkpoint_marks_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    let out = s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    assert_eq!(status_of(&out), connected_status(json!([]), downloading(&[(3, 0, 1)])));
+}
+
+#[test]
+fn checkpoint_diff_marks_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    s.it.refreshed_token(); // offline, but the iteration object still takes events
+    s.line(&checkpoint(1, json!([])));
+    s.it.refreshed_token();
+    let out = s.line(&diff(1, json!([bucket("b", 1, 3, 1)]), &[]));
+    assert_eq!(status_of(&out)["connected"], json!(true));
+}
+
+#[test]
+fn checkpoint_complete_does_not_mark_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    s.line(&checkpoint(0, json!([])));
+    s.it.refreshed_token(); // the status is offline now
+    let out = s.line(&complete(0));
+    let status = status_of(&out);
+    assert_eq!(
+        (&status["connected"], &status["connecting"]),
+        (&json!(false), &json!(false))
+    );
+}
+
+#[test]
+fn applied_partial_checkpoint_does_not_mark_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    s.line(&checkpoint(1, json!([bucket("p1", 1, 1, 1)])));
+    s.line(&data("p1", json!([put(1, "items", "x", 1, json!({}))])));
+    s.it.refreshed_token();
+    let out = s.line(&partial(1, 1));
+    assert_eq!(status_of(&out)["connected"], json!(false));
+}
+
+#[test]
+fn refused_partial_checkpoint_marks_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    s.line(&checkpoint(1, json!([bucket("p1", 1, 1, 1)])));
+    s.line(&data("p1", json!([put(1, "items", "x", 1, json!({}))])));
+    s.it.refreshed_token();
+    local_write(&s.db, "local");
+    let out = s.line(&partial(1, 1));
+    assert_eq!(names(&out), ["CheckpointDelayedDueToLocalData", "UpdateSyncStatus"]);
+    assert_eq!(status_of(&out)["connected"], json!(true));
+}
+
+#[test]
+fn completed_upload_and_unchanged_subscriptions_do_not_mark_stream_connected() {
+    let (mut s, _) = Session::start_with(open_db(), "{}");
+    assert_eq!(s.completed_upload(), json!([]));
+    let outcome = s.it.update_subscriptions(&s.db, vec![]).unwrap();
+    assert!(!outcome.ended);
+    assert_eq!(instructions(&outcome.instructions), json!([]));
+}
+
+// ---- an error keeps the iteration as it was (0.5.4) ----
+
+/// A session whose raw table `broken` has a put statement with the wrong parameter count, so
+/// publishing a row of it fails.
+fn broken_raw_table() -> Session {
+    let schema = r#"{"schema": {"tables": [], "raw_tables": [{"name": "broken", "put": {"sql": "INSERT INTO nowhere VALUES (?, ?)", "params": ["Id"]}, "delete": {"sql": "DELETE FROM nowhere WHERE id = ?", "params": ["Id"]}}]}}"#;
+    let db = open_db();
+    db.execute_batch("CREATE TABLE nowhere(id TEXT PRIMARY KEY, a)")
+        .unwrap();
+    let (mut s, _) = Session::start_with(db, schema);
+    s.it.connection_established();
+    s
+}
+
+#[test]
+fn failed_checkpoint_complete_keeps_target_pending_and_status() {
+    let mut s = broken_raw_table();
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "broken", "r1", 1, json!({}))])));
+    let err = s.line_error(&complete(1)).to_string();
+    assert!(
+        err.starts_with("invalid argument: Statement INSERT INTO nowhere"),
+        "{err}"
+    );
+    assert_eq!(s.it.target_last_op(), Some(1));
+    assert!(!s.it.has_pending_checkpoint());
+    // The last emitted status is unchanged: nothing new to report.
+    assert_eq!(instructions(&s.it.connection_established().instructions), json!([]));
+    // The same completion fails the same way until the data changes.
+    assert_eq!(s.line_error(&complete(1)).to_string(), err);
+}
+
+#[test]
+fn failed_completed_upload_keeps_pending_checkpoint() {
+    let mut s = broken_raw_table();
+    local_write(&s.db, "local");
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "broken", "r1", 1, json!({}))])));
+    s.line(&complete(1));
+    assert!(s.it.has_pending_checkpoint());
+    s.db.execute_batch("DELETE FROM ps_crud; DELETE FROM ps_kv WHERE key = 'target_checkpoint_request_id'")
+        .unwrap();
+    assert!(s.it.completed_upload(&s.db, &s.state).is_err());
+    assert!(s.it.has_pending_checkpoint());
+}
+
+// ---- CheckpointDelayedDueToLocalData and the priority-0 fallback (0.5.4) ----
+
+/// One bucket `b0` at priority 0 with two PUTs downloaded, as in the observed case.
+fn priority_zero_download(s: &mut Session) {
+    s.line(&checkpoint(2, json!([bucket("b0", 3, 0, 2)])));
+    s.line(&data(
+        "b0",
+        json!([
+            put(1, "items", "s1", 1, json!({"name": "a"})),
+            put(2, "items", "s2", 2, json!({"name": "b"}))
+        ]),
+    ));
+}
+
+#[test]
+fn refused_priority_zero_checkpoint_publishes_through_fallback() {
+    let mut s = Session::connected();
+    local_write(&s.db, "local");
+    priority_zero_download(&mut s);
+    let out = s.line(&complete(2));
+    assert_eq!(
+        out,
+        json!([
+            {"CheckpointDelayedDueToLocalData": {}},
+            {"LogLine": {"severity": "INFO", "line": "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint."}},
+            {"UpdateSyncStatus": {"status": connected_status(synced(&[0]), json!({"buckets": {"prio_0": {"priority": 0, "at_last": 0, "since_last": 2, "target_count": 2}}}))}}
+        ])
+    );
+    assert_eq!(
+        query(&s.db, "SELECT id FROM ps_data__items ORDER BY id"),
+        json!([["local"], ["s1"], ["s2"]])
+    );
+    assert_eq!(
+        query(
+            &s.db,
+            "SELECT last_applied_op, last_op, count_at_last, count_since_last FROM ps_buckets"
+        ),
+        json!([[2, 2, 0, 2]])
+    );
+    assert_eq!(query(&s.db, "SELECT priority FROM ps_sync_state"), json!([[0]]));
+    // Still not applied: pending, no DidCompleteSync.
+    assert!(s.it.has_pending_checkpoint());
+}
+
+#[test]
+fn priority_zero_fallback_applies_with_only_a_target_request_id() {
+    let mut s = Session::connected();
+    checkpoint_requests::set_target(&s.db, TargetArgument::Set(IdArgument(Some(9)))).unwrap();
+    priority_zero_download(&mut s);
+    let out = s.line(&complete(2));
+    assert_eq!(
+        names(&out),
+        ["CheckpointDelayedDueToLocalData", "LogLine", "UpdateSyncStatus"]
+    );
+    assert_eq!(count(&s.db, "ps_data__items"), 2);
+}
+
+#[test]
+fn mixed_priorities_get_no_priority_zero_fallback() {
+    let mut s = Session::connected();
+    local_write(&s.db, "local");
+    s.line(&checkpoint(2, json!([bucket("b0", 1, 0, 1), bucket("b3", 2, 3, 1)])));
+    s.line(&data("b0", json!([put(1, "items", "s1", 1, json!({}))])));
+    s.line(&data("b3", json!([put(2, "items", "s2", 2, json!({}))])));
+    assert_eq!(
+        names(&s.line(&complete(2))),
+        ["CheckpointDelayedDueToLocalData", "LogLine"]
+    );
+    assert_eq!(count(&s.db, "ps_data__items"), 1);
+}
+
+#[test]
+fn empty_checkpoint_gets_no_priority_zero_fallback() {
+    let mut s = Session::connected();
+    local_write(&s.db, "local");
+    s.line(&checkpoint(0, json!([])));
+    assert_eq!(
+        names(&s.line(&complete(0))),
+        ["CheckpointDelayedDueToLocalData", "LogLine"]
+    );
+    assert_eq!(count(&s.db, "ps_sync_state"), 0);
+}
+
+#[test]
+fn completed_upload_retry_runs_priority_zero_fallback_without_delay_instruction() {
+    let mut s = Session::connected();
+    local_write(&s.db, "local");
+    priority_zero_download(&mut s);
+    s.line(&complete(2));
+    // No target any more, but `ps_crud` still holds the local write: the retry is refused too.
+    s.db.execute_batch("DELETE FROM ps_kv WHERE key = 'target_checkpoint_request_id'")
+        .unwrap();
+    let out = s.completed_upload();
+    assert_eq!(
+        out[0],
+        json!({"LogLine": {"severity": "WARNING", "line": "Could not apply pending checkpoint even after completed upload"}})
+    );
+    assert!(names(&out).iter().all(|n| n != "CheckpointDelayedDueToLocalData"));
+    assert!(s.it.has_pending_checkpoint());
+}
+
+#[test]
+fn applied_partial_checkpoint_clears_pending_checkpoint() {
+    let mut s = three_priorities();
+    local_write(&s.db, "local");
+    s.line(&complete(3));
+    assert!(s.it.has_pending_checkpoint());
+    s.line(&partial(3, 0));
+    assert!(!s.it.has_pending_checkpoint());
 }
 
 // ---- checkpoint, data, complete ----
@@ -358,8 +631,9 @@ fn checkpoint_diff_updates_and_removes_buckets() {
     assert_eq!(count(&s.db, "ps_data__lists"), 0);
 }
 
+/// 0.5.4: only the bucket that shrank restarts its counters (0.5.3 reset every bucket).
 #[test]
-fn shrinking_bucket_resets_all_progress_counters() {
+fn shrinking_bucket_resets_only_its_own_progress_counters() {
     let mut s = Session::connected();
     s.line(&checkpoint(5, json!([bucket("A", 3, 3, 2), bucket("B", 12, 3, 3)])));
     s.line(&data(
@@ -375,12 +649,44 @@ fn shrinking_bucket_resets_all_progress_counters() {
         ]),
     ));
     s.line(&complete(5));
-    // A compacted to one op: every counter restarts, so the target is all of A and B.
+    // A compacted to one op: its counters restart (target 1), B keeps at_last 3 (target 0 left).
     let out = s.line(&diff(6, json!([bucket("A", 3, 3, 1)]), &[]));
-    assert_eq!(status_of(&out)["downloading"], downloading(&[(3, 0, 4)]));
+    assert_eq!(status_of(&out)["downloading"], downloading(&[(3, 0, 1)]));
     assert_eq!(
-        query(&s.db, "SELECT count_at_last, count_since_last FROM ps_buckets"),
-        json!([[0, 0], [0, 0]])
+        query(
+            &s.db,
+            "SELECT name, count_at_last, count_since_last FROM ps_buckets ORDER BY name"
+        ),
+        json!([["A", 0, 0], ["B", 3, 0]])
+    );
+}
+
+/// The observed case of the per-bucket reset: stored `a(10,5)`, `b(3,1)`, `c(7,0)`, new counts
+/// a 12, b 10, c 2 (c at priority 1): a and c shrank and restart, b keeps its counters.
+#[test]
+fn progress_reset_zeroes_each_overflowing_bucket_in_memory_and_table() {
+    let mut s = Session::connected();
+    s.db.execute_batch(
+        "INSERT INTO ps_buckets(name, count_at_last, count_since_last) VALUES ('a', 10, 5), ('b', 3, 1), ('c', 7, 0)",
+    )
+    .unwrap();
+    let out = s.line(&checkpoint(
+        1,
+        json!([bucket("a", 0, 3, 12), bucket("b", 0, 3, 10), bucket("c", 0, 1, 2)]),
+    ));
+    assert_eq!(
+        status_of(&out)["downloading"],
+        json!({"buckets": {
+            "prio_3": {"priority": 3, "at_last": 0, "since_last": 1, "target_count": 19},
+            "prio_1": {"priority": 1, "at_last": 0, "since_last": 0, "target_count": 2}
+        }})
+    );
+    assert_eq!(
+        query(
+            &s.db,
+            "SELECT name, count_at_last, count_since_last FROM ps_buckets ORDER BY name"
+        ),
+        json!([["a", 0, 0], ["b", 3, 1], ["c", 0, 0]])
     );
 }
 
@@ -396,10 +702,12 @@ fn checksum_mismatch_deletes_bucket_and_reports_error() {
     s.line(&data("good", json!([put(1, "items", "a", 10, json!({"name": "a"}))])));
     s.line(&data("bad", json!([put(2, "items", "b", 20, json!({"name": "b"}))])));
     let out = s.final_line(&complete(2));
+    // 0.5.4: the disconnected status comes immediately before CloseSyncStream.
     assert_eq!(
         out,
         json!([
             {"LogLine": {"severity": "WARNING", "line": "Could not apply checkpoint, Checksums didn't match, failed for: bad (expected 0x000003e7, got 0x00000014 = 0x00000014 (op) + 0x00000000 (add))"}},
+            {"UpdateSyncStatus": {"status": {"connected": false, "connecting": false, "priority_status": [], "downloading": null, "streams": []}}},
             {"CloseSyncStream": {"hide_disconnect": false}}
         ])
     );
@@ -486,10 +794,12 @@ fn partial_checksum_mismatch_deletes_only_buckets_in_its_range() {
     s.line(&diff(4, json!([bucket("p0", 77, 0, 2)]), &[]));
     s.line(&data("p0", json!([put(4, "items", "x0", 5, json!({}))])));
     let out = s.final_line(&partial(4, 0));
+    // 0.5.4: the same text as for a complete checkpoint, then the disconnected status.
     assert_eq!(
         out,
         json!([
-            {"LogLine": {"severity": "WARNING", "line": "Could not apply partial checkpoint, Checksums didn't match, failed for: p0 (expected 0x0000004d, got 0x00000006 = 0x00000005 (op) + 0x00000001 (add))"}},
+            {"LogLine": {"severity": "WARNING", "line": "Could not apply checkpoint, Checksums didn't match, failed for: p0 (expected 0x0000004d, got 0x00000006 = 0x00000005 (op) + 0x00000001 (add))"}},
+            {"UpdateSyncStatus": {"status": {"connected": false, "connecting": false, "priority_status": synced(&[i32::MAX as i64]), "downloading": null, "streams": []}}},
             {"CloseSyncStream": {"hide_disconnect": false}}
         ])
     );
@@ -499,11 +809,12 @@ fn partial_checksum_mismatch_deletes_only_buckets_in_its_range() {
     );
 }
 
+/// 0.5.4: a refused partial checkpoint reports `CheckpointDelayedDueToLocalData` (0.5.3: `[]`).
 #[test]
-fn partial_checkpoint_with_closed_write_gate_is_skipped_silently() {
+fn partial_checkpoint_with_closed_write_gate_reports_delay() {
     let mut s = three_priorities();
     local_write(&s.db, "local");
-    assert_eq!(s.line(&partial(3, 1)), json!([]));
+    assert_eq!(s.line(&partial(3, 1)), json!([{"CheckpointDelayedDueToLocalData": {}}]));
     assert_eq!(
         query(&s.db, "SELECT id FROM ps_data__items ORDER BY id"),
         json!([["local"]])
@@ -549,7 +860,10 @@ fn closed_write_gate_holds_checkpoint_until_completed_upload() {
 
     assert_eq!(
         s.line(&complete(3)),
-        json!([{"LogLine": {"severity": "INFO", "line": "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint."}}])
+        json!([
+            {"CheckpointDelayedDueToLocalData": {}},
+            {"LogLine": {"severity": "INFO", "line": "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint."}}
+        ])
     );
     assert_eq!(query(&s.db, "SELECT qty FROM items WHERE id = 'local1'"), json!([[1]]));
     assert_eq!(
@@ -593,8 +907,9 @@ fn closed_write_gate_holds_checkpoint_until_completed_upload() {
     assert_eq!(s.completed_upload(), json!([]));
 }
 
+/// 0.5.4: a pending checkpoint behind the target is kept for a later retry (0.5.3 dropped it).
 #[test]
-fn completed_upload_drops_pending_checkpoint_behind_target() {
+fn completed_upload_keeps_pending_checkpoint_behind_target() {
     let mut s = Session::connected();
     local_write(&s.db, "local1");
     s.db.execute_batch("DELETE FROM ps_crud").unwrap();
@@ -602,10 +917,14 @@ fn completed_upload_drops_pending_checkpoint_behind_target() {
 
     s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
     s.line(&data("b", json!([put(1, "items", "s1", 1, json!({}))])));
-    assert_eq!(names(&s.line(&complete(1))), ["LogLine"]);
-    // write_checkpoint null < target 7: nothing is applied and the checkpoint is dropped.
+    assert_eq!(
+        names(&s.line(&complete(1))),
+        ["CheckpointDelayedDueToLocalData", "LogLine"]
+    );
+    // write_checkpoint null < target 7: nothing is applied, the checkpoint stays pending.
     assert_eq!(s.completed_upload(), json!([]));
     assert_eq!(query(&s.db, "SELECT id FROM ps_data__items"), json!([["local1"]]));
+    assert!(s.it.has_pending_checkpoint());
 
     s.line(&diff_with_write(1, 7, json!([]), &[]));
     let out = s.line(&complete(1));
@@ -643,6 +962,36 @@ fn completed_upload_with_local_changes_left_keeps_data_back() {
         json!([{"LogLine": {"severity": "WARNING", "line": "Could not apply pending checkpoint even after completed upload"}}])
     );
     assert_eq!(query(&s.db, "SELECT id FROM ps_data__items"), json!([["local1"]]));
+    // 0.5.4: still pending, so every retry logs the warning again.
+    assert_eq!(
+        s.completed_upload(),
+        json!([{"LogLine": {"severity": "WARNING", "line": "Could not apply pending checkpoint even after completed upload"}}])
+    );
+}
+
+/// The observed 0.5.4 case: a checkpoint with write checkpoint 5 held back by a local write; the
+/// upload empties `ps_crud` but the target stays MAX (`[]`, kept); once the target is 5 the
+/// retry applies it.
+#[test]
+fn completed_upload_applies_kept_checkpoint_once_target_reached() {
+    let mut s = Session::connected();
+    local_write(&s.db, "local1");
+    s.line(&checkpoint_with_write(1, 5, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "items", "s1", 1, json!({}))])));
+    s.line(&complete(1));
+    s.db.execute_batch("DELETE FROM ps_crud").unwrap();
+    assert_eq!(s.completed_upload(), json!([]));
+    checkpoint_requests::set_target(&s.db, TargetArgument::Set(IdArgument(Some(5)))).unwrap();
+    let out = s.completed_upload();
+    assert_eq!(
+        names(&out),
+        ["LogLine", "LogLine", "DidCompleteSync", "UpdateSyncStatus"]
+    );
+    assert_eq!(
+        out[2],
+        json!({"DidCompleteSync": {"applied_checkpoint_request_id": "5"}})
+    );
+    assert!(!s.it.has_pending_checkpoint());
     assert_eq!(s.completed_upload(), json!([]));
 }
 
@@ -658,7 +1007,10 @@ fn new_checkpoint_drops_held_back_checkpoint() {
     local_write(&s.db, "local1");
     s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
     s.line(&data("b", json!([put(1, "items", "s1", 1, json!({}))])));
-    assert_eq!(names(&s.line(&complete(1))), ["LogLine"]);
+    assert_eq!(
+        names(&s.line(&complete(1))),
+        ["CheckpointDelayedDueToLocalData", "LogLine"]
+    );
     s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
     // Gate open again, but the held-back checkpoint was replaced by one not yet complete.
     s.db.execute_batch("DELETE FROM ps_crud").unwrap();
@@ -710,7 +1062,11 @@ fn token_expires_in_zero_ends_iteration_with_fetch_credentials() {
         let mut s = Session::connected();
         assert_eq!(
             s.final_line(&token_expires_in(seconds)),
-            json!([{"FetchCredentials": {"did_expire": true}}, {"CloseSyncStream": {"hide_disconnect": false}}]),
+            json!([
+                {"FetchCredentials": {"did_expire": true}},
+                {"UpdateSyncStatus": {"status": {"connected": false, "connecting": false, "priority_status": [], "downloading": null, "streams": []}}},
+                {"CloseSyncStream": {"hide_disconnect": false}}
+            ]),
             "token_expires_in {seconds}"
         );
     }
@@ -748,9 +1104,10 @@ fn token_expires_in_above_thirty_closes_stream_when_subscriptions_changed() {
     let (mut s, _) = Session::start_with(db, "{}");
     assert_eq!(s.line(&token_expires_in(600)).as_array().unwrap().len(), 1); // status only
     subscribe(&s.db, r#"{"unsubscribe": {"name": "todos"}}"#);
+    // 0.5.4: the disconnected status precedes the close.
     assert_eq!(
-        s.final_line(&token_expires_in(600)),
-        json!([{"CloseSyncStream": {"hide_disconnect": true}}])
+        names(&s.final_line(&token_expires_in(600))),
+        ["UpdateSyncStatus", "CloseSyncStream"]
     );
     assert_eq!(count(&s.db, "ps_stream_subscriptions"), 0);
 }
@@ -777,9 +1134,14 @@ fn update_subscriptions_closes_stream_only_when_request_changes() {
     );
     let outcome = s.it.update_subscriptions(&s.db, vec![]).unwrap();
     assert!(outcome.ended);
+    // 0.5.4: the disconnected status (no longer connecting) precedes the close.
+    let out = instructions(&outcome.instructions);
+    assert_eq!(names(&out), ["UpdateSyncStatus", "CloseSyncStream"]);
+    assert_eq!(out[1], json!({"CloseSyncStream": {"hide_disconnect": true}}));
+    let status = status_of(&out);
     assert_eq!(
-        instructions(&outcome.instructions),
-        json!([{"CloseSyncStream": {"hide_disconnect": true}}])
+        (&status["connected"], &status["connecting"]),
+        (&json!(false), &json!(false))
     );
 }
 
@@ -977,4 +1339,136 @@ fn without_diagnostics_no_diagnostics_are_emitted() {
     assert_eq!(names(&out), ["UpdateSyncStatus"]);
     let out = s.line(&data("b", json!([put(1, "items", "x", 0, json!({"s": "t"}))])));
     assert_eq!(names(&out), ["UpdateSyncStatus"]);
+}
+
+// ---- syncing into direct tables and the target order (0.5.4) ----
+
+/// A database with a JSON table `j` and a real table `d(a, b)` shaped like a direct table.
+fn direct_db() -> rusqlite::Connection {
+    let db = open_with(r#"{"tables":[{"name":"j","columns":[{"name":"a","type":"text"}]}]}"#);
+    db.execute_batch(r#"CREATE TABLE "d"(id TEXT PRIMARY KEY NOT NULL /* ps-managed */,"a" ANY,"b" ANY) STRICT"#)
+        .unwrap();
+    db
+}
+
+const DIRECT_START: &str = r#"{"schema":{"tables":[{"name":"d","columns":[{"name":"a","type":"text"},{"name":"b","type":"integer"}],"direct":true}]}}"#;
+
+#[test]
+fn start_schema_direct_tables_receive_synced_rows() {
+    let (mut s, _) = Session::start_with(direct_db(), DIRECT_START);
+    s.line(&checkpoint(3, json!([bucket("b", 6, 3, 3)])));
+    s.line(&data(
+        "b",
+        json!([
+            put(1, "d", "r1", 1, json!({"a": "x", "b": 3, "extra": true})),
+            put(2, "d", "r2", 2, json!({"a": "y", "b": 2.5})),
+            put(3, "d", "r3", 3, json!({}))
+        ]),
+    ));
+    assert_eq!(s.line(&complete(3))[0], validated());
+    assert_eq!(
+        query(&s.db, "SELECT id, a, typeof(b), b FROM d ORDER BY id"),
+        json!([
+            ["r1", "x", "integer", 3],
+            ["r2", "y", "real", 2.5],
+            ["r3", null, "null", null]
+        ])
+    );
+    assert_eq!(count(&s.db, "ps_untyped"), 0);
+
+    s.line(&diff(5, json!([bucket("b", 15, 3, 5)]), &[]));
+    s.line(&data(
+        "b",
+        json!([put(4, "d", "r1", 4, json!({"b": 7})), remove(5, "d", "r2", 5)]),
+    ));
+    s.line(&complete(5));
+    assert_eq!(
+        query(&s.db, "SELECT id, a, b FROM d ORDER BY id"),
+        json!([["r1", null, 7], ["r3", null, null]])
+    );
+}
+
+#[test]
+fn direct_table_missing_from_start_schema_syncs_into_untyped() {
+    let (mut s, _) = Session::start_with(direct_db(), "{}");
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "d", "r1", 1, json!({"a": "x"}))])));
+    s.line(&complete(1));
+    assert_eq!(count(&s.db, "d"), 0);
+    assert_eq!(query(&s.db, "SELECT type, id FROM ps_untyped"), json!([["d", "r1"]]));
+}
+
+#[test]
+fn local_only_direct_table_syncs_into_untyped() {
+    let start = r#"{"schema":{"tables":[{"name":"d","columns":[{"name":"a","type":"text"}],"direct":true,"local_only":true}]}}"#;
+    let (mut s, _) = Session::start_with(direct_db(), start);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "d", "r1", 1, json!({"a": "x"}))])));
+    s.line(&complete(1));
+    assert_eq!(count(&s.db, "d"), 0);
+    assert_eq!(count(&s.db, "ps_untyped"), 1);
+}
+
+/// The observed error: a `start` schema declaring `j` direct while the database still has the
+/// JSON table (and its view) `j` — the upsert targets the view. The iteration is kept.
+#[test]
+fn direct_table_beats_existing_json_table() {
+    let start = r#"{"schema":{"tables":[{"name":"j","columns":[{"name":"a","type":"text"}],"direct":true}]}}"#;
+    let (mut s, _) = Session::start_with(direct_db(), start);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "j", "r1", 1, json!({"a": "x"}))])));
+    let err = s.line_error(&complete(1));
+    assert_eq!(
+        err.to_string(),
+        r#"statement INSERT INTO "j" (id, "a") VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET "a" = ?2: internal SQLite call returned ERROR: cannot UPSERT a view"#
+    );
+    assert_eq!(s.it.target_last_op(), Some(1));
+}
+
+/// 0.5.4 reverses 0.5.3's order: a raw table from `start` wins over an existing JSON table.
+#[test]
+fn raw_table_beats_existing_json_table() {
+    let db = direct_db();
+    db.execute_batch("CREATE TABLE raw_j(id TEXT PRIMARY KEY, a TEXT)")
+        .unwrap();
+    let start = r#"{"schema":{"tables":[],"raw_tables":[{"name":"j","table_name":"raw_j"}]}}"#;
+    let (mut s, _) = Session::start_with(db, start);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data("b", json!([put(1, "j", "r1", 1, json!({"a": "x"}))])));
+    s.line(&complete(1));
+    assert_eq!(query(&s.db, "SELECT * FROM raw_j"), json!([["r1", "x"]]));
+    assert_eq!(count(&s.db, "ps_data__j"), 0);
+}
+
+#[test]
+fn direct_table_data_errors_keep_the_iteration() {
+    let (mut s, _) = Session::start_with(direct_db(), DIRECT_START);
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data(
+        "b",
+        json!([{"op_id": "1", "op": "PUT", "object_type": "d", "object_id": "r1", "checksum": 1, "data": "[1]"}]),
+    ));
+    let err = s.line_error(&complete(1));
+    assert_eq!(
+        err.to_string(),
+        "invalid argument: expected oplog data to be an object. cause: unknown"
+    );
+    assert_eq!(s.it.target_last_op(), Some(1));
+}
+
+#[test]
+fn json_table_write_errors_carry_row_context() {
+    let db = direct_db();
+    db.execute_batch("CREATE TRIGGER boom BEFORE INSERT ON ps_data__j BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        .unwrap();
+    let (mut s, _) = Session::start_with(db, "{}");
+    s.line(&checkpoint(1, json!([bucket("b", 1, 3, 1)])));
+    s.line(&data(
+        "b",
+        json!([{"op_id": "1", "op": "PUT", "object_type": "j", "object_id": "r1", "checksum": 1, "data": "{\"a\": 1}"}]),
+    ));
+    assert_eq!(
+        s.line_error(&complete(1)).to_string(),
+        r#"statement REPLACE INTO "ps_data__j"(id, data) VALUES (?, ?): internal SQLite call returned CONSTRAINT_TRIGGER: boom (context: replacing into j, id = r1, data = {"a": 1})"#
+    );
 }

@@ -1,12 +1,31 @@
-//! Writing synced rows into raw tables (spec sync.md §5.1).
+//! Writing synced rows into raw tables (spec sync.md §5.1), with their given or inferred
+//! statements run by the row writer.
 
 use serde_json::json;
 
 use super::*;
+use crate::error::PsError;
+use crate::sync::row_writer::TableWriter;
 use crate::sync::test_support::*;
 
 fn tables(json: &str) -> RawTables {
     RawTables::new(serde_json::from_str(json).unwrap())
+}
+
+impl RawTables {
+    /// Writes (or, with `data == None`, deletes) one row of raw table `name`, as a publish does.
+    fn write(&mut self, db: &Connection, name: &str, id: &str, data: Option<&str>) -> Result<(), PsError> {
+        let statements = self.statements(db, name)?.expect("a raw table");
+        let mut writer = TableWriter::new(name, statements);
+        match data {
+            Some(data) => writer.put(db, id, data),
+            None => writer.delete(db, id),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
 }
 
 fn todo_db() -> Connection {
@@ -99,11 +118,12 @@ fn data_that_is_not_an_object_is_refused() {
 fn failing_statement_reports_the_row_as_context() {
     let db = todo_db();
     let mut raw = tables(TODO);
-    let err = raw.write(&db, "todo", "t1", Some(r#"{"x":1}"#)).unwrap_err();
+    // 0.5.4: the context quotes the data text verbatim (not re-serialised).
+    let err = raw.write(&db, "todo", "t1", Some(r#"{"x": 1,  "b":2}"#)).unwrap_err();
     assert_eq!(err.code(), 1299, "{err}");
     assert!(
         err.to_string().ends_with(
-            r#"NOT NULL constraint failed: todos.title (context: replacing into todo, id = t1, data = {"x":1})"#
+            r#"NOT NULL constraint failed: todos.title (context: replacing into todo, id = t1, data = {"x": 1,  "b":2})"#
         ),
         "{err}"
     );
@@ -158,5 +178,47 @@ fn missing_local_table_is_reported_when_statements_are_inferred() {
     assert_eq!(
         raw.write(&db, "b", "1", Some("{}")).unwrap_err().to_string(),
         "invalid argument: Could not find absent in local schema.. cause: unknown"
+    );
+}
+
+/// 0.5.4: a local table with only `id` gets `... ON CONFLICT (id) DO NOTHING` (two PUTs, one row).
+#[test]
+fn inferred_put_without_columns_does_nothing_on_conflict() {
+    let db = todo_db();
+    db.execute_batch("CREATE TABLE onlyid(id TEXT PRIMARY KEY)").unwrap();
+    let mut raw = tables(r#"[{"name":"o","table_name":"onlyid"}]"#);
+    raw.refresh(&db).unwrap();
+    let statements = raw.statements(&db, "o").unwrap().unwrap();
+    assert_eq!(
+        statements.put.sql,
+        r#"INSERT INTO "onlyid" (id) VALUES (?1) ON CONFLICT (id) DO NOTHING"#
+    );
+    raw.write(&db, "o", "o1", Some("{}")).unwrap();
+    raw.write(&db, "o", "o1", Some(r#"{"a":1}"#)).unwrap();
+    assert_eq!(query(&db, "SELECT * FROM onlyid"), json!([["o1"]]));
+}
+
+/// `synced_columns` that leave no column infer the same `DO NOTHING` put.
+#[test]
+fn inferred_put_with_no_synced_columns_does_nothing_on_conflict() {
+    let db = todo_db();
+    let mut raw = tables(r#"[{"name":"n","table_name":"notes","synced_columns":[]}]"#);
+    raw.refresh(&db).unwrap();
+    let statements = raw.statements(&db, "n").unwrap().unwrap();
+    assert_eq!(
+        statements.put.sql,
+        r#"INSERT INTO "notes" (id) VALUES (?1) ON CONFLICT (id) DO NOTHING"#
+    );
+}
+
+/// 0.5.4: JSON integers bind as INTEGER (0.5.3: REAL) for `Column` sources.
+#[test]
+fn column_integers_bind_as_integer() {
+    let db = todo_db();
+    let mut raw = tables(TODO);
+    raw.write(&db, "todo", "t1", Some(r#"{"title":"a","done":2}"#)).unwrap();
+    assert_eq!(
+        query(&db, "SELECT typeof(done), done FROM todos"),
+        json!([["integer", 2]])
     );
 }

@@ -10,8 +10,8 @@ const NOW: i64 = 1_700_000_000_000_000;
 
 fn run(db: &Connection, checkpoint: &Checkpoint, priority: Option<Priority>) -> PsResult<SyncLocalResult> {
     let state = DatabaseState::default();
-    let mut raw = RawTables::new(Vec::new());
-    sync_local(db, &state, checkpoint, priority, &mut raw, NOW)
+    let mut targets = RowTargets::new(None);
+    sync_local(db, &state, checkpoint, priority, &mut targets, NOW)
 }
 
 fn items(db: &Connection) -> serde_json::Value {

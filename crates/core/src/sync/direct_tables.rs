@@ -1,0 +1,45 @@
+//! Statements that write synced rows into direct tables (real tables named after the schema
+//! table, with one column per schema column).
+//!
+//! The sync client knows direct tables only from the `start` payload's schema: synced tables
+//! with `direct: true`. Their statements are built once per iteration; a publish prepares each
+//! at most once (through the statement cache).
+
+use std::collections::HashMap;
+
+use crate::schema::model::Table;
+use crate::sync::row_writer::{delete_statement, upsert_statement, TableStatements};
+
+/// The direct tables of an iteration, by name.
+#[derive(Debug, Default)]
+pub struct DirectTables {
+    tables: HashMap<String, TableStatements>,
+}
+
+impl DirectTables {
+    /// The synced direct tables of `tables` (local-only ones never receive synced rows).
+    pub fn new(tables: &[Table]) -> DirectTables {
+        DirectTables {
+            tables: tables
+                .iter()
+                .filter(|t| t.direct && !t.options.local_only)
+                .map(|t| (t.name.clone(), statements(t)))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&TableStatements> {
+        self.tables.get(name)
+    }
+}
+
+/// Put (an upsert over every schema column, in schema order) and delete of direct table `table`.
+pub fn statements(table: &Table) -> TableStatements {
+    TableStatements {
+        put: upsert_statement(&table.name, table.columns.iter().map(|c| c.name.as_str())),
+        delete: delete_statement(&table.name),
+    }
+}
+
+#[cfg(test)]
+mod tests;
