@@ -392,7 +392,7 @@ vec("direct/migrate-columns-add-and-drop",
     [INIT, schema(tbl("t", cols("a", "b"), direct=True, indexes=[{"name": "ia", "columns": [{"name": "a", "ascending": True, "type": "text"}]}])),
      x("insert into t(id, a, b) values ('r1', 'x', 'y')"),
      x("insert into ps_buckets(name, last_applied_op) values ('b', 5)"),
-     x("insert into ps_sync_state(priority, last_synced_at) values (3, 'then')"),
+     x("insert into ps_sync_state(priority, last_synced_at) values (3, 1700000000000)"),
      schema(tbl("t", cols("z", "a", "c"), direct=True, indexes=[{"name": "ia", "columns": [{"name": "a", "ascending": True, "type": "text"}]}])),
      q(MASTER_T, "t"), q("select * from t"), q("select name, last_applied_op from ps_buckets"),
      q("select * from ps_sync_state")])
