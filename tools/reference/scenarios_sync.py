@@ -314,7 +314,7 @@ vec("sync/checksum-mismatch-several-buckets",
     "Several failing buckets are listed in ascending (byte-wise) bucket name order, not checkpoint order, "
     "joined by ', '; a bucket without any data counts "
     "as 0 (op) + 0 (add); a failing bucket's add part is shown separately; all failing buckets are deleted.",
-    "sync.md §4",
+    "sync.md §4; v054.md §5.3",
     [
         start(None),
         line(checkpoint("5", [bk("z_missing", 1), bk("ok", 5), bk("a_bad", 4294967295), bk("add_bad", 3), bk("Upper", 9)])),
@@ -353,7 +353,7 @@ vec("sync/checksum-wrapping-sums",
 vec("sync/checksum-mismatch-hex-format",
     "The checksum failure line formats expected/local/op/add as 0x%08x of the unsigned 32-bit values "
     "(expected given as -1 prints 0xffffffff; local op sum 0x80000000).",
-    "sync.md §4",
+    "sync.md §4; v054.md §5.3",
     [
         start(None),
         line(checkpoint("2", [bk("h", -1)])),
@@ -423,7 +423,7 @@ for binary in (False, True):
 vec("sync/partial-range-ignores-higher-priorities",
     "A partial checkpoint only validates buckets with priority number <= p: a wrong checksum in a priority-3 "
     "bucket does not stop a priority-1 partial, but the following checkpoint_complete fails on it.",
-    "sync.md §4, §5",
+    "sync.md §4, §5; v054.md §5.3",
     [
         start(None),
         line(checkpoint("2", [bk("hi", 1, 1, 1), bk("lo", 999, 3, 1)])),
@@ -564,7 +564,7 @@ vec("sync/token-expiry-json-bad-types",
 vec("sync/token-expiry-keeps-state",
     "token_expires_in and refreshed_token in the middle of a download: the prefetch signal does not disturb "
     "the tracked checkpoint (complete still applies), while refreshed_token ends the iteration and discards it.",
-    "sync.md §6.5",
+    "sync.md §6.5; v054.md §5.3",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1, 3, 1)])),
@@ -1095,7 +1095,7 @@ vec("sync/ops-bucket-not-in-checkpoint",
     "A data line for a bucket the tracked checkpoint does not list is stored (and the line before any checkpoint "
     "too); since such a bucket was not known at start it survives the first checkpoint and its ops are "
     "published by checkpoint_complete; a restart requests it and the next checkpoint then deletes it.",
-    "sync.md §2.5, §5 step 5, §6.5",
+    "sync.md §2.5, §5 step 5, §6.5; v054.md §6",
     [
         start(None),
         ctl("connection", "established"),
@@ -1262,7 +1262,7 @@ vec("sync/start-diagnostics",
     "listing all buckets by name; incremental true for the bucket of a data line), and SchemaChange for the "
     "first type seen per (table, column) or a type change away from non-String; data lines for unknown buckets "
     "get no BucketStateChange.",
-    "sync.md §6.3 HandleDiagnostics",
+    "sync.md §6.3 HandleDiagnostics; v054.md §6",
     [
         start({"diagnostics": {}}),
         line(checkpoint("4", [bk("zb", 3, 1, 2), bk("ab", 4, 3, 2)])),
@@ -1420,7 +1420,7 @@ vec("sync/control-error-keeps-iteration",
 
 vec("sync/gate-completed-upload-nothing-pending",
     "completed_upload with nothing pending returns [] (also before any checkpoint and after an applied one).",
-    "sync.md §6.5",
+    "sync.md §6.5; v054.md §5.3",
     [
         start(None),
         ctl("completed_upload", None, expect="[]"),
@@ -1477,7 +1477,7 @@ vec("sync/line-whitespace-and-unknown",
     "Whitespace around a JSON line (including a trailing newline) is accepted; an unknown line type is skipped "
     "with a DEBUG LogLine whatever its payload; when the first line of an iteration produces its own "
     "instructions they come before the first 'connected' UpdateSyncStatus.",
-    "sync.md §2.1, §6.4 (emission)",
+    "sync.md §2.1, §6.4 (emission); v054.md §5.3, §5.4",
     [
         start(None),
         line('{"some_future_line":{"x":1}}', expect='[{"LogLine":{"severity":"DEBUG","line":"Unknown sync line"}},{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[],"downloading":null,"streams":[]}}}]'),
