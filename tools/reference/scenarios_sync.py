@@ -1699,7 +1699,7 @@ vec("sync/status-progress-across-sessions",
     "Progress counters: count_at_last is set from the checkpoint counts at a complete apply, so a later session's "
     "target_count is count - at_last; counts_since_last of an interrupted session carry over; a checkpoint "
     "whose count is below at_last + since_last resets all counters (ps_buckets too).",
-    "sync.md §3.3, §6.4",
+    "sync.md §3.3, §6.4; v054.md §12",
     [
         start(None),
         line(checkpoint("2", [bk("a", 3, 3, 2), bk("b", 0, 1, 0)])),

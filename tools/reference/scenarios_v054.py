@@ -959,4 +959,5 @@ vec("functions/offline-status-before-init-statement",
     "powersync_offline_sync_status() before powersync_init fails on the sync storage's first statement, now "
     "'SELECT id, name, count_at_last, count_since_last FROM ps_buckets'.",
     "v054.md §12",
-    [q("select powersync_offline_sync_status()")])
+    [q("select powersync_offline_sync_status()", prefix="powersync_offline_sync_status: statement ",
+       note="internal SQL in an error: compared by prefix (v054.md §12, README Exactness)")])
