@@ -168,10 +168,13 @@ bench: build
 	bash tools/reference/setup.sh >/dev/null
 	$(CARGO) bench -p libpowersync-tests --bench compare -- $(BENCH_ARGS)
 
-# Differential check against the reference build (downloads it into .cache/; never used by CI).
+# Differential check against the reference build of the drop-in target, 0.5.4 (built from the
+# powersync_core crate into .cache/reference054/ by setup054.sh; REFERENCE=0.5.3 uses the 0.5.3
+# binary from npm instead); never used by CI. ours- vectors (our decisions) are reported apart.
+REFERENCE ?= 0.5.4
 reference-vectors:
-	bash tools/reference/setup.sh
-	python3 tools/reference/run_vectors.py
+	bash tools/reference/$(if $(filter 0.5.3,$(REFERENCE)),setup.sh,setup054.sh)
+	python3 tools/reference/run_vectors.py --reference $(REFERENCE)
 
 clean:
 	$(CARGO) clean

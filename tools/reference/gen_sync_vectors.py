@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Generates the transcript vectors in test-vectors/sync/ by replaying scripted sync sessions
-against the reference extension (installed by setup.sh) and recording its results.
+against the reference extension and recording its results: by default the 0.5.4 reference (the
+drop-in target, built by setup054.sh); `--reference 0.5.3` (or REFERENCE=0.5.3) records against the
+0.5.3 binary that setup.sh installs.
 
     python3 tools/reference/gen_sync_vectors.py               # (re)write all sync vectors
     python3 tools/reference/gen_sync_vectors.py -k bson       # only vectors whose name contains 'bson'
@@ -481,13 +483,16 @@ def main():
     ap.add_argument("-k", default=None, help="only vectors whose name contains this text")
     ap.add_argument("--transcript", default=None, help="write a readable transcript to this file")
     ap.add_argument("--dry-run", action="store_true", help="do not write vector files")
+    ap.add_argument("--reference", choices=sorted(run_vectors.REFERENCES),
+                    default=os.environ.get("REFERENCE") or run_vectors.DEFAULT_REFERENCE,
+                    help=f"reference build to record from (default $REFERENCE or {run_vectors.DEFAULT_REFERENCE})")
     args = ap.parse_args()
 
     import scenarios_sync  # noqa: F401  (fills VECTORS)
 
-    ext = run_vectors.DEFAULT_EXT
+    ext, setup = run_vectors.REFERENCES[args.reference]
     if not os.path.isfile(ext):
-        run_vectors.run_setup()
+        run_vectors.run_setup(setup)
     apsw = run_vectors.import_apsw(allow_setup=True)
     transcript = [] if args.transcript else None
     rec = Recorder(apsw, ext, transcript)

@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Run conformance test vectors (test-vectors/README.md) against a SQLite extension.
 
-Default extension: the reference PowerSync core (0.5.3) installed by tools/reference/setup.sh into
-<repo>/.cache/reference/. Use --ext to check another build, e.g.
+Default extension: the reference PowerSync core of the drop-in target, 0.5.4, built from the
+published crate by tools/reference/setup054.sh into <repo>/.cache/reference054/. `--reference 0.5.3`
+(or REFERENCE=0.5.3 in the environment) uses the 0.5.3 binary that tools/reference/setup.sh installs
+into <repo>/.cache/reference/. Use --ext to check another build, e.g.
 
-    python3 tools/reference/run_vectors.py                       # all vectors, reference binary
+    python3 tools/reference/run_vectors.py                       # all vectors, 0.5.4 reference
+    REFERENCE=0.5.3 python3 tools/reference/run_vectors.py       # all vectors, 0.5.3 reference
     python3 tools/reference/run_vectors.py test-vectors/migrations
     python3 tools/reference/run_vectors.py --ext target/release/libpowersync.so
     python3 tools/reference/run_vectors.py --show-actual test-vectors/migrations/foo.json
+
+Vectors whose file name starts with `ours-` pin our deliberate decisions (spec README "Our
+decisions"); against a reference build they are expected to fail and are reported on their own
+("ours- vectors that differ from the reference"), not counted as failures. Against --ext they count
+like any other vector.
 
 Every vector runs on a fresh apsw ':memory:' connection with the extension loaded (entry point
 sqlite3_powersync_init). The last line printed is "N passed, M failed"; the exit status is 0 only
@@ -28,7 +36,11 @@ import sys
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(SCRIPT_DIR))
 CACHE = os.path.join(REPO_ROOT, ".cache", "reference")
-DEFAULT_EXT = os.path.join(CACHE, "node", "package", "lib", "libpowersync_x64.linux.so")
+REFERENCES = {
+    "0.5.3": (os.path.join(CACHE, "node", "package", "lib", "libpowersync_x64.linux.so"), "setup.sh"),
+    "0.5.4": (os.path.join(REPO_ROOT, ".cache", "reference054", "libpowersync054.so"), "setup054.sh"),
+}
+DEFAULT_REFERENCE = "0.5.4"
 PYDIR = os.path.join(CACHE, "python")
 DEFAULT_VECTORS = os.path.join(REPO_ROOT, "test-vectors")
 
@@ -39,8 +51,8 @@ STEP_KEYS = {"sql", "exec", "params", "rows", "unordered", "error", "note"}
 ERROR_KEYS = {"code", "message", "message_prefix"}
 
 
-def run_setup():
-    setup = os.path.join(SCRIPT_DIR, "setup.sh")
+def run_setup(script="setup.sh"):
+    setup = os.path.join(SCRIPT_DIR, script)
     subprocess.run(["bash", setup], check=True, stdout=subprocess.DEVNULL)
 
 
@@ -644,15 +656,22 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="*", help=f"vector files or directories (default {DEFAULT_VECTORS})")
     ap.add_argument("--ext", default=None, help="extension to load (default: the reference .so)")
+    ap.add_argument("--reference", choices=sorted(REFERENCES),
+                    default=os.environ.get("REFERENCE") or DEFAULT_REFERENCE,
+                    help=f"reference build used without --ext (default $REFERENCE or {DEFAULT_REFERENCE})")
     ap.add_argument("--entry", default="sqlite3_powersync_init", help="entry point symbol")
     ap.add_argument("-q", "--quiet", action="store_true", help="print failures and the summary only")
     ap.add_argument("--show-actual", action="store_true", help="print the actual result of every step")
     args = ap.parse_args()
 
-    ext = args.ext or DEFAULT_EXT
+    if args.reference not in REFERENCES:
+        print(f"unknown reference {args.reference!r} (known: {', '.join(sorted(REFERENCES))})", file=sys.stderr)
+        sys.exit(2)
+    ref_ext, ref_setup = REFERENCES[args.reference]
+    ext = args.ext or ref_ext
     use_default = args.ext is None
     if use_default and not os.path.isfile(ext):
-        run_setup()
+        run_setup(ref_setup)
     ext = os.path.abspath(ext)
     if not os.path.isfile(ext):
         print(f"extension not found: {ext}", file=sys.stderr)
@@ -661,6 +680,10 @@ def main():
 
     files = collect(args.paths or [DEFAULT_VECTORS])
     passed = failed = 0
+    ours_differ = []
+    ours_same = []
+    if use_default:
+        print(f"reference {args.reference}: {ext}")
     for path in files:
         rel = os.path.relpath(path)
         try:
@@ -674,6 +697,13 @@ def main():
         if args.show_actual:
             print(f"---- {vec['name']}")
         failures = run_vector(apsw, ext, args.entry, vec, args.show_actual)
+        is_ours = os.path.basename(path).startswith("ours-")
+        if use_default and is_ours:
+            # Our deliberate decisions: the reference is expected to differ.
+            (ours_differ if failures else ours_same).append((vec["name"], failures))
+            if not args.quiet:
+                print(f"{'ours' if failures else 'ours (same as reference)'} {vec['name']}")
+            continue
         if failures:
             failed += 1
             print(f"FAIL {vec['name']} ({rel})")
@@ -683,6 +713,12 @@ def main():
             passed += 1
             if not args.quiet:
                 print(f"ok   {vec['name']}")
+    if ours_differ or ours_same:
+        print(f"ours- vectors (our decisions; not counted): {len(ours_differ)} differ from the reference,"
+              f" {len(ours_same)} pass on it too")
+        if not args.quiet:
+            for name, fl in ours_differ:
+                print(f"  differs: {name}: {fl[0].splitlines()[0] if fl else ''}")
     print(f"{passed} passed, {failed} failed")
     sys.exit(0 if failed == 0 else 1)
 

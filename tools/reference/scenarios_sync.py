@@ -36,6 +36,9 @@ ST_CONNECTED = '[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":fa
 APPLIED = '{"LogLine":{"severity":"DEBUG","line":"Validated and applied checkpoint"}}'
 CLOSE = '{"CloseSyncStream":{"hide_disconnect":false}}'
 NO_ITERATION = "powersync_control: invalid state: No iteration is active"
+# 0.5.4: the disconnected status emitted right before every CloseSyncStream (v054.md §5.3)
+ST_DISCONNECTED = '{"UpdateSyncStatus":{"status":{"connected":false,"connecting":false,"priority_status":[],"downloading":null,"streams":[]}}}'
+KEPT_NOTE = "0.5.4 keeps the iteration after an event error (v054.md §5.1)"
 
 
 def request(buckets="[]", params="null", client_id="client-1", include_defaults="true", extra=""):
@@ -52,6 +55,11 @@ def start_expect(buckets="[]", params="null", prio="[]"):
 
 def no_iteration(opname="line_text", payload='{"token_expires_in":600}', note=None):
     return ctl(opname, payload, expect=NO_ITERATION, note=note)
+
+
+def kept(opname="line_text", payload='{"token_expires_in":600}', expect=None, note=KEPT_NOTE):
+    """The next event after an error: 0.5.4 still has the iteration (v054.md §5.1)."""
+    return ctl(opname, payload, expect=expect, note=note)
 
 
 # =============================================================================================
@@ -267,7 +275,7 @@ def a2(binary):
         both(A2_CHECKPOINT, binary, expect=E(r'[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":0,"target_count":2}}},"streams":[]}}}]')),
         both(data("good", [put("1", "items", "a", 10, '{"name":"a"}')]), binary),
         both(data("bad", [put("2", "items", "b", 20, '{"name":"b"}')]), binary),
-        both(complete("2"), binary, expect=E(r'[{"LogLine":{"severity":"WARNING","line":"Could not apply checkpoint, Checksums didn' "'" r't match, failed for: bad (expected 0x000003e7, got 0x00000014 = 0x00000014 (op) + 0x00000000 (add))"}},{"CloseSyncStream":{"hide_disconnect":false}}]')),
+        both(complete("2"), binary, expect=E(r'[{"LogLine":{"severity":"WARNING","line":"Could not apply checkpoint, Checksums didn' "'" r't match, failed for: bad (expected 0x000003e7, got 0x00000014 = 0x00000014 (op) + 0x00000000 (add))"}},' + ST_DISCONNECTED + r',{"CloseSyncStream":{"hide_disconnect":false}}]')),
         Q("select name, last_applied_op, last_op, add_checksum, op_checksum from ps_buckets order by id", expect_rows=[["good", 0, 1, 0, 10]]),
         Q("select bucket, op_id, row_type, row_id from ps_oplog order by op_id", expect_rows=[[1, 1, "items", "a"]]),
         Q(UPDATED_Q, expect_rows=[["items", "b"]]),
@@ -284,14 +292,15 @@ for binary in (False, True):
     vec(f"sync/checksum-mismatch-{kind(binary)}",
         f"Appendix A.2 with {via(binary)}: a bucket whose local checksum differs is reported in a WARNING LogLine "
         "(0x%08x numbers), deleted (rows queued in ps_updated_rows), nothing is applied, the iteration ends "
-        "without UpdateSyncStatus, and the next start no longer requests the bad bucket.",
-        "sync.md §4, Appendix A.2",
+        "with a disconnected UpdateSyncStatus right before CloseSyncStream, and the next start no longer requests "
+        "the bad bucket.",
+        "sync.md §4, Appendix A.2; v054.md §5.3",
         a2(binary))
 
 vec("sync/checksum-mismatch-redownload",
     "After a checksum failure the SDK reconnects; the service resends the deleted bucket from scratch and the "
     "checkpoint then applies; the good bucket kept its unapplied data and is applied too.",
-    "sync.md §4, Appendix A.2",
+    "sync.md §4, Appendix A.2; v054.md §5.3",
     a2(False)[:-1] + [
         line(A2_CHECKPOINT),
         line(data("bad", [put("2", "items", "b", 999, '{"name":"b2"}')])),
@@ -305,7 +314,7 @@ vec("sync/checksum-mismatch-several-buckets",
     "Several failing buckets are listed in ascending (byte-wise) bucket name order, not checkpoint order, "
     "joined by ', '; a bucket without any data counts "
     "as 0 (op) + 0 (add); a failing bucket's add part is shown separately; all failing buckets are deleted.",
-    "sync.md §4",
+    "sync.md §4; v054.md §5.3",
     [
         start(None),
         line(checkpoint("5", [bk("z_missing", 1), bk("ok", 5), bk("a_bad", 4294967295), bk("add_bad", 3), bk("Upper", 9)])),
@@ -344,7 +353,7 @@ vec("sync/checksum-wrapping-sums",
 vec("sync/checksum-mismatch-hex-format",
     "The checksum failure line formats expected/local/op/add as 0x%08x of the unsigned 32-bit values "
     "(expected given as -1 prints 0xffffffff; local op sum 0x80000000).",
-    "sync.md §4",
+    "sync.md §4; v054.md §5.3",
     [
         start(None),
         line(checkpoint("2", [bk("h", -1)])),
@@ -387,7 +396,7 @@ def a3_bad(binary):
     return [
         both(diff("4", [bk("p0", 77, 0, 2)], []), binary),
         both(data("p0", [put("4", "items", "x0", 5, "{}")]), binary),
-        both(partial("4", 0), binary, expect=E(r'[{"LogLine":{"severity":"WARNING","line":"Could not apply partial checkpoint, Checksums didn' "'" r't match, failed for: p0 (expected 0x0000004d, got 0x00000006 = 0x00000005 (op) + 0x00000001 (add))"}},{"CloseSyncStream":{"hide_disconnect":false}}]')),
+        both(partial("4", 0), binary, expect=E(r'[{"LogLine":{"severity":"WARNING","line":"Could not apply checkpoint, Checksums didn' "'" r't match, failed for: p0 (expected 0x0000004d, got 0x00000006 = 0x00000005 (op) + 0x00000001 (add))"}},{"UpdateSyncStatus":{"status":{"connected":false,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1,"has_synced":true}],"downloading":null,"streams":[]}}},{"CloseSyncStream":{"hide_disconnect":false}}]')),
         Q("select name from ps_buckets order by id", expect_rows=[["p1"], ["p3"]]),
         Q(UPDATED_Q),
         Q(ITEMS_Q),
@@ -406,15 +415,15 @@ for binary in (False, True):
         a3_lines(binary) + a3_partial(binary))
     vec(f"sync/partial-bad-checksum-{k}",
         f"Appendix A.3 second half with {via(binary)}: a partial checkpoint whose priority range contains a bucket "
-        "with a wrong checksum logs 'Could not apply partial checkpoint, ...', deletes that bucket and ends "
-        "the iteration.",
-        "sync.md §4, Appendix A.3",
+        "with a wrong checksum logs 'Could not apply checkpoint, ...' (0.5.4 uses the complete checkpoint's text), "
+        "deletes that bucket and ends the iteration with a disconnected UpdateSyncStatus before CloseSyncStream.",
+        "sync.md §4, Appendix A.3; v054.md §5.3, §5.7",
         a3_lines(binary) + a3_partial(binary)[:1] + [both(complete("3"), binary)] + a3_bad(binary))
 
 vec("sync/partial-range-ignores-higher-priorities",
     "A partial checkpoint only validates buckets with priority number <= p: a wrong checksum in a priority-3 "
     "bucket does not stop a priority-1 partial, but the following checkpoint_complete fails on it.",
-    "sync.md §4, §5",
+    "sync.md §4, §5; v054.md §5.3",
     [
         start(None),
         line(checkpoint("2", [bk("hi", 1, 1, 1), bk("lo", 999, 3, 1)])),
@@ -504,56 +513,58 @@ for binary in (False, True):
     vec(f"sync/token-expiry-{k}",
         f"Appendix A.4 with {via(binary)}: token_expires_in 600 as first line only connects, 30 asks to prefetch "
         "credentials (did_expire false), 31 does nothing, refreshed_token closes the stream with hide_disconnect "
-        "true and ends the iteration; 0 and -5 report an expired token and close the stream.",
-        "sync.md §2.7, §6.5, Appendix A.4",
+        "true and ends the iteration; 0 and -5 report an expired token and close the stream; every close is "
+        "preceded by the disconnected UpdateSyncStatus.",
+        "sync.md §2.7, §6.5, Appendix A.4; v054.md §5.3",
         [
             start(None),
             both(tok(600), binary, expect=ST_CONNECTED),
             both(tok(30), binary, expect='[{"FetchCredentials":{"did_expire":false}}]'),
             both(tok(31), binary, expect="[]"),
             both(tok(1), binary, expect='[{"FetchCredentials":{"did_expire":false}}]'),
-            ctl("refreshed_token", None, expect='[{"CloseSyncStream":{"hide_disconnect":true}}]'),
+            ctl("refreshed_token", None, expect='[' + ST_DISCONNECTED + ',{"CloseSyncStream":{"hide_disconnect":true}}]'),
             no_iteration(),
             ctl("refreshed_token", None, expect=NO_ITERATION),
             start(None),
-            both(tok(0), binary, expect='[{"FetchCredentials":{"did_expire":true}},{"CloseSyncStream":{"hide_disconnect":false}}]'),
+            both(tok(0), binary, expect='[{"FetchCredentials":{"did_expire":true}},' + ST_DISCONNECTED + ',{"CloseSyncStream":{"hide_disconnect":false}}]'),
             no_iteration(),
             start(None),
-            both(tok(-5), binary, expect='[{"FetchCredentials":{"did_expire":true}},{"CloseSyncStream":{"hide_disconnect":false}}]'),
+            both(tok(-5), binary, expect='[{"FetchCredentials":{"did_expire":true}},' + ST_DISCONNECTED + ',{"CloseSyncStream":{"hide_disconnect":false}}]'),
             no_iteration("connection", "established"),
         ])
 
 vec("sync/token-expiry-bson-int-types",
-    "BSON token_expires_in accepts int32 and int64 (values within i32) but rejects a double.",
-    "sync.md §2.2, Appendix A.8",
+    "BSON token_expires_in accepts int32 and int64 (values within i32) but rejects a double and an int64 "
+    "above i32; the iteration is kept after the error.",
+    "sync.md §2.2, Appendix A.8; v054.md §5.1",
     [
         start(None),
         bline({"token_expires_in": Int32(600)}, expect=ST_CONNECTED),
         bline({"token_expires_in": Int64(20)}, expect='[{"FetchCredentials":{"did_expire":false}}]'),
         bline({"token_expires_in": Int64(120)}, expect="[]"),
         bline({"token_expires_in": Double(20.0)}),
-        no_iteration(),
+        kept(expect="[]"),
         start(None),
         bline({"token_expires_in": Int64(2 ** 31)}),
-        no_iteration(),
+        kept(expect=ST_CONNECTED),
     ])
 
 vec("sync/token-expiry-json-bad-types",
     "JSON token_expires_in must be an i32 integer: a string, a float, null or a value above i32 range is a "
-    "protocol error that ends the iteration.",
-    "sync.md §2.2",
+    "protocol error (the iteration is kept).",
+    "sync.md §2.2; v054.md §5.1",
     [
-        start(None), line('{"token_expires_in":"60"}'), no_iteration(),
-        start(None), line('{"token_expires_in":60.0}'), no_iteration(),
-        start(None), line('{"token_expires_in":null}'), no_iteration(),
-        start(None), line('{"token_expires_in":2147483648}'), no_iteration(),
+        start(None), line('{"token_expires_in":"60"}'), kept(expect=ST_CONNECTED),
+        start(None), line('{"token_expires_in":60.0}'), kept(expect=ST_CONNECTED),
+        start(None), line('{"token_expires_in":null}'), kept(expect=ST_CONNECTED),
+        start(None), line('{"token_expires_in":2147483648}'), kept(expect=ST_CONNECTED),
         start(None), line('{"token_expires_in":-2147483648}'),
     ])
 
 vec("sync/token-expiry-keeps-state",
     "token_expires_in and refreshed_token in the middle of a download: the prefetch signal does not disturb "
     "the tracked checkpoint (complete still applies), while refreshed_token ends the iteration and discards it.",
-    "sync.md §6.5",
+    "sync.md §6.5; v054.md §5.3",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1, 3, 1)])),
@@ -600,7 +611,7 @@ def a5(binary):
         both(partial("3", 0), binary, note="priority 0 skips the gate"),
         Q(LISTS_Q),
         Q(ITEMS_Q),
-        both(complete("3"), binary, expect='[{"LogLine":{"severity":"INFO","line":"Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint."}}]',
+        both(complete("3"), binary, expect='[{"CheckpointDelayedDueToLocalData":{}},{"LogLine":{"severity":"INFO","line":"Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint."}}]',
              note="target MAX > last_seen 8: gate closed"),
         Q(KV_Q),
         Q(ITEMS_Q),
@@ -614,7 +625,7 @@ def a5(binary):
         X("insert into items(id, name, qty) values ('local2', 'mine too', 2)"),
         Q(KV_Q),
         both(diff("3", [], [], wc="8"), binary),
-        both(partial("3", 1), binary, expect="[]", note="priority 1 partial with a closed gate: silently skipped"),
+        both(partial("3", 1), binary, expect='[{"CheckpointDelayedDueToLocalData":{}}]', note="priority 1 partial with a closed gate: not applied, CheckpointDelayedDueToLocalData (v054.md §3)"),
         Q(SYNCSTATE_Q),
         both(complete("3"), binary),
         ctl("stop"),
@@ -625,17 +636,18 @@ for binary in (False, True):
     vec(f"sync/gate-local-writes-{kind(binary)}",
         f"Appendix A.5 with {via(binary)}: a local write closes the gate (ps_crud row, target = MAX); a priority-0 "
         "partial still applies, the complete checkpoint becomes pending (INFO log, write_checkpoint recorded as "
-        "last_seen), and after target_checkpoint_request_id 8 completed_upload applies it (DidCompleteSync with "
-        "the id as string, internal_last_applied_checkpoint_request_id); a priority-1 partial with a closed gate "
-        "returns [].",
-        "sync.md §5 step 4, §5.2, §6.5, Appendix A.5",
+        "last_seen; CheckpointDelayedDueToLocalData before the INFO log), and after target_checkpoint_request_id 8 "
+        "completed_upload applies it (DidCompleteSync with the id as string, "
+        "internal_last_applied_checkpoint_request_id); a priority-1 partial with a closed gate returns "
+        "[CheckpointDelayedDueToLocalData].",
+        "sync.md §5 step 4, §5.2, §6.5, Appendix A.5; v054.md §3",
         a5(binary))
 
 vec("sync/gate-completed-upload-write-checkpoint-too-old",
     "Appendix A.5 second variant: completed_upload while the pending checkpoint has no write_checkpoint and "
-    "the target is 7 returns [] and drops the pending checkpoint; a following diff with write_checkpoint '7' "
-    "applies with 'Applied checkpoint request id 7'.",
-    "sync.md §6.5 (completed_upload), Appendix A.5",
+    "the target is 7 returns [] and keeps the pending checkpoint (0.5.4); a following diff with "
+    "write_checkpoint '7' applies with 'Applied checkpoint request id 7'.",
+    "sync.md §6.5 (completed_upload), Appendix A.5; v054.md §3, §5.6",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [])),
@@ -654,8 +666,9 @@ vec("sync/gate-completed-upload-write-checkpoint-too-old",
 
 vec("sync/gate-completed-upload-crud-remaining",
     "completed_upload with a pending checkpoint whose write_checkpoint reaches the target, while ps_crud still "
-    "has rows: the retry fails with a WARNING and the pending checkpoint is consumed.",
-    "sync.md §6.5 (completed_upload)",
+    "has rows: the retry fails with a WARNING and the pending checkpoint is kept (0.5.4), so a completed_upload "
+    "after ps_crud was emptied applies it.",
+    "sync.md §6.5 (completed_upload); v054.md §3, §5.6",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [], wc="8")),
@@ -666,7 +679,7 @@ vec("sync/gate-completed-upload-crud-remaining",
         Q(KV_Q),
         Q(ITEMS_Q),
         X("delete from ps_crud"),
-        ctl("completed_upload", None, expect="[]", note="nothing pending any more"),
+        ctl("completed_upload", None, note="the pending checkpoint was kept (v054.md §5.6) and now applies"),
         line(diff("2", [], [], wc="8")),
         line(complete("2")),
         Q(ITEMS_Q),
@@ -675,7 +688,7 @@ vec("sync/gate-completed-upload-crud-remaining",
 vec("sync/gate-next-checkpoint-applies",
     "A pending checkpoint is retried by the next checkpoint as well: after the upload (ps_crud empty, target "
     "lowered to 8) a new diff carrying write_checkpoint 8 and checkpoint_complete apply without completed_upload.",
-    "sync.md §5.2, §6.5",
+    "sync.md §5.2, §6.5; v054.md §3",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [])),
@@ -695,7 +708,7 @@ vec("sync/gate-target-above-write-checkpoint",
     "With ps_crud empty the gate still stays closed while the target id exceeds the checkpoint's "
     "write_checkpoint; a later checkpoint whose write_checkpoint reaches it opens the gate. A checkpoint "
     "applied without write_checkpoint clears internal_last_applied_checkpoint_request_id.",
-    "sync.md §5 step 4, §6.4",
+    "sync.md §5 step 4, §6.4; v054.md §3",
     a5_first_sync() + [
         ctl("target_checkpoint_request_id", 9),
         line(diff("2", [bk("b", 3, 3, 2)], [], wc="8")),
@@ -717,15 +730,16 @@ vec("sync/gate-target-above-write-checkpoint",
 
 vec("sync/gate-partial-priority0-with-crud",
     "Only a partial checkpoint at priority 0 bypasses the gate: with pending local changes a priority-0 "
-    "partial applies its bucket, a priority-2 partial returns [] and changes nothing.",
-    "sync.md §5 step 4",
+    "partial applies its bucket, a priority-2 partial returns [CheckpointDelayedDueToLocalData] and changes "
+    "nothing.",
+    "sync.md §5 step 4; v054.md §3",
     [
         start(None),
         LOCAL_INSERT,
         line(checkpoint("2", [bk("p0", 1, 0, 1), bk("p2", 2, 2, 1)])),
         line(data("p0", [put("1", "lists", "a", 1, '{"title":"a"}')])),
         line(data("p2", [put("2", "lists", "b", 2, '{"title":"b"}')])),
-        line(partial("2", 2), expect="[]"),
+        line(partial("2", 2), expect='[{"CheckpointDelayedDueToLocalData":{}}]'),
         Q(LISTS_Q),
         Q("select name, last_applied_op, last_op from ps_buckets order by id"),
         Q(SYNCSTATE_Q),
@@ -817,12 +831,12 @@ BSON_REJECTS = [
 
 steps = []
 for label, doc in BSON_REJECTS:
-    steps += [start(None), bline(doc, note=label), no_iteration("line_binary", Bson(tok(60)))]
+    steps += [start(None), bline(doc, note=label), kept("line_binary", Bson(tok(60)), expect=ST_CONNECTED)]
 vec("sync/bson-type-errors",
     "BSON documents with wrongly typed values (integer op ids, out-of-range / fractional / string checksums, "
     "embedded document as op data, bad priorities, unknown op, non-document payload) fail with 'Sync protocol error: "
-    "invalid binary line. cause: ...' (code 4) and end the iteration.",
-    "sync.md §2.2, Appendix A.8; README error table",
+    "invalid binary line. cause: ...' (code 4); the iteration is kept (0.5.4).",
+    "sync.md §2.2, Appendix A.8; README error table; v054.md §5.1",
     steps)
 
 GOOD = bson_encode(tok(600))
@@ -839,11 +853,11 @@ BSON_MALFORMED = [
 ]
 steps = []
 for label, raw in BSON_MALFORMED:
-    steps += [start(None), bline(Bson(raw=raw, note=label)), no_iteration("line_binary", Bson(tok(60)))]
+    steps += [start(None), bline(Bson(raw=raw, note=label)), kept("line_binary", Bson(tok(60)), expect=ST_CONNECTED)]
 vec("sync/bson-malformed",
     "Truncated or garbled BSON (bad length prefix, unknown element type, cut strings, empty input, empty "
-    "document) fails with 'invalid binary line' (code 4) and ends the iteration.",
-    "sync.md §2.1, §2.2; README error table",
+    "document) fails with 'invalid binary line' (code 4); the iteration is kept (0.5.4).",
+    "sync.md §2.1, §2.2; README error table; v054.md §5.1",
     steps)
 
 vec("sync/bson-unknown-line-and-extra-fields",
@@ -891,8 +905,8 @@ A9_EXPECT = {
     "diff7": r'[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170957000,"has_synced":true}],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":0,"target_count":1}}},"streams":[]}}}]',
     "d7": r'[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170957000,"has_synced":true}],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":1,"target_count":1}}},"streams":[]}}}]',
     "c7": r'[{"LogLine":{"severity":"DEBUG","line":"Validated and applied checkpoint"}},{"DidCompleteSync":{}},{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170958000,"has_synced":true}],"downloading":null,"streams":[]}}}]',
-    "diff9": r'[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170958000,"has_synced":true}],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":0,"target_count":4}}},"streams":[]}}}]',
-    "d9": r'[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170958000,"has_synced":true}],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":2,"target_count":4}}},"streams":[]}}}]',
+    "diff9": r'[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170958000,"has_synced":true}],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":0,"target_count":2}}},"streams":[]}}}]',
+    "d9": r'[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170958000,"has_synced":true}],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":2,"target_count":2}}},"streams":[]}}}]',
     "c9": r'[{"LogLine":{"severity":"DEBUG","line":"Validated and applied checkpoint"}},{"DidCompleteSync":{}},{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[{"priority":2147483647,"last_synced_at":1795317170958000,"has_synced":true}],"downloading":null,"streams":[]}}}]',
 }
 A9_BUCKETS = "select name, last_applied_op, last_op, add_checksum, op_checksum, count_at_last, count_since_last from ps_buckets order by id"
@@ -913,7 +927,7 @@ A9_DUMPS = {
     "c7": [(A9_BUCKETS, [["A", 7, 7, 7, 24, 5, 0], ["B", 7, 7, 96, 0, 2, 0]]),
            (OPLOG_Q, [[1, 4, "items", "r2", "items/r2/sk1", '{"name": "two"}', 8], [1, 5, "unknown_tbl", "u1", "unknown_tbl/u1/null", '{"x": 1}', 16]]),
            (UPDATED_Q, []), (ITEMS_Q, [["r2", '{"name": "two"}']]), (UNTYPED_Q, [["unknown_tbl", "u1", '{"x": 1}']])],
-    "d9": [(A9_BUCKETS, [["A", 0, 9, 100, 128, 0, 2], ["B", 7, 7, 96, 0, 0, 0]]),
+    "d9": [(A9_BUCKETS, [["A", 0, 9, 100, 128, 0, 2], ["B", 7, 7, 96, 0, 2, 0]]),
            (OPLOG_Q, [[1, 9, "items", "r2", "items/r2/sk1", '{"name": "two-again"}', 128]]),
            (UPDATED_Q, [["items", "r2"], ["unknown_tbl", "u1"]])],
     "c9": [(A9_BUCKETS, [["A", 9, 9, 100, 128, 2, 0], ["B", 9, 9, 96, 0, 2, 0]]),
@@ -935,8 +949,8 @@ for binary in (False, True):
     vec(f"sync/ops-transcript-{kind(binary)}",
         f"Appendix A.9 replayed with {via(binary)}: PUT/REMOVE/MOVE in an initial bucket, subkeys, a row type without "
         "table (ps_untyped), the same row in two buckets (newest op wins, falls back after REMOVE), progress reset "
-        "when a bucket shrinks, CLEAR.",
-        "sync.md §3.1, §3.3, §5, Appendix A.9",
+        "of only the bucket that shrank (0.5.4), CLEAR.",
+        "sync.md §3.1, §3.3, §5, Appendix A.9; v054.md §6",
         a9(binary), client_id="client-a9")
 
 vec("sync/bson-lenient-framing",
@@ -1081,7 +1095,7 @@ vec("sync/ops-bucket-not-in-checkpoint",
     "A data line for a bucket the tracked checkpoint does not list is stored (and the line before any checkpoint "
     "too); since such a bucket was not known at start it survives the first checkpoint and its ops are "
     "published by checkpoint_complete; a restart requests it and the next checkpoint then deletes it.",
-    "sync.md §2.5, §5 step 5, §6.5",
+    "sync.md §2.5, §5 step 5, §6.5; v054.md §6",
     [
         start(None),
         ctl("connection", "established"),
@@ -1219,8 +1233,9 @@ vec("sync/start-errors",
 
 vec("sync/start-replaces-iteration",
     "start while an iteration is active replaces it silently (no CloseSyncStream from the old one); the old "
-    "tracked checkpoint is gone, but downloaded data stays in ps_oplog.",
-    "sync.md §6.2 start step 1",
+    "tracked checkpoint is gone (checkpoint_complete fails; the new iteration is kept), but downloaded data "
+    "stays in ps_oplog.",
+    "sync.md §6.2 start step 1; v054.md §5.1, §5.5",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1, 3, 1)])),
@@ -1228,7 +1243,7 @@ vec("sync/start-replaces-iteration",
         start(None),
         Q(BUCKETS_Q),
         line(complete("1")),
-        no_iteration(),
+        kept(),
     ])
 
 vec("sync/start-request-buckets",
@@ -1247,7 +1262,7 @@ vec("sync/start-diagnostics",
     "listing all buckets by name; incremental true for the bucket of a data line), and SchemaChange for the "
     "first type seen per (table, column) or a type change away from non-String; data lines for unknown buckets "
     "get no BucketStateChange.",
-    "sync.md §6.3 HandleDiagnostics",
+    "sync.md §6.3 HandleDiagnostics; v054.md §6",
     [
         start({"diagnostics": {}}),
         line(checkpoint("4", [bk("zb", 3, 1, 2), bk("ab", 4, 3, 2)])),
@@ -1373,33 +1388,39 @@ vec("sync/control-requires-transaction",
         ctl("connection", "established"),
     ])
 
-vec("sync/control-fatal-error-ends-iteration",
-    "After an iteration-ending error every event fails with 'No iteration is active': line_text, "
-    "line_binary, connection, completed_upload and refreshed_token; stop returns []; a new start works.",
-    "sync.md §6.1, §6.2",
+vec("sync/control-error-keeps-iteration",
+    "0.5.4 keeps the iteration after an event error (0.5.3 ended it): after a malformed line, line_text, "
+    "line_binary, connection, completed_upload and refreshed_token are still handled; the same holds after a "
+    "truncated BSON line, a checkpoint_diff or a partial_checkpoint_complete without checkpoint; stop after "
+    "an error closes normally (disconnected status, then CloseSyncStream); a second stop returns [].",
+    "v054.md §5.1, §5.2, §5.3; sync.md §6.1, §6.2",
     [
         start(None),
         line("garbage"),
-        no_iteration("line_text", '{"token_expires_in":60}'),
-        no_iteration("line_binary", Bson(tok(60))),
-        no_iteration("connection", "established"),
-        no_iteration("completed_upload", None),
-        no_iteration("refreshed_token", None),
+        kept("line_text", '{"token_expires_in":60}', expect=ST_CONNECTED),
+        kept("line_binary", Bson(tok(60)), expect="[]"),
+        kept("connection", "established", expect="[]"),
+        kept("completed_upload", None, expect="[]"),
+        kept("refreshed_token", None, expect='[' + ST_DISCONNECTED + ',{"CloseSyncStream":{"hide_disconnect":true}}]'),
         ctl("stop", None, expect="[]"),
         start(None),
         bline(Bson(raw=b"\x05\x00\x00"), note="truncated BSON"),
-        no_iteration("line_text", '{"token_expires_in":60}'),
+        kept("line_text", '{"token_expires_in":60}', expect=ST_CONNECTED),
         start(None),
         line(diff("1", [], [])),
-        no_iteration("completed_upload", None),
+        kept("completed_upload", None, expect="[]"),
         start(None),
         line(partial("1", 0)),
-        no_iteration("refreshed_token", None),
+        kept("refreshed_token", None),
+        start(None),
+        line("garbage"),
+        ctl("stop", None, expect='[' + ST_DISCONNECTED.replace('"connecting":false', '"connecting":false') + ',' + CLOSE + ']', note="v054.md §5.2"),
+        ctl("stop", None, expect="[]"),
     ])
 
 vec("sync/gate-completed-upload-nothing-pending",
     "completed_upload with nothing pending returns [] (also before any checkpoint and after an applied one).",
-    "sync.md §6.5",
+    "sync.md §6.5; v054.md §5.3",
     [
         start(None),
         ctl("completed_upload", None, expect="[]"),
@@ -1414,7 +1435,7 @@ vec("sync/gate-completed-upload-nothing-pending",
 vec("sync/gate-checkpoint-drops-pending",
     "A new checkpoint line drops a pending (gate-blocked) checkpoint: completed_upload afterwards has nothing to "
     "apply.",
-    "sync.md §6.5 (checkpoint)",
+    "sync.md §6.5 (checkpoint); v054.md §3",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [], wc="3")),
@@ -1434,19 +1455,20 @@ vec("sync/gate-checkpoint-drops-pending",
 # §2 line types, value typing, malformed lines (JSON)
 
 def reject_each(lines, label_fn=None):
-    """start + failing line + 'No iteration is active' for each line."""
+    """start + failing line + the next event, for each line: 0.5.4 keeps the iteration after the error
+    (v054.md §5.1), so token_expires_in still marks it connected."""
     s = []
     for ln in lines:
         note = label_fn(ln) if label_fn else None
-        s += [start(None), line(ln, note=note), no_iteration()]
+        s += [start(None), line(ln, note=note), kept()]
     return s
 
 
 vec("sync/line-malformed-json",
     "Text lines that are not a JSON object with exactly one key fail with 'Sync protocol error: invalid text "
-    "line. cause: <serde message>' (code 4) and end the iteration: invalid JSON, trailing characters, empty "
-    "text, {}, arrays, numbers, strings, null, two keys (also a known + an unknown key).",
-    "sync.md §2.1; README error table",
+    "line. cause: <serde message>' (code 4); the iteration is kept (0.5.4): invalid JSON, trailing characters, "
+    "empty text, {}, arrays, numbers, strings, null, two keys (also a known + an unknown key).",
+    "sync.md §2.1; README error table; v054.md §5.1",
     reject_each(["not json", '{"token_expires_in":60} x', "", "{}", "[]", "5", '"checkpoint"', "null",
                  '{"token_expires_in":5,"checkpoint_complete":{}}', '{"unknown":1,"token_expires_in":5}',
                  '{"checkpoint_complete":{},"unknown":1}', '{"token_expires_in":60']))
@@ -1455,7 +1477,7 @@ vec("sync/line-whitespace-and-unknown",
     "Whitespace around a JSON line (including a trailing newline) is accepted; an unknown line type is skipped "
     "with a DEBUG LogLine whatever its payload; when the first line of an iteration produces its own "
     "instructions they come before the first 'connected' UpdateSyncStatus.",
-    "sync.md §2.1, §6.4 (emission)",
+    "sync.md §2.1, §6.4 (emission); v054.md §5.3, §5.4",
     [
         start(None),
         line('{"some_future_line":{"x":1}}', expect='[{"LogLine":{"severity":"DEBUG","line":"Unknown sync line"}},{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[],"downloading":null,"streams":[]}}}]'),
@@ -1473,24 +1495,24 @@ for binary in (False, True):
     k = kind(binary)
     vec(f"sync/line-without-checkpoint-{k}",
         f"checkpoint_diff, checkpoint_complete and partial_checkpoint_complete before any checkpoint ({via(binary)}): "
-        "the first two are sync protocol errors (4), the partial variant an invalid state error (21); all end "
-        "the iteration.",
-        "sync.md §6.5; README error table",
+        "the first two are sync protocol errors (4), the partial variant an invalid state error (21); the "
+        "iteration is kept (0.5.4).",
+        "sync.md §6.5; README error table; v054.md §5.1",
         [
-            start(None), both(diff("1", [bk("b", 1)], []), binary), no_iteration(),
-            start(None), both(complete("1"), binary), no_iteration(),
-            start(None), both(partial("1", 0), binary), no_iteration(),
+            start(None), both(diff("1", [bk("b", 1)], []), binary), kept(expect=ST_CONNECTED),
+            start(None), both(complete("1"), binary), kept(expect=ST_CONNECTED),
+            start(None), both(partial("1", 0), binary), kept(expect=ST_CONNECTED),
             start(None), both(data("b", [put("1", "items", "a", 1, '{"name":"a"}')]), binary),
             both(complete("1"), binary, note="a data line does not create a tracked checkpoint"),
-            no_iteration(),
+            kept(expect=ST_CONNECTED, note=KEPT_NOTE + "; a data line does not mark the status connected (v054.md §5.4)"),
             Q(BUCKETS_Q),
         ])
 
 vec("sync/line-checkpoint-complete-payload",
     "checkpoint_complete's payload must deserialize as a struct with only ignored fields: any object (fields "
     "ignored) or even an array works, null / numbers / strings fail; partial_checkpoint_complete requires "
-    "priority.",
-    "sync.md §2.6",
+    "priority; the iteration is kept after each error (0.5.4).",
+    "sync.md §2.6; v054.md §5.1",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1)])),
@@ -1500,7 +1522,7 @@ vec("sync/line-checkpoint-complete-payload",
         line('{"checkpoint_complete":{"last_op_id":5,"anything":[1]}}'),
         line('{"partial_checkpoint_complete":{"priority":0,"last_op_id":null,"x":1}}'),
         line('{"checkpoint_complete":null}'),
-        no_iteration(),
+        kept(expect="[]"),
         start(None), line('{"checkpoint_complete":"x"}'),
         start(None), line('{"partial_checkpoint_complete":{"last_op_id":"1"}}'),
         start(None), line('{"partial_checkpoint_complete":{"priority":null}}'),
@@ -1509,8 +1531,8 @@ vec("sync/line-checkpoint-complete-payload",
 vec("sync/typing-op-ids",
     "Op ids, last_op_id and write_checkpoint must be strings holding a decimal i64: numbers, empty / non-numeric "
     "/ space-prefixed / overflowing strings are protocol errors; '+5' and '-5' parse; write_checkpoint may "
-    "be null or absent.",
-    "sync.md §2.2",
+    "be null or absent. The iteration is kept after each error (0.5.4).",
+    "sync.md §2.2; v054.md §5.1",
     reject_each([
         checkpoint(5, []), checkpoint("abc", []), checkpoint("", []), checkpoint(" 5", []), checkpoint("5 ", []),
         checkpoint("9223372036854775808", []), checkpoint("1.0", []), checkpoint("1", [], wc=7), checkpoint(None, []),
@@ -1529,8 +1551,8 @@ vec("sync/typing-op-ids",
 
 vec("sync/typing-checksums",
     "Checksums accept integers and whole floats in [-2^31, 2^32-1] (1e3, -1.0, 4294967295.0 included); "
-    "4294967296, -2147483649, 1.5, strings, null and booleans are protocol errors.",
-    "sync.md §2.2",
+    "4294967296, -2147483649, 1.5, strings, null and booleans are protocol errors (iteration kept, 0.5.4).",
+    "sync.md §2.2; v054.md §5.1",
     [
         start(None),
         line('{"checkpoint":{"last_op_id":"4","buckets":[{"bucket":"c","checksum":4294967295.0,"count":4}]}}'),
@@ -1558,8 +1580,9 @@ vec("sync/typing-checksums",
 vec("sync/typing-priorities",
     "priority: integers 0 <= p < 2147483647 (null = default 3; 2147483646 accepted); -1 and 2147483647 fail with "
     "'invalid argument: Invalid bucket priority value' nested in the protocol error; floats and strings fail; "
-    "count is an optional i64 (null ok, negative passed through to target_count).",
-    "sync.md §2.2",
+    "count is an optional i64 (null ok, negative passed through to target_count). The iteration is kept after "
+    "each error (0.5.4).",
+    "sync.md §2.2; v054.md §5.1",
     [
         start(None),
         line('{"checkpoint":{"last_op_id":"1","buckets":[{"bucket":"a","checksum":0,"priority":null,"count":null},{"bucket":"b","checksum":0,"priority":2147483646,"count":-5},{"bucket":"c","checksum":0,"priority":0,"count":9007199254740993}]}}'),
@@ -1578,8 +1601,8 @@ vec("sync/typing-priorities",
 vec("sync/typing-op-fields",
     "Op fields: object_type / object_id / subkey / data must be strings or null; op data holding a JSON object "
     "(not a string) is rejected; op must be one of PUT, REMOVE, MOVE, CLEAR (case-sensitive); op_id, op and "
-    "checksum are required.",
-    "sync.md §2.2, §2.5",
+    "checksum are required. The iteration is kept after each error (0.5.4).",
+    "sync.md §2.2, §2.5; v054.md §5.1",
     reject_each([
         data("b", [{"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "a", "checksum": 1, "data": {"name": "a"}}]),
         data("b", [{"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "a", "checksum": 1, "data": 5}]),
@@ -1608,8 +1631,9 @@ vec("sync/typing-op-fields",
 
 vec("sync/typing-checkpoint-fields",
     "Checkpoint / diff shapes: buckets, updated_buckets and removed_buckets are required; bucket entries need "
-    "bucket and checksum; removed_buckets are strings; unknown fields (also 'streams': []) are fine.",
-    "sync.md §2.3, §2.4",
+    "bucket and checksum; removed_buckets are strings; unknown fields (also 'streams': []) are fine. The "
+    "iteration is kept after each error (0.5.4).",
+    "sync.md §2.3, §2.4; v054.md §5.1",
     reject_each([
         '{"checkpoint":{"last_op_id":"1"}}',
         '{"checkpoint":{"last_op_id":"1","buckets":{}}}',
@@ -1622,7 +1646,7 @@ vec("sync/typing-checkpoint-fields",
         start(None),
         line('{"checkpoint":{"last_op_id":"1","buckets":[],"streams":[],"extra":{"a":1}}}'),
         line('{"checkpoint_diff":{"last_op_id":"2","updated_buckets":[]}}'),
-        no_iteration(),
+        kept(expect="[]"),
         start(None),
         line('{"checkpoint":{"last_op_id":"1","buckets":[]}}'),
         line('{"checkpoint_diff":{"last_op_id":"2","removed_buckets":[]}}'),
@@ -1675,7 +1699,7 @@ vec("sync/status-progress-across-sessions",
     "Progress counters: count_at_last is set from the checkpoint counts at a complete apply, so a later session's "
     "target_count is count - at_last; counts_since_last of an interrupted session carry over; a checkpoint "
     "whose count is below at_last + since_last resets all counters (ps_buckets too).",
-    "sync.md §3.3, §6.4",
+    "sync.md §3.3, §6.4; v054.md §12",
     [
         start(None),
         line(checkpoint("2", [bk("a", 3, 3, 2), bk("b", 0, 1, 0)])),
@@ -1709,8 +1733,8 @@ vec("sync/start-diagnostics-presence",
 vec("sync/line-struct-as-array",
     "Line payloads are deserialised like serde structs, which also accept a JSON array with the fields in "
     "declaration order: DataLine [bucket, data], Checkpoint [last_op_id, write_checkpoint, buckets, ...], "
-    "checkpoint_complete []; a too short or too long array is an error.",
-    "sync.md §2 (serde behaviour)",
+    "checkpoint_complete []; a too short or too long array is an error (iteration kept, 0.5.4).",
+    "sync.md §2 (serde behaviour); v054.md §5.1",
     [
         start(None),
         line('{"checkpoint":["2",null,[{"bucket":"b","checksum":1}]]}'),
@@ -1718,7 +1742,7 @@ vec("sync/line-struct-as-array",
         line('{"checkpoint_complete":[]}'),
         Q(ITEMS_Q),
         line('{"data":["b"]}'),
-        no_iteration(),
+        kept(expect="[]"),
         start(None),
         line(checkpoint("1", [])),
         line('{"checkpoint_complete":["ignored"]}', note="a struct without known fields only accepts an empty array"),
