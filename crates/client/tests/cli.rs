@@ -252,7 +252,7 @@ fn pending_status_and_crud_output() {
     let (out, _) = text(&run(&["status", "--db", &f.db()]));
     assert!(out.contains("1 local change(s) wait for upload"), "{out}");
     assert!(
-        out.contains("tables:\n  items: JSON view\n  lists: JSON view\n  todos: JSON view\n"),
+        out.contains("tables:\n  items: JSON view\n  lists: direct\n  todos: JSON view\n"),
         "{out}"
     );
     let (out, _) = text(&run(&["crud", "--db", &f.db(), "--json"]));

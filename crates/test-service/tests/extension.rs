@@ -1,6 +1,7 @@
 //! The service against our PowerSync core extension itself (crates/core, registered on an
 //! in-memory SQLite): the lines it sends must validate and apply, live diffs must apply, and a
-//! corrupted checksum must fail validation and heal on the next connection. This checks the
+//! corrupted checksum must fail validation and heal on the next connection. `lists` is a direct
+//! table (synced rows go straight into its columns), `todos` a JSON table. This checks the
 //! service's checksums and op semantics with the extension's own arithmetic.
 
 mod common;
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const SCHEMA: &str = r#"{"tables": [
-  {"name": "lists", "columns": [{"name": "name", "type": "text"}, {"name": "i", "type": "integer"}]},
+  {"name": "lists", "columns": [{"name": "name", "type": "text"}, {"name": "i", "type": "integer"}], "direct": true},
   {"name": "todos", "columns": [{"name": "owner_id", "type": "text"}, {"name": "list_id", "type": "text"},
                                 {"name": "description", "type": "text"}]}]}"#;
 
@@ -24,6 +25,10 @@ fn open_db() -> Connection {
     db.query_row("SELECT powersync_replace_schema(?1)", [SCHEMA], |_| Ok(()))
         .unwrap();
     db.execute_batch("COMMIT").unwrap();
+    let kind: String = db
+        .query_row("SELECT type FROM sqlite_master WHERE name = 'lists'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kind, "table", "lists is a direct table, not a view");
     db
 }
 
@@ -47,7 +52,8 @@ fn has(instructions: &[Value], name: &str) -> bool {
 
 /// Starts an iteration and opens the stream it asks for.
 async fn connect(db: &Connection, svc: &TestService, accept: &str) -> (Lines, Value) {
-    let start = control(db, "start", SqlValue::Text("{}".into()));
+    // The sync client learns direct tables (`lists`) only from the schema in `start`.
+    let start = control(db, "start", SqlValue::Text(format!(r#"{{"schema": {SCHEMA}}}"#)));
     let request = start
         .iter()
         .find_map(|i| i.get("EstablishSyncStream"))

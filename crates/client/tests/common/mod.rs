@@ -17,7 +17,7 @@ pub const RULES: &str = r#"{"buckets": [
  "streams": [{"name": "list_todos", "table": "items", "parameter": "list_id", "priority": 2}]}"#;
 
 pub const SCHEMA: &str = r#"{"tables": [
-  {"name": "lists", "columns": [{"name": "name", "type": "text"}]},
+  {"name": "lists", "columns": [{"name": "name", "type": "text"}], "direct": true},
   {"name": "todos", "columns": [{"name": "description", "type": "text"}, {"name": "owner_id", "type": "text"}]},
   {"name": "items", "columns": [{"name": "list_id", "type": "text"}, {"name": "title", "type": "text"}]}]}"#;
 
