@@ -157,9 +157,17 @@ sdk-check: build
 	  { $(SDK_CHECK_NODEDIR) npm ci --no-audit --no-fund && touch node_modules/.sdk-check-installed; }; }
 	cd tests/sdk-check && node run.mjs
 
+# The official Rust SDK (powersync 0.2.0 from crates.io) on libpowersync.a: the powersync_core
+# shim (sqlite-ext/rust-shim) patched in, a program opening a database through the SDK and
+# syncing from the test service on 127.0.0.1 (tools/rust-sdk-check). Manual, not part of CI: it
+# fetches the SDK's crates and needs libclang (libclang-dev) for the SDK's bindgen step.
+.PHONY: rust-sdk-check
+rust-sdk-check: static tools
+	bash tools/rust-sdk-check/run.sh
+
 # Formatting, then clippy, one invocation per feature set.
 # Crates outside the workspace (their own lockfiles) are only format-checked.
-OWN_WORKSPACES := tests/static-link/host tests/static-link/other
+OWN_WORKSPACES := tests/static-link/host tests/static-link/other sqlite-ext/rust-shim tools/rust-sdk-check
 lint:
 	$(CARGO) fmt --all --check
 	for dir in $(OWN_WORKSPACES); do $(CARGO) fmt --check --manifest-path $$dir/Cargo.toml || exit 1; done
