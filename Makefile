@@ -24,7 +24,23 @@ all: build tools demo
 # BUILD_STD=no forces that. Cargo puts a --target build under target/<host>/, so the artifact is
 # copied (renamed into place, never overwritten under a process that has it loaded) to target/release/.
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
-RUST_SRC := $(wildcard $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library/Cargo.lock)
+RUST_SYSROOT := $(shell rustc --print sysroot 2>/dev/null)
+RUST_SRC_LOCK := $(RUST_SYSROOT)/lib/rustlib/src/rust/library/Cargo.lock
+# The goals that build the extension add the rust-src component when rustup is there and the
+# component is missing (once; offline or without rustup nothing happens and the prebuilt std is
+# used). Done while the Makefile is read, so that RUST_SRC below sees the result.
+RUST_SRC_GOALS := all build static test demo integration vectors smoke-shell smoke-static shell-demo old-sqlite check bench sdk-check rust-sdk-check
+ifneq ($(BUILD_STD),no)
+ifeq ($(wildcard $(RUST_SRC_LOCK)),)
+ifneq ($(if $(MAKECMDGOALS),$(filter $(RUST_SRC_GOALS),$(MAKECMDGOALS)),all),)
+ifneq ($(shell command -v rustup 2>/dev/null),)
+$(info rust-src is missing: rustup component add rust-src (a smaller extension, docs/decisions.md "Build profile"))
+RUST_SRC_ADDED := $(shell rustup component add rust-src 1>&2 || echo failed)
+endif
+endif
+endif
+endif
+RUST_SRC := $(wildcard $(RUST_SRC_LOCK))
 BUILD_STD ?= $(if $(and $(HOST),$(RUST_SRC)),yes,no)
 ifeq ($(BUILD_STD),yes)
 STD_BUILD := RUSTC_BOOTSTRAP=1 $(CARGO) build --release --target $(HOST) \
@@ -48,9 +64,20 @@ TOOLS_PROFILE := CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_U
 tools:
 	$(TOOLS_PROFILE) $(CARGO) build --release -p powersync-client -p powersync-test-service
 
+# The static library: cargo's staticlib (always a --target build, so that cargo's own output in
+# target/<host>/release/ is never the file we ship), then tools/static-archive.sh pre-links it into
+# one object whose only global symbols are powersync_init_static and sqlite3_powersync_init, so
+# that its copy of std cannot clash with a host's Rust code (docs/decisions.md, "The static
+# library").
+ifeq ($(BUILD_STD),yes)
+STATIC_BUILD := $(STD_BUILD)
+else
+STATIC_BUILD := $(CARGO) build --release --target $(HOST)
+endif
 static:
-	$(STD_BUILD) -p powersync-static
-	$(call std_artifact,libpowersync.a)
+	$(STATIC_BUILD) -p powersync-static
+	bash tools/static-archive.sh target/$(HOST)/release/libpowersync.a $(STATIC)
+	@$(if $(filter yes,$(BUILD_STD)),true,echo "note: built with the prebuilt std (no rust-src component, or BUILD_STD=no): a larger libpowersync.a")
 
 demo: tools
 	bash tools/demo/demo.sh
@@ -113,6 +140,7 @@ smoke-static: static
 	$(CC) -O1 -Wall -Werror -Iinclude -o $(RELEASE)/static_smoke tests/c/static_smoke.c \
 	  $(STATIC) $(SQLITE_STATIC) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 	$(RELEASE)/static_smoke
+	SQLITE_STATIC=$(SQLITE_STATIC) CC=$(CC) bash tests/static-link/run.sh
 
 old-sqlite: build
 	bash tests/old-sqlite/run.sh
@@ -129,9 +157,20 @@ sdk-check: build
 	  { $(SDK_CHECK_NODEDIR) npm ci --no-audit --no-fund && touch node_modules/.sdk-check-installed; }; }
 	cd tests/sdk-check && node run.mjs
 
+# The official Rust SDK (powersync 0.2.0 from crates.io) on libpowersync.a: the powersync_core
+# shim (sqlite-ext/rust-shim) patched in, a program opening a database through the SDK and
+# syncing from the test service on 127.0.0.1 (tools/rust-sdk-check). Manual, not part of CI: it
+# fetches the SDK's crates and needs libclang (libclang-dev) for the SDK's bindgen step.
+.PHONY: rust-sdk-check
+rust-sdk-check: static tools
+	bash tools/rust-sdk-check/run.sh
+
 # Formatting, then clippy, one invocation per feature set.
+# Crates outside the workspace (their own lockfiles) are only format-checked.
+OWN_WORKSPACES := tests/static-link/host tests/static-link/other sqlite-ext/rust-shim tools/rust-sdk-check
 lint:
 	$(CARGO) fmt --all --check
+	for dir in $(OWN_WORKSPACES); do $(CARGO) fmt --check --manifest-path $$dir/Cargo.toml || exit 1; done
 	$(CARGO) clippy -p powersync-core -p libpowersync-tests -p powersync-client -p powersync-test-service -p powersync-faults --all-targets -- -D warnings
 	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
 	$(CARGO) clippy --release -p powersync-static -- -D warnings
