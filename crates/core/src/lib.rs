@@ -16,6 +16,7 @@
 mod clear;
 mod close;
 mod crud;
+mod diagnostics;
 pub mod entry;
 mod error;
 mod function;
@@ -126,6 +127,14 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
             hooks::update_hooks_fn,
         ),
         f("powersync_replace_schema", 1, 0, true, schema::replace_schema_fn),
+        // Ours, beyond the reference (docs/diagnostics.md): read-only.
+        f(
+            "powersync_diagnostics",
+            0,
+            RESULT_SUBTYPE,
+            false,
+            diagnostics::diagnostics_fn,
+        ),
         f(
             "powersync_create_raw_table_crud_trigger",
             3,
@@ -159,6 +168,14 @@ unsafe fn register_modules(db: *mut ffi::sqlite3, state: &Arc<DatabaseState>) ->
     conn.create_module(c"powersync_internal_close", &CLOSE_MODULE, Some(Arc::clone(state)))?;
     conn.create_module(c"powersync_crud", &CRUD_MODULE, Some(Arc::clone(state)))?;
     conn.create_module(c"powersync_crud_", &CRUD_MANUAL_MODULE, Some(Arc::clone(state)))?;
+    // Ours, beyond the reference (docs/diagnostics.md).
+    const DIAGNOSTIC_MODULE: Module<'static, diagnostics::DiagnosticVTab> = Module::eponymous_only_module();
+    for (name, table) in [
+        (c"powersync_diagnostics_buckets", diagnostics::DiagnosticTable::Buckets),
+        (c"powersync_diagnostics_uploads", diagnostics::DiagnosticTable::Uploads),
+    ] {
+        conn.create_module(name, &DIAGNOSTIC_MODULE, Some((Arc::clone(state), table)))?;
+    }
     Ok(())
 }
 

@@ -118,6 +118,14 @@ pub struct Iteration {
 }
 
 impl Iteration {
+    /// `(bucket, priority)` of the checkpoint being downloaded (for diagnostics).
+    pub fn bucket_priorities(&self) -> Vec<(String, i32)> {
+        self.target
+            .iter()
+            .flat_map(|c| c.buckets.iter().map(|b| (b.bucket.clone(), b.priority().0)))
+            .collect()
+    }
+
     /// Starts an iteration; returns it with its first instructions.
     pub fn start(db: &Connection, options: StartOptions) -> PsResult<(Iteration, Vec<Instruction>)> {
         let now = now_micros();
