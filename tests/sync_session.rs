@@ -202,12 +202,13 @@ fn full_session() {
     // The service never had local1: publishing dropped the optimistic local row.
     assert!(sdk.rows("SELECT id FROM items WHERE id = 'local1'").is_empty());
 
-    // A corrupted bucket: the checksum does not match, the bucket is deleted, the stream closes.
+    // A corrupted bucket: the checksum does not match, the bucket is deleted, the stream closes
+    // (since 0.5.4 with the disconnected status just before the close).
     sdk.line(json!({"checkpoint_diff": {"last_op_id": "7", "updated_buckets": [
         {"bucket": "b_hi", "checksum": 999, "priority": 0, "count": 2}], "removed_buckets": []}}));
     sdk.line(json!({"data": {"bucket": "b_hi", "data": [put(7, "lists", "l2", 20, json!({"title": "extra"}))]}}));
     let failed = sdk.line(json!({"checkpoint_complete": {"last_op_id": "7"}}));
-    assert_eq!(kinds(&failed), ["LogLine", "CloseSyncStream"]);
+    assert_eq!(kinds(&failed), ["LogLine", "UpdateSyncStatus", "CloseSyncStream"]);
     assert_eq!(
         log_lines(&failed),
         ["Could not apply checkpoint, Checksums didn't match, failed for: b_hi (expected 0x000003e7, got 0x00000019 = 0x00000019 (op) + 0x00000000 (add))"]
@@ -230,18 +231,17 @@ fn full_session() {
     assert_eq!(log_lines(&recovered), ["Validated and applied checkpoint"]);
     assert_eq!(sdk.rows("SELECT title FROM lists ORDER BY id"), ["groceries", "extra"]);
 
-    // Token expiry: prefetch below 30 s, then expired closes the stream.
+    // Token expiry: prefetch below 30 s, then expired closes the stream (since 0.5.4 with the
+    // disconnected status just before the close).
     assert_eq!(
         sdk.line(json!({"token_expires_in": 20})),
         [json!({"FetchCredentials": {"did_expire": false}})]
     );
-    assert_eq!(
-        sdk.line(json!({"token_expires_in": 0})),
-        [
-            json!({"FetchCredentials": {"did_expire": true}}),
-            json!({"CloseSyncStream": {"hide_disconnect": false}})
-        ]
-    );
+    let expired = sdk.line(json!({"token_expires_in": 0}));
+    assert_eq!(kinds(&expired), ["FetchCredentials", "UpdateSyncStatus", "CloseSyncStream"]);
+    assert_eq!(expired[0], json!({"FetchCredentials": {"did_expire": true}}));
+    assert_eq!(expired[1]["UpdateSyncStatus"]["status"]["connected"], json!(false));
+    assert_eq!(expired[2], json!({"CloseSyncStream": {"hide_disconnect": false}}));
     // The iteration is over.
     sdk.db.execute_batch("BEGIN").unwrap();
     let err = sdk
