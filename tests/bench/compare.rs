@@ -33,6 +33,8 @@ options:
 environment: POWERSYNC_EXTENSION overrides our build (default target/release/libpowersync.so).
              PS_BENCH_SMAPS=FILE: each run copies its /proc/self/smaps to FILE before its
              database closes (resident memory per mapping; use with --child for one run).
+             PS_BENCH_SQL=SQL: run after the database's pragmas in every run (experiments,
+             e.g. 'PRAGMA temp_store=MEMORY').
 Reference: 0.5.3 (npm, .cache/reference/) for the JSON-table workloads, 0.5.4
 (.cache/reference054/, tools/reference/setup054.sh) for direct-*: 0.5.3 has no direct tables.
 Rates are rows (or ops) per second; speedup = our rate / reference rate (above 1: we are faster);
@@ -195,11 +197,12 @@ fn main() {
     assert!(ours.exists(), "build the extension first (make build)");
     let ref053 = root.join(".cache/reference/node/package/lib/libpowersync_x64.linux.so");
     let ref054 = root.join(".cache/reference054/libpowersync054.so");
-    for (reference, which, setup, used) in [
-        (&ref053, "0.5.3", "setup.sh", selected.iter().any(|w| !w.is_direct())),
-        (&ref054, "0.5.4", "setup054.sh", selected.iter().any(Workload::is_direct)),
+    for (direct, reference, which, setup) in [
+        (false, &ref053, "0.5.3", "setup.sh"),
+        (true, &ref054, "0.5.4", "setup054.sh"),
     ] {
-        if !used {
+        if !selected.iter().any(|w| w.is_direct() == direct) {
+            continue;
         } else if reference.exists() {
             println!("ref = {which} ({})", reference.display());
         } else {

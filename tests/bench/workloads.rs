@@ -23,19 +23,30 @@ pub enum Format {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Workload {
     /// Initial sync of `rows` rows over 10 buckets.
-    InitialSync { rows: u64, format: Format },
+    InitialSync {
+        rows: u64,
+        format: Format,
+    },
     /// On a synced 100k-row database: update 1 % and remove 0.1 % of the rows.
-    Diff { format: Format },
+    Diff {
+        format: Format,
+    },
     /// On a synced 100k-row database: changes in every bucket, published for priority 1 only.
-    Partial { format: Format },
+    Partial {
+        format: Format,
+    },
     /// 20k rows spread over `buckets` buckets.
-    Buckets { buckets: usize },
+    Buckets {
+        buckets: usize,
+    },
     /// 100k inserts, updates and deletes through the view, then draining `ps_crud`.
     Views,
     /// Direct tables (0.5.4; UUIDv4 ids, JSON lines, the `start` payload carrying the schema):
     /// `DirectSync` is `InitialSync` into the direct table `items`, `DirectDiff` is `Diff` on it,
     /// `DirectWrites` is `Views` on the table itself (its triggers record `ps_crud`).
-    DirectSync { rows: u64 },
+    DirectSync {
+        rows: u64,
+    },
     DirectDiff,
     DirectWrites,
 }
@@ -196,10 +207,20 @@ pub fn run(workload: Workload, extension: Option<&Path>, path: &Path) -> Report 
     if workload.is_direct() {
         db.execute_batch("PRAGMA cache_size = -50000;").expect("cache_size");
     }
+    if let Ok(sql) = std::env::var("PS_BENCH_SQL") {
+        db.execute_batch(&sql).expect("PS_BENCH_SQL");
+    }
     let phases = match extension {
-        None => vec![("total".to_string(), raw_insert(&db, workload.raw_rows(), workload.row_id()))],
+        None => vec![(
+            "total".to_string(),
+            raw_insert(&db, workload.raw_rows(), workload.row_id()),
+        )],
         Some(ext) => {
-            let schema = if workload.is_direct() { lines::DIRECT_SCHEMA } else { lines::SCHEMA };
+            let schema = if workload.is_direct() {
+                lines::DIRECT_SCHEMA
+            } else {
+                lines::SCHEMA
+            };
             load(&db, ext, schema);
             let mut session = Session::new(db, workload);
             let phases = session.run(workload);
