@@ -3,8 +3,10 @@
 //! fresh database file, so peak RSS and database size belong to one run; the builds alternate
 //! within each repetition. Prints a table; nothing here is a test.
 //!
-//! The reference comes from the npm package (`tools/reference/setup.sh`, run by `make bench`);
-//! without it only our numbers and the raw limit are shown.
+//! The reference of the JSON-table workloads is 0.5.3 from the npm package
+//! (`tools/reference/setup.sh`, run by `make bench`); the direct-table workloads (`direct-*`)
+//! compare against the 0.5.4 build (`tools/reference/setup054.sh`, not run by `make bench`).
+//! Without a reference only our numbers and the raw limit are shown.
 
 mod lines;
 mod workloads;
@@ -23,13 +25,18 @@ usage: make bench [BENCH_ARGS='<options>']
 options:
   --reps N        repetitions of every run (default 3); the table shows medians
   --large         also run the initial sync of 1,000,000 rows (JSON and BSON; several minutes)
-  --only A,B      only the workloads whose id contains one of these (e.g. sync-100000,views)
+  --only A,B      only the workloads whose id contains one of these (e.g. sync-100000,views;
+                  `direct` for the direct-table ones)
   --list          print the workload ids and exit
   --help          this text
 
 environment: POWERSYNC_EXTENSION overrides our build (default target/release/libpowersync.so).
              PS_BENCH_SMAPS=FILE: each run copies its /proc/self/smaps to FILE before its
              database closes (resident memory per mapping; use with --child for one run).
+             PS_BENCH_SQL=SQL: run after the database's pragmas in every run (experiments,
+             e.g. 'PRAGMA temp_store=MEMORY').
+Reference: 0.5.3 (npm, .cache/reference/) for the JSON-table workloads, 0.5.4
+(.cache/reference054/, tools/reference/setup054.sh) for direct-*: 0.5.3 has no direct tables.
 Rates are rows (or ops) per second; speedup = our rate / reference rate (above 1: we are faster);
 raw = our rate as a fraction of inserting the same rows into a plain table with one statement.";
 
@@ -94,6 +101,11 @@ fn all_workloads(large: bool) -> Vec<Workload> {
         all.push(Workload::Buckets { buckets });
     }
     all.push(Workload::Views);
+    for rows in [10_000, 100_000] {
+        all.push(Workload::DirectSync { rows });
+    }
+    all.push(Workload::DirectDiff);
+    all.push(Workload::DirectWrites);
     all
 }
 
@@ -183,20 +195,32 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/release/libpowersync.so"));
     assert!(ours.exists(), "build the extension first (make build)");
-    let reference = root.join(".cache/reference/node/package/lib/libpowersync_x64.linux.so");
-    let mut builds = vec![("ours", ours.display().to_string())];
-    if reference.exists() {
-        builds.push(("ref", reference.display().to_string()));
-    } else {
-        println!("(reference build not installed: run tools/reference/setup.sh to compare)");
+    let ref053 = root.join(".cache/reference/node/package/lib/libpowersync_x64.linux.so");
+    let ref054 = root.join(".cache/reference054/libpowersync054.so");
+    for (direct, reference, which, setup) in [
+        (false, &ref053, "0.5.3", "setup.sh"),
+        (true, &ref054, "0.5.4", "setup054.sh"),
+    ] {
+        if !selected.iter().any(|w| w.is_direct() == direct) {
+            continue;
+        } else if reference.exists() {
+            println!("ref = {which} ({})", reference.display());
+        } else {
+            println!("({which} reference build not installed: run tools/reference/{setup} to compare)");
+        }
     }
-    builds.push(("raw", "raw".to_string()));
 
     println!(
-        "{:<16} {:<9} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}",
+        "{:<18} {:<9} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}",
         "workload", "phase", "ours/s", "ref/s", "speedup", "raw", "ours MB", "ref MB", "ours DB", "ref DB"
     );
     for workload in selected {
+        let reference = if workload.is_direct() { &ref054 } else { &ref053 };
+        let mut builds = vec![("ours", ours.display().to_string())];
+        if reference.exists() {
+            builds.push(("ref", reference.display().to_string()));
+        }
+        builds.push(("raw", "raw".to_string()));
         // reports[build][rep]; the order of the builds rotates with the repetition.
         let mut reports: Vec<Vec<Report>> = builds.iter().map(|_| vec![]).collect();
         for rep in 0..options.reps {
@@ -215,7 +239,7 @@ fn main() {
             let reference = has_ref.then(|| median(reports[1].iter().map(|r| phase(r, name)).collect()));
             let first = index == 0;
             println!(
-                "{:<16} {:<9} {:>9} {:>9} {:>8} {:>5.0}% {:>9} {:>9} {:>8} {:>8}",
+                "{:<18} {:<9} {:>9} {:>9} {:>8} {:>5.0}% {:>9} {:>9} {:>8} {:>8}",
                 if first { workload.id() } else { String::new() },
                 name,
                 rate(units, ours),
@@ -248,7 +272,7 @@ fn main() {
             let ours = median(reports[0].iter().map(|r| phase(r, "ingest")).collect());
             let reference = has_ref.then(|| median(reports[1].iter().map(|r| phase(r, "ingest")).collect()));
             println!(
-                "{:<16} {:<9} {:>9} {:>9} {:>8}  ({lines} data lines)",
+                "{:<18} {:<9} {:>9} {:>9} {:>8}  ({lines} data lines)",
                 "",
                 "per line",
                 format!("{:.0}us", 1e6 * ours / lines as f64),
@@ -257,7 +281,7 @@ fn main() {
             );
         }
         println!(
-            "{:<16} {:<9} raw limit {} rows/s, peak {:.1} MB",
+            "{:<18} {:<9} raw limit {} rows/s, peak {:.1} MB",
             "",
             "",
             rate(workload.raw_rows(), raw_secs),

@@ -97,11 +97,36 @@ fn s(text: impl Into<String>) -> Value {
 /// The app schema: one table of nine columns (plus `id`), one of them a 200-byte text.
 pub const SCHEMA: &str = r#"{"tables":[{"name":"items","columns":[{"name":"name","type":"text"},{"name":"description","type":"text"},{"name":"qty","type":"integer"},{"name":"price","type":"real"},{"name":"created_at","type":"text"},{"name":"owner_id","type":"text"},{"name":"list_id","type":"text"},{"name":"done","type":"integer"},{"name":"rank","type":"integer"}]}]}"#;
 
+/// The same table as a direct table (0.5.4): a STRICT table `items` with triggers, no view.
+pub const DIRECT_SCHEMA: &str = r#"{"tables":[{"name":"items","direct":true,"columns":[{"name":"name","type":"text"},{"name":"description","type":"text"},{"name":"qty","type":"integer"},{"name":"price","type":"real"},{"name":"created_at","type":"text"},{"name":"owner_id","type":"text"},{"name":"list_id","type":"text"},{"name":"done","type":"integer"},{"name":"rank","type":"integer"}]}]}"#;
+
 const FILLER: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo";
 
 /// The row id of row `n`.
 pub fn row_id(n: u64) -> String {
     format!("r{n:08}")
+}
+
+/// A UUIDv4-shaped id of row `n`: deterministic, but in random order like the SDKs' `uuid()`.
+pub fn uuid_id(n: u64) -> String {
+    // splitmix64 of n, twice, for 128 bits.
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let (hi, lo) = (mix(2 * n), mix(2 * n + 1));
+    let hi = (hi & !0xf000) | 0x4000; // version 4
+    let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // variant 10
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
 }
 
 /// The JSON object of row `n` in version `version` (updates change every value but the id).
@@ -143,20 +168,20 @@ impl Op {
         }
     }
 
-    fn value(&self) -> Value {
+    fn value(&self, id: fn(u64) -> String) -> Value {
         let mut fields = vec![("op_id", s(self.op_id().to_string()))];
         match self {
             Op::Put { row, version, .. } => {
                 fields.push(("op", s("PUT")));
                 fields.push(("object_type", s("items")));
-                fields.push(("object_id", s(row_id(*row))));
+                fields.push(("object_id", s(id(*row))));
                 fields.push(("checksum", Value::I64(op_checksum(self.op_id()).into())));
                 fields.push(("data", s(row_data(*row, *version))));
             }
             Op::Remove { row, .. } => {
                 fields.push(("op", s("REMOVE")));
                 fields.push(("object_type", s("items")));
-                fields.push(("object_id", s(row_id(*row))));
+                fields.push(("object_id", s(id(*row))));
                 fields.push(("checksum", Value::I64(op_checksum(self.op_id()).into())));
             }
         }
@@ -164,12 +189,13 @@ impl Op {
     }
 }
 
-pub fn data_line(bucket: &str, ops: &[Op]) -> Value {
+/// A data line; `id` names row `n` (`row_id` or `uuid_id`).
+pub fn data_line(bucket: &str, ops: &[Op], id: fn(u64) -> String) -> Value {
     Value::Doc(vec![(
         "data",
         Value::Doc(vec![
             ("bucket", s(bucket)),
-            ("data", Value::Arr(ops.iter().map(Op::value).collect())),
+            ("data", Value::Arr(ops.iter().map(|op| op.value(id)).collect())),
         ]),
     )])
 }

@@ -23,15 +23,32 @@ pub enum Format {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Workload {
     /// Initial sync of `rows` rows over 10 buckets.
-    InitialSync { rows: u64, format: Format },
+    InitialSync {
+        rows: u64,
+        format: Format,
+    },
     /// On a synced 100k-row database: update 1 % and remove 0.1 % of the rows.
-    Diff { format: Format },
+    Diff {
+        format: Format,
+    },
     /// On a synced 100k-row database: changes in every bucket, published for priority 1 only.
-    Partial { format: Format },
+    Partial {
+        format: Format,
+    },
     /// 20k rows spread over `buckets` buckets.
-    Buckets { buckets: usize },
+    Buckets {
+        buckets: usize,
+    },
     /// 100k inserts, updates and deletes through the view, then draining `ps_crud`.
     Views,
+    /// Direct tables (0.5.4; UUIDv4 ids, JSON lines, the `start` payload carrying the schema):
+    /// `DirectSync` is `InitialSync` into the direct table `items`, `DirectDiff` is `Diff` on it,
+    /// `DirectWrites` is `Views` on the table itself (its triggers record `ps_crud`).
+    DirectSync {
+        rows: u64,
+    },
+    DirectDiff,
+    DirectWrites,
 }
 
 impl Workload {
@@ -42,6 +59,9 @@ impl Workload {
             Workload::Partial { format } => format!("partial-{}", fmt_name(*format)),
             Workload::Buckets { buckets } => format!("buckets-{buckets}"),
             Workload::Views => "views".to_string(),
+            Workload::DirectSync { rows } => format!("direct-sync-{rows}"),
+            Workload::DirectDiff => "direct-diff".to_string(),
+            Workload::DirectWrites => "direct-writes".to_string(),
         }
     }
 
@@ -63,6 +83,11 @@ impl Workload {
                 buckets: n.parse().ok()?,
             }),
             ["views"] => Some(Workload::Views),
+            ["direct", "sync", rows] => Some(Workload::DirectSync {
+                rows: rows.parse().ok()?,
+            }),
+            ["direct", "diff"] => Some(Workload::DirectDiff),
+            ["direct", "writes"] => Some(Workload::DirectWrites),
             _ => None,
         }
     }
@@ -70,8 +95,10 @@ impl Workload {
     /// `(phase, units)`: the timed phases and how many rows (or ops) each one handles.
     pub fn phases(&self) -> Vec<(&'static str, u64)> {
         match self {
-            Workload::InitialSync { rows, .. } => vec![("ingest", *rows), ("complete", *rows), ("total", *rows)],
-            Workload::Diff { .. } => {
+            Workload::InitialSync { rows, .. } | Workload::DirectSync { rows } => {
+                vec![("ingest", *rows), ("complete", *rows), ("total", *rows)]
+            }
+            Workload::Diff { .. } | Workload::DirectDiff => {
                 let ops = diff_ops().len() as u64;
                 vec![("lines", ops), ("complete", ops), ("total", ops)]
             }
@@ -80,7 +107,7 @@ impl Workload {
                 vec![("lines", ops), ("complete", ops), ("total", ops)]
             }
             Workload::Buckets { .. } => vec![("ingest", 20_000), ("complete", 20_000), ("total", 20_000)],
-            Workload::Views => vec![
+            Workload::Views | Workload::DirectWrites => vec![
                 ("insert", BASE_ROWS),
                 ("update", BASE_ROWS),
                 ("delete", BASE_ROWS),
@@ -92,11 +119,28 @@ impl Workload {
     /// Rows the raw-SQLite limit inserts for this workload.
     pub fn raw_rows(&self) -> u64 {
         match self {
-            Workload::InitialSync { rows, .. } => *rows,
-            Workload::Diff { .. } => diff_ops().len() as u64,
+            Workload::InitialSync { rows, .. } | Workload::DirectSync { rows } => *rows,
+            Workload::Diff { .. } | Workload::DirectDiff => diff_ops().len() as u64,
             Workload::Partial { .. } => partial_ops().len() as u64,
             Workload::Buckets { .. } => 20_000,
-            Workload::Views => BASE_ROWS,
+            Workload::Views | Workload::DirectWrites => BASE_ROWS,
+        }
+    }
+
+    /// Direct-table workloads: 0.5.4 only, UUIDv4 ids, `cache_size=-50000`.
+    pub fn is_direct(&self) -> bool {
+        matches!(
+            self,
+            Workload::DirectSync { .. } | Workload::DirectDiff | Workload::DirectWrites
+        )
+    }
+
+    /// How row `n` is named.
+    fn row_id(&self) -> fn(u64) -> String {
+        if self.is_direct() {
+            lines::uuid_id
+        } else {
+            lines::row_id
         }
     }
 
@@ -160,10 +204,24 @@ pub fn run(workload: Workload, extension: Option<&Path>, path: &Path) -> Report 
     let db = Connection::open(path).expect("open database");
     db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .expect("WAL");
+    if workload.is_direct() {
+        db.execute_batch("PRAGMA cache_size = -50000;").expect("cache_size");
+    }
+    if let Ok(sql) = std::env::var("PS_BENCH_SQL") {
+        db.execute_batch(&sql).expect("PS_BENCH_SQL");
+    }
     let phases = match extension {
-        None => vec![("total".to_string(), raw_insert(&db, workload.raw_rows()))],
+        None => vec![(
+            "total".to_string(),
+            raw_insert(&db, workload.raw_rows(), workload.row_id()),
+        )],
         Some(ext) => {
-            load(&db, ext);
+            let schema = if workload.is_direct() {
+                lines::DIRECT_SCHEMA
+            } else {
+                lines::SCHEMA
+            };
+            load(&db, ext, schema);
             let mut session = Session::new(db, workload);
             let phases = session.run(workload);
             let db = session.db;
@@ -201,7 +259,7 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn load(db: &Connection, ext: &Path) {
+fn load(db: &Connection, ext: &Path, schema: &str) {
     // SAFETY: the path names a PowerSync extension build; its init function only registers SQL
     // functions, virtual tables and hooks on this connection.
     unsafe {
@@ -210,16 +268,16 @@ fn load(db: &Connection, ext: &Path) {
             .expect("load extension");
     }
     db.execute_batch("BEGIN").unwrap();
-    db.query_row("SELECT powersync_replace_schema(?)", [lines::SCHEMA], |_| Ok(()))
+    db.query_row("SELECT powersync_replace_schema(?)", [schema], |_| Ok(()))
         .expect("schema");
     db.execute_batch("COMMIT").unwrap();
 }
 
 /// The limit: the same rows into a plain table with one prepared statement, in one transaction.
-fn raw_insert(db: &Connection, rows: u64) -> f64 {
+fn raw_insert(db: &Connection, rows: u64, id: fn(u64) -> String) -> f64 {
     db.execute_batch("CREATE TABLE plain(id TEXT PRIMARY KEY, data TEXT)")
         .unwrap();
-    let data: Vec<(String, String)> = (1..=rows).map(|n| (lines::row_id(n), lines::row_data(n, 0))).collect();
+    let data: Vec<(String, String)> = (1..=rows).map(|n| (id(n), lines::row_data(n, 0))).collect();
     let start = Instant::now();
     db.execute_batch("BEGIN").unwrap();
     {
@@ -250,19 +308,27 @@ struct Session {
     format: Format,
     buckets: Vec<Bucket>,
     last_op: u64,
+    /// Names row `n`.
+    id: fn(u64) -> String,
+    /// The `start` payload (`NULL`, or the schema with the direct table).
+    start: Option<String>,
 }
 
 impl Session {
     fn new(db: Connection, workload: Workload) -> Session {
         let format = match workload {
             Workload::InitialSync { format, .. } | Workload::Diff { format } | Workload::Partial { format } => format,
-            Workload::Buckets { .. } | Workload::Views => Format::Json,
+            _ => Format::Json,
         };
         Session {
             db,
             format,
             buckets: vec![],
             last_op: 0,
+            id: workload.row_id(),
+            start: workload
+                .is_direct()
+                .then(|| format!(r#"{{"schema":{}}}"#, lines::DIRECT_SCHEMA)),
         }
     }
 
@@ -296,7 +362,7 @@ impl Session {
         let start = Instant::now();
         self.db.execute_batch("BEGIN").unwrap();
         self.db
-            .query_row("SELECT powersync_control('start', NULL)", [], |_| Ok(()))
+            .query_row("SELECT powersync_control('start', ?)", [&self.start], |_| Ok(()))
             .expect("start");
         self.db.execute_batch("COMMIT").unwrap();
         start.elapsed()
@@ -305,7 +371,7 @@ impl Session {
     fn run(&mut self, workload: Workload) -> Vec<(String, f64)> {
         let secs = |d: Duration| d.as_secs_f64();
         match workload {
-            Workload::InitialSync { rows, .. } => {
+            Workload::InitialSync { rows, .. } | Workload::DirectSync { rows } => {
                 let (ingest, complete) = self.initial_sync(rows, 10, |_| 3);
                 self.expect_rows(rows);
                 vec![
@@ -323,7 +389,7 @@ impl Session {
                     ("total".into(), secs(ingest + complete)),
                 ]
             }
-            Workload::Diff { .. } => {
+            Workload::Diff { .. } | Workload::DirectDiff => {
                 self.initial_sync(BASE_ROWS, 10, |_| 3);
                 let removes: Vec<u64> = diff_ops().into_iter().filter(|n| n % 1000 == 1).collect();
                 let ops: Vec<(u64, bool)> = diff_ops().into_iter().map(|n| (n, n % 1000 == 1)).collect();
@@ -353,7 +419,7 @@ impl Session {
                     ("total".into(), secs(lines + complete)),
                 ]
             }
-            Workload::Views => self.views(),
+            Workload::Views | Workload::DirectWrites => self.views(),
         }
     }
 
@@ -401,7 +467,7 @@ impl Session {
                 });
                 n += 1;
             }
-            ingest += self.timed(lines::data_line(&self.buckets[b].name, &ops));
+            ingest += self.timed(lines::data_line(&self.buckets[b].name, &ops, self.id));
         }
         let complete = self.timed(lines::checkpoint_complete(rows));
         (ingest, complete)
@@ -427,7 +493,7 @@ impl Session {
         let mut lines_time = self.timed(lines::checkpoint_diff(self.last_op, &self.buckets));
         for (b, ops) in per_bucket.iter().enumerate() {
             for chunk in ops.chunks(OPS_PER_LINE) {
-                lines_time += self.timed(lines::data_line(&self.buckets[b].name, chunk));
+                lines_time += self.timed(lines::data_line(&self.buckets[b].name, chunk, self.id));
             }
         }
         let complete = match partial {
@@ -439,6 +505,7 @@ impl Session {
 
     fn views(&mut self) -> Vec<(String, f64)> {
         let db = &self.db;
+        let id = self.id;
         let one_tx = |f: &dyn Fn()| {
             let start = Instant::now();
             db.execute_batch("BEGIN").unwrap();
@@ -456,7 +523,7 @@ impl Session {
                 .unwrap();
             for n in 1..=BASE_ROWS {
                 stmt.execute(params![
-                    lines::row_id(n),
+                    id(n),
                     format!("item {n}"),
                     descriptions[n as usize - 1],
                     n as i64,
@@ -472,13 +539,13 @@ impl Session {
                 .prepare("UPDATE items SET qty = qty + 1, done = 1 WHERE id = ?")
                 .unwrap();
             for n in 1..=BASE_ROWS {
-                stmt.execute([lines::row_id(n)]).unwrap();
+                stmt.execute([id(n)]).unwrap();
             }
         });
         let delete = one_tx(&|| {
             let mut stmt = db.prepare("DELETE FROM items WHERE id = ?").unwrap();
             for n in 1..=BASE_ROWS {
-                stmt.execute([lines::row_id(n)]).unwrap();
+                stmt.execute([id(n)]).unwrap();
             }
         });
         // What an SDK's upload loop does: read a batch of 100, upload it, delete it.
