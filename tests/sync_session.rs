@@ -238,7 +238,10 @@ fn full_session() {
         [json!({"FetchCredentials": {"did_expire": false}})]
     );
     let expired = sdk.line(json!({"token_expires_in": 0}));
-    assert_eq!(kinds(&expired), ["FetchCredentials", "UpdateSyncStatus", "CloseSyncStream"]);
+    assert_eq!(
+        kinds(&expired),
+        ["FetchCredentials", "UpdateSyncStatus", "CloseSyncStream"]
+    );
     assert_eq!(expired[0], json!({"FetchCredentials": {"did_expire": true}}));
     assert_eq!(expired[1]["UpdateSyncStatus"]["status"]["connected"], json!(false));
     assert_eq!(expired[2], json!({"CloseSyncStream": {"hide_disconnect": false}}));

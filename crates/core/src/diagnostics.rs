@@ -24,7 +24,7 @@ use crate::function::{Call, Output};
 use crate::schema::existing;
 use crate::sql;
 use crate::state::DatabaseState;
-use crate::sync::checkpoint_requests::MAX_OP_ID;
+use crate::sync::checkpoint_requests::{self, MAX_OP_ID};
 
 /// The highest internal schema version this build writes.
 const LATEST_VERSION: i64 = crate::migrations::LATEST_VERSION;
@@ -33,17 +33,6 @@ pub fn diagnostics_fn(call: &Call) -> PsResult<Output> {
     let db = call.connection();
     let document = collect(&db, call.state)?;
     Ok(Output::Json(document.to_string()))
-}
-
-/// One value of `ps_kv` as an integer.
-fn kv_int(db: &Connection, key: &str) -> PsResult<Option<i64>> {
-    Ok(sql::query_optional(
-        db,
-        "SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?",
-        [key],
-        |r| r.get::<_, Option<i64>>(0),
-    )?
-    .flatten())
 }
 
 fn count(db: &Connection, sql_text: &str) -> PsResult<i64> {
@@ -182,24 +171,21 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
     }
 
     let buckets = bucket_rows(db, state)?;
-    let oplog_ops: i64 = buckets
-        .iter()
-        .map(|b| match b[1] {
-            Value::Integer(n) => n,
-            _ => 0,
-        })
-        .sum();
+    // Both tables have their op count in the second column.
+    let total_ops = |rows: &[Vec<Value>]| -> i64 {
+        rows.iter()
+            .map(|r| match r[1] {
+                Value::Integer(n) => n,
+                _ => 0,
+            })
+            .sum()
+    };
+    let oplog_ops = total_ops(&buckets);
     let uploads = upload_rows(db)?;
-    let upload_ops: i64 = uploads
-        .iter()
-        .map(|u| match u[1] {
-            Value::Integer(n) => n,
-            _ => 0,
-        })
-        .sum();
-    let target = kv_int(db, "target_checkpoint_request_id")?;
-    let last_seen = kv_int(db, "last_seen_checkpoint_request_id")?;
-    let last_applied = kv_int(db, "last_applied_checkpoint_request_id")?;
+    let upload_ops = total_ops(&uploads);
+    let target = checkpoint_requests::read(db, "target_checkpoint_request_id")?;
+    let last_seen = checkpoint_requests::read(db, "last_seen_checkpoint_request_id")?;
+    let last_applied = checkpoint_requests::read(db, "last_applied_checkpoint_request_id")?;
     let priorities = sql::query_all(
         db,
         "SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority",

@@ -79,34 +79,6 @@ fn update_tables(
                         },
                     );
                 }
-                (false, true) => {
-                    if same_kind {
-                        source = Source::Replaced(old);
-                    }
-                    leftovers.insert(
-                        &old.name,
-                        Leftover {
-                            table: old,
-                            moved: same_kind,
-                        },
-                    );
-                    // The direct table takes the name of the view over the old table.
-                    if let Some(view) = sets.remove(old.name.as_str()) {
-                        view.remove(db)?;
-                    }
-                }
-                (true, false) => {
-                    if same_kind {
-                        source = Source::Replaced(old);
-                    }
-                    leftovers.insert(
-                        &old.name,
-                        Leftover {
-                            table: old,
-                            moved: same_kind,
-                        },
-                    );
-                }
                 (true, true) if same_kind => {
                     resync |= migrate_columns(db, old, table, sets)?;
                     continue;
@@ -118,6 +90,26 @@ fn update_tables(
                         move_into_untyped(db, old)?;
                     }
                     drop_table(db, &old.storage)?;
+                }
+                (old_direct, _) => {
+                    // JSON <-> direct: the new table is created below; the old one is dropped at
+                    // the end, its rows copied over when both are of the same kind.
+                    if same_kind {
+                        source = Source::Replaced(old);
+                    }
+                    leftovers.insert(
+                        &old.name,
+                        Leftover {
+                            table: old,
+                            moved: same_kind,
+                        },
+                    );
+                    // A direct table takes the name of the view over the old JSON table.
+                    if !old_direct {
+                        if let Some(view) = sets.remove(old.name.as_str()) {
+                            view.remove(db)?;
+                        }
+                    }
                 }
             }
         }

@@ -13,7 +13,8 @@ const LAST_APPLIED: &str = "last_applied_checkpoint_request_id";
 /// The target set by a local write: "wait until the service acknowledged everything".
 pub const MAX_OP_ID: i64 = i64::MAX;
 
-fn read(db: &Connection, key: &str) -> PsResult<Option<i64>> {
+/// A `ps_kv` value as an integer.
+pub fn read(db: &Connection, key: &str) -> PsResult<Option<i64>> {
     Ok(sql::query_optional(
         db,
         "SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?",
