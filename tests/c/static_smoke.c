@@ -55,7 +55,7 @@ int main(void) {
             fprintf(stderr, "FAIL open\n");
             return 1;
         }
-        expect_text(db, "select powersync_rs_version()", "0.5.3/", 14);
+        expect_text(db, "select powersync_rs_version()", "0.5.4/", 14);
         expect_text(db, "select count(*) from sqlite_master", "0", 1);
         expect_exec(db, "begin; select powersync_init(); commit;");
         expect_text(db, "select powersync_client_id()", "", 36);
