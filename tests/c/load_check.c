@@ -23,13 +23,13 @@ int main(int argc, char **argv) {
             sqlite3_stmt *stmt = NULL;
             ok = sqlite3_prepare_v2(db, "select powersync_rs_version()", -1, &stmt, NULL) == SQLITE_OK &&
                  sqlite3_step(stmt) == SQLITE_ROW &&
-                 strncmp((const char *)sqlite3_column_text(stmt, 0), "0.5.3/", 6) == 0;
+                 strncmp((const char *)sqlite3_column_text(stmt, 0), "0.5.4/", 6) == 0;
             sqlite3_finalize(stmt);
         }
     } else {
         char want[256];
         snprintf(want, sizeof want,
-                 "Could not initialize PowerSync: Version 0.5.3 of the PowerSync SQLite extension requires "
+                 "Could not initialize PowerSync: Version 0.5.4 of the PowerSync SQLite extension requires "
                  "SQLite version number 3038000 or later, but was loaded against %s (%d)",
                  sqlite3_libversion(), sqlite3_libversion_number());
         ok = rc != SQLITE_OK && err != NULL && strstr(err, want) != NULL;
