@@ -97,9 +97,9 @@ const UPLOADS: &str = "SELECT tx_id, count(*), min(id), max(id), group_concat(DI
 
 fn upload_rows(db: &Connection) -> PsResult<Vec<Vec<Value>>> {
     sql::query_all(db, UPLOADS, [], |row| {
-        Ok((0..5)
+        (0..5)
             .map(|i| row.get::<_, Value>(i))
-            .collect::<rusqlite::Result<Vec<Value>>>()?)
+            .collect::<rusqlite::Result<Vec<Value>>>()
     })
 }
 
@@ -132,11 +132,15 @@ fn rows_to_json(columns: &[&str], rows: &[Vec<Value>]) -> Json {
 
 /// The whole document (see the module comment).
 pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
-    let internal_version = count(
+    let initialised = count(
         db,
-        "SELECT ifnull(max(id), 0) FROM ps_migration WHERE (SELECT count(*) FROM sqlite_master WHERE name = 'ps_migration') > 0",
-    )
-    .or_else(|_| Ok::<_, crate::error::PsError>(0))?;
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ps_migration'",
+    )? > 0;
+    let internal_version = if initialised {
+        count(db, "SELECT ifnull(max(id), 0) FROM ps_migration")?
+    } else {
+        0
+    };
     if internal_version == 0 {
         return Ok(json!({
             "internal_version": 0,
