@@ -3,10 +3,11 @@
 //! fresh database file, so peak RSS and database size belong to one run; the builds alternate
 //! within each repetition. Prints a table; nothing here is a test.
 //!
-//! The reference of the JSON-table workloads is 0.5.3 from the npm package
-//! (`tools/reference/setup.sh`, run by `make bench`); the direct-table workloads (`direct-*`)
-//! compare against the 0.5.4 build (`tools/reference/setup054.sh`, not run by `make bench`).
-//! Without a reference only our numbers and the raw limit are shown.
+//! The reference is the 0.5.4 build, the drop-in target (`tools/reference/setup054.sh`, not run
+//! by `make bench`); without it the JSON-table workloads fall back to 0.5.3 from the npm package
+//! (`tools/reference/setup.sh`, run by `make bench`) and the direct-table workloads (`direct-*`)
+//! show our numbers and the raw limit only. After the table, the initial-sync scale curve
+//! (`sync-<rows>-json`, UUID ids, and its sequential-id row) is printed again per row.
 
 mod lines;
 mod workloads;
@@ -26,7 +27,8 @@ options:
   --reps N        repetitions of every run (default 3); the table shows medians
   --large         also run the initial sync of 1,000,000 rows (JSON and BSON; several minutes)
   --only A,B      only the workloads whose id contains one of these (e.g. sync-100000,views;
-                  `direct` for the direct-table ones)
+                  `direct` for the direct-table ones; `curve` for the initial-sync scale curve:
+                  sync-<10000|100000|300000>-json, sync-100000-json-seq, 1M with --large)
   --list          print the workload ids and exit
   --help          this text
 
@@ -35,8 +37,10 @@ environment: POWERSYNC_EXTENSION overrides our build (default target/release/lib
              database closes (resident memory per mapping; use with --child for one run).
              PS_BENCH_SQL=SQL: run after the database's pragmas in every run (experiments,
              e.g. 'PRAGMA temp_store=MEMORY').
-Reference: 0.5.3 (npm, .cache/reference/) for the JSON-table workloads, 0.5.4
-(.cache/reference054/, tools/reference/setup054.sh) for direct-*: 0.5.3 has no direct tables.
+Reference: 0.5.4 (.cache/reference054/, tools/reference/setup054.sh), the drop-in target; if it
+is missing, 0.5.3 (npm, .cache/reference/) for the JSON-table workloads and none for direct-*
+(0.5.3 has no direct tables). Every database: WAL, synchronous=NORMAL, cache_size=-50000; rows
+have UUIDv4 ids (deterministic, random order) except in sync-100000-json-seq (r00000001, ...).
 Rates are rows (or ops) per second; speedup = our rate / reference rate (above 1: we are faster);
 raw = our rate as a fraction of inserting the same rows into a plain table with one statement.";
 
@@ -84,16 +88,28 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 }
 
 fn all_workloads(large: bool) -> Vec<Workload> {
-    let mut sizes = vec![10_000, 100_000];
+    let mut sizes = vec![10_000, 100_000, 300_000];
     if large {
         sizes.push(1_000_000);
     }
     let mut all = vec![];
     for rows in sizes {
         for format in [Format::Json, Format::Bson] {
-            all.push(Workload::InitialSync { rows, format });
+            // The 300k size is on the curve only (JSON).
+            if rows != 300_000 || format == Format::Json {
+                all.push(Workload::InitialSync {
+                    rows,
+                    format,
+                    seq: false,
+                });
+            }
         }
     }
+    all.push(Workload::InitialSync {
+        rows: 100_000,
+        format: Format::Json,
+        seq: true,
+    });
     all.push(Workload::Diff { format: Format::Json });
     all.push(Workload::Diff { format: Format::Bson });
     all.push(Workload::Partial { format: Format::Json });
@@ -181,7 +197,12 @@ fn main() {
     });
     let mut selected = all_workloads(options.large || options.only.iter().any(|o| o.contains("1000000")));
     if !options.only.is_empty() {
-        selected.retain(|w| options.only.iter().any(|o| w.id().contains(o.as_str())));
+        selected.retain(|w| {
+            options
+                .only
+                .iter()
+                .any(|o| w.id().contains(o.as_str()) || (o == "curve" && w.in_curve()))
+        });
     }
     if options.list {
         for w in all_workloads(true) {
@@ -197,28 +218,40 @@ fn main() {
     assert!(ours.exists(), "build the extension first (make build)");
     let ref053 = root.join(".cache/reference/node/package/lib/libpowersync_x64.linux.so");
     let ref054 = root.join(".cache/reference054/libpowersync054.so");
-    for (direct, reference, which, setup) in [
-        (false, &ref053, "0.5.3", "setup.sh"),
-        (true, &ref054, "0.5.4", "setup054.sh"),
-    ] {
-        if !selected.iter().any(|w| w.is_direct() == direct) {
-            continue;
-        } else if reference.exists() {
-            println!("ref = {which} ({})", reference.display());
+    // The reference of a workload: 0.5.4 (the drop-in target), else 0.5.3 where it can run it.
+    let reference_of = |w: &Workload| -> Option<(&Path, &'static str)> {
+        if ref054.exists() {
+            Some((&ref054, "0.5.4"))
+        } else if !w.is_direct() && ref053.exists() {
+            Some((&ref053, "0.5.3"))
         } else {
-            println!("({which} reference build not installed: run tools/reference/{setup} to compare)");
+            None
+        }
+    };
+    if ref054.exists() {
+        println!("ref = 0.5.4 ({})", ref054.display());
+    } else {
+        println!("(0.5.4 reference build not installed: run tools/reference/setup054.sh to compare against it)");
+        if selected.iter().any(|w| !w.is_direct()) {
+            if ref053.exists() {
+                println!("ref = 0.5.3 ({}) for the JSON-table workloads", ref053.display());
+            } else {
+                println!("(0.5.3 reference not installed: run tools/reference/setup.sh)");
+            }
         }
     }
 
     println!(
-        "{:<18} {:<9} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}",
+        "{:<20} {:<9} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}",
         "workload", "phase", "ours/s", "ref/s", "speedup", "raw", "ours MB", "ref MB", "ours DB", "ref DB"
     );
+    let mut curve: Vec<CurveRow> = vec![];
+    let mut curve_ref = None;
     for workload in selected {
-        let reference = if workload.is_direct() { &ref054 } else { &ref053 };
+        let reference = reference_of(&workload);
         let mut builds = vec![("ours", ours.display().to_string())];
-        if reference.exists() {
-            builds.push(("ref", reference.display().to_string()));
+        if let Some((path, _)) = reference {
+            builds.push(("ref", path.display().to_string()));
         }
         builds.push(("raw", "raw".to_string()));
         // reports[build][rep]; the order of the builds rotates with the repetition.
@@ -239,7 +272,7 @@ fn main() {
             let reference = has_ref.then(|| median(reports[1].iter().map(|r| phase(r, name)).collect()));
             let first = index == 0;
             println!(
-                "{:<18} {:<9} {:>9} {:>9} {:>8} {:>5.0}% {:>9} {:>9} {:>8} {:>8}",
+                "{:<20} {:<9} {:>9} {:>9} {:>8} {:>5.0}% {:>9} {:>9} {:>8} {:>8}",
                 if first { workload.id() } else { String::new() },
                 name,
                 rate(units, ours),
@@ -272,7 +305,7 @@ fn main() {
             let ours = median(reports[0].iter().map(|r| phase(r, "ingest")).collect());
             let reference = has_ref.then(|| median(reports[1].iter().map(|r| phase(r, "ingest")).collect()));
             println!(
-                "{:<18} {:<9} {:>9} {:>9} {:>8}  ({lines} data lines)",
+                "{:<20} {:<9} {:>9} {:>9} {:>8}  ({lines} data lines)",
                 "",
                 "per line",
                 format!("{:.0}us", 1e6 * ours / lines as f64),
@@ -281,11 +314,132 @@ fn main() {
             );
         }
         println!(
-            "{:<18} {:<9} raw limit {} rows/s, peak {:.1} MB",
+            "{:<20} {:<9} raw limit {} rows/s, peak {:.1} MB",
             "",
             "",
             rate(workload.raw_rows(), raw_secs),
             peak(builds.len() - 1)
         );
+        if workload.in_curve() {
+            let rows = workload.raw_rows() as f64;
+            let point = |b: usize| CurvePoint {
+                us_per_row: 1e6 * median(reports[b].iter().map(|r| phase(r, "total")).collect()) / rows,
+                peak_mb: peak(b),
+                wal_mb: median(reports[b].iter().map(|r| r.wal_bytes as f64).collect()) / 1_048_576.0,
+                db_mb: size(b),
+            };
+            curve_ref = reference.map(|(_, which)| which);
+            curve.push(CurveRow {
+                workload,
+                ours: point(0),
+                reference: has_ref.then(|| point(1)),
+            });
+        }
+    }
+    if !curve.is_empty() {
+        print_curve(&curve, curve_ref);
+    }
+}
+
+/// One build's point of the scale curve (medians).
+struct CurvePoint {
+    /// `start` to `checkpoint_complete`, per row.
+    us_per_row: f64,
+    peak_mb: f64,
+    /// The largest `-wal` file seen during the sync.
+    wal_mb: f64,
+    db_mb: f64,
+}
+
+struct CurveRow {
+    workload: Workload,
+    ours: CurvePoint,
+    reference: Option<CurvePoint>,
+}
+
+/// The initial-sync scale curve: per-row cost, peak RSS, largest WAL and database size per size,
+/// then the growth of the per-row cost from the smallest to the largest UUID size and the cost of
+/// UUID over sequential ids.
+fn print_curve(curve: &[CurveRow], reference: Option<&str>) {
+    println!();
+    println!(
+        "initial-sync scale curve: JSON lines of 1,000 ops, one transaction each; WAL, \
+         synchronous=NORMAL, cache_size=-50000; ref = {}",
+        reference.unwrap_or("none")
+    );
+    println!(
+        "us/row: start to checkpoint_complete per row; MB: peak RSS; WAL: the largest -wal file seen \
+         during the sync (MB); DB: the final database size (MB)"
+    );
+    println!(
+        "{:<20} {:>5} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "workload",
+        "ids",
+        "ours us/row",
+        "ref us/row",
+        "speedup",
+        "ours MB",
+        "ref MB",
+        "ours WAL",
+        "ref WAL",
+        "ours DB",
+        "ref DB"
+    );
+    let opt = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
+    for row in curve {
+        let r = row.reference.as_ref();
+        let seq = matches!(row.workload, Workload::InitialSync { seq: true, .. });
+        println!(
+            "{:<20} {:>5} {:>11.2} {:>11} {:>8} {:>8.1} {:>8} {:>8.1} {:>8} {:>8.1} {:>8}",
+            row.workload.id(),
+            if seq { "seq" } else { "uuid" },
+            row.ours.us_per_row,
+            opt(r.map(|p| p.us_per_row), 2),
+            r.map_or(String::new(), |p| format!("{:.2}x", p.us_per_row / row.ours.us_per_row)),
+            row.ours.peak_mb,
+            opt(r.map(|p| p.peak_mb), 1),
+            row.ours.wal_mb,
+            opt(r.map(|p| p.wal_mb), 1),
+            row.ours.db_mb,
+            opt(r.map(|p| p.db_mb), 1),
+        );
+    }
+    let uuid: Vec<&CurveRow> = curve
+        .iter()
+        .filter(|r| matches!(r.workload, Workload::InitialSync { seq: false, .. }))
+        .collect();
+    let rows = |r: &CurveRow| r.workload.raw_rows();
+    let (Some(small), Some(large)) = (uuid.iter().min_by_key(|r| rows(r)), uuid.iter().max_by_key(|r| rows(r))) else {
+        return;
+    };
+    if rows(small) < rows(large) {
+        let growth = |a: Option<&CurvePoint>, b: Option<&CurvePoint>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.2}x", b.us_per_row / a.us_per_row),
+            _ => "-".to_string(),
+        };
+        println!(
+            "per-row cost growth {} -> {} rows: ours {}, ref {}",
+            rows(small),
+            rows(large),
+            growth(Some(&small.ours), Some(&large.ours)),
+            growth(small.reference.as_ref(), large.reference.as_ref()),
+        );
+    }
+    for seq in curve
+        .iter()
+        .filter(|r| matches!(r.workload, Workload::InitialSync { seq: true, .. }))
+    {
+        if let Some(same) = uuid.iter().find(|u| rows(u) == rows(seq)) {
+            let gap = |s: Option<&CurvePoint>, u: Option<&CurvePoint>| match (s, u) {
+                (Some(s), Some(u)) => format!("{:.2}x", u.us_per_row / s.us_per_row),
+                _ => "-".to_string(),
+            };
+            println!(
+                "UUID over sequential ids at {} rows (per-row cost): ours {}, ref {}",
+                rows(seq),
+                gap(Some(&seq.ours), Some(&same.ours)),
+                gap(seq.reference.as_ref(), same.reference.as_ref()),
+            );
+        }
     }
 }

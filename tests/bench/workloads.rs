@@ -1,8 +1,11 @@
 //! One measured run of one workload on one build, in this (child) process: a fresh database
-//! file (WAL, `synchronous=NORMAL`), the workload, then the timed phases, the peak RSS and the
-//! database size on one `RESULT` line for the parent.
+//! file (WAL, `synchronous=NORMAL`, `cache_size=-50000`, as the SDKs open it), the workload, then
+//! the timed phases, the peak RSS, the largest WAL file seen and the database size on one
+//! `RESULT` line for the parent. Rows are named by UUIDv4 ids (deterministic, in random order),
+//! except in the `-seq` variant of the initial sync.
 
-use std::path::Path;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
@@ -22,10 +25,12 @@ pub enum Format {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Workload {
-    /// Initial sync of `rows` rows over 10 buckets.
+    /// Initial sync of `rows` rows over 10 buckets; `seq`: sequential ids (`r00000001`) instead
+    /// of UUIDs.
     InitialSync {
         rows: u64,
         format: Format,
+        seq: bool,
     },
     /// On a synced 100k-row database: update 1 % and remove 0.1 % of the rows.
     Diff {
@@ -41,7 +46,7 @@ pub enum Workload {
     },
     /// 100k inserts, updates and deletes through the view, then draining `ps_crud`.
     Views,
-    /// Direct tables (0.5.4; UUIDv4 ids, JSON lines, the `start` payload carrying the schema):
+    /// Direct tables (0.5.4; JSON lines, the `start` payload carrying the schema):
     /// `DirectSync` is `InitialSync` into the direct table `items`, `DirectDiff` is `Diff` on it,
     /// `DirectWrites` is `Views` on the table itself (its triggers record `ps_crud`).
     DirectSync {
@@ -54,7 +59,9 @@ pub enum Workload {
 impl Workload {
     pub fn id(&self) -> String {
         match self {
-            Workload::InitialSync { rows, format } => format!("sync-{}-{}", rows, fmt_name(*format)),
+            Workload::InitialSync { rows, format, seq } => {
+                format!("sync-{}-{}{}", rows, fmt_name(*format), if *seq { "-seq" } else { "" })
+            }
             Workload::Diff { format } => format!("diff-{}", fmt_name(*format)),
             Workload::Partial { format } => format!("partial-{}", fmt_name(*format)),
             Workload::Buckets { buckets } => format!("buckets-{buckets}"),
@@ -76,6 +83,12 @@ impl Workload {
             ["sync", rows, f] => Some(Workload::InitialSync {
                 rows: rows.parse().ok()?,
                 format: format(f)?,
+                seq: false,
+            }),
+            ["sync", rows, f, "seq"] => Some(Workload::InitialSync {
+                rows: rows.parse().ok()?,
+                format: format(f)?,
+                seq: true,
             }),
             ["diff", f] => Some(Workload::Diff { format: format(f)? }),
             ["partial", f] => Some(Workload::Partial { format: format(f)? }),
@@ -127,7 +140,7 @@ impl Workload {
         }
     }
 
-    /// Direct-table workloads: 0.5.4 only, UUIDv4 ids, `cache_size=-50000`.
+    /// Direct-table workloads: 0.5.4 only.
     pub fn is_direct(&self) -> bool {
         matches!(
             self,
@@ -135,12 +148,22 @@ impl Workload {
         )
     }
 
-    /// How row `n` is named.
+    /// The initial-sync scale curve (`--only curve`): the JSON initial syncs, UUID and sequential.
+    pub fn in_curve(&self) -> bool {
+        matches!(
+            self,
+            Workload::InitialSync {
+                format: Format::Json,
+                ..
+            }
+        )
+    }
+
+    /// How row `n` is named: a UUIDv4 (as apps name rows) but in the `-seq` variant.
     fn row_id(&self) -> fn(u64) -> String {
-        if self.is_direct() {
-            lines::uuid_id
-        } else {
-            lines::row_id
+        match self {
+            Workload::InitialSync { seq: true, .. } => lines::row_id,
+            _ => lines::uuid_id,
         }
     }
 
@@ -163,10 +186,11 @@ fn fmt_name(f: Format) -> &'static str {
     }
 }
 
-/// What a run reports: seconds per phase, peak RSS, database size.
+/// What a run reports: seconds per phase, peak RSS, the largest `-wal` file seen, database size.
 pub struct Report {
     pub phases: Vec<(String, f64)>,
     pub peak_kb: u64,
+    pub wal_bytes: u64,
     pub db_bytes: u64,
 }
 
@@ -176,7 +200,10 @@ impl Report {
         for (name, secs) in &self.phases {
             out.push_str(&format!(" {name}={secs:.6}"));
         }
-        out.push_str(&format!(" peak_kb={} db_bytes={}", self.peak_kb, self.db_bytes));
+        out.push_str(&format!(
+            " peak_kb={} wal_bytes={} db_bytes={}",
+            self.peak_kb, self.wal_bytes, self.db_bytes
+        ));
         out
     }
 
@@ -185,12 +212,14 @@ impl Report {
         let mut report = Report {
             phases: vec![],
             peak_kb: 0,
+            wal_bytes: 0,
             db_bytes: 0,
         };
         for field in rest.split_whitespace() {
             let (key, value) = field.split_once('=')?;
             match key {
                 "peak_kb" => report.peak_kb = value.parse().ok()?,
+                "wal_bytes" => report.wal_bytes = value.parse().ok()?,
                 "db_bytes" => report.db_bytes = value.parse().ok()?,
                 _ => report.phases.push((key.to_string(), value.parse().ok()?)),
             }
@@ -202,19 +231,19 @@ impl Report {
 /// Runs `workload` on `extension` (`None`: the raw-SQLite limit) in a fresh database at `path`.
 pub fn run(workload: Workload, extension: Option<&Path>, path: &Path) -> Report {
     let db = Connection::open(path).expect("open database");
-    db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        .expect("WAL");
-    if workload.is_direct() {
-        db.execute_batch("PRAGMA cache_size = -50000;").expect("cache_size");
-    }
+    // What the SDKs set on every connection.
+    db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -50000;")
+        .expect("pragmas");
+    let wal = WalWatch::new(path);
     if let Ok(sql) = std::env::var("PS_BENCH_SQL") {
         db.execute_batch(&sql).expect("PS_BENCH_SQL");
     }
     let phases = match extension {
-        None => vec![(
-            "total".to_string(),
-            raw_insert(&db, workload.raw_rows(), workload.row_id()),
-        )],
+        None => {
+            let total = raw_insert(&db, workload.raw_rows(), workload.row_id());
+            wal.sample();
+            vec![("total".to_string(), total)]
+        }
         Some(ext) => {
             let schema = if workload.is_direct() {
                 lines::DIRECT_SCHEMA
@@ -222,16 +251,39 @@ pub fn run(workload: Workload, extension: Option<&Path>, path: &Path) -> Report 
                 lines::SCHEMA
             };
             load(&db, ext, schema);
-            let mut session = Session::new(db, workload);
+            let mut session = Session::new(db, workload, wal);
             let phases = session.run(workload);
-            let db = session.db;
-            return finish(db, phases);
+            let Session { db, wal, .. } = session;
+            return finish(db, phases, wal);
         }
     };
-    finish(db, phases)
+    finish(db, phases, wal)
 }
 
-fn finish(db: Connection, phases: Vec<(String, f64)>) -> Report {
+/// The largest size of the database's `-wal` file seen: sampled after every commit of a timed
+/// call (outside the timed part). Without `journal_size_limit` SQLite never shrinks the file, so
+/// this is the WAL's high-water mark during the run.
+struct WalWatch {
+    path: PathBuf,
+    max: Cell<u64>,
+}
+
+impl WalWatch {
+    fn new(db: &Path) -> WalWatch {
+        WalWatch {
+            path: PathBuf::from(format!("{}-wal", db.display())),
+            max: Cell::new(0),
+        }
+    }
+
+    fn sample(&self) {
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        self.max.set(self.max.get().max(size));
+    }
+}
+
+fn finish(db: Connection, phases: Vec<(String, f64)>, wal: WalWatch) -> Report {
+    wal.sample();
     let db_bytes: i64 = db
         .query_row(
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
@@ -246,6 +298,7 @@ fn finish(db: Connection, phases: Vec<(String, f64)>) -> Report {
     Report {
         phases,
         peak_kb: peak_rss_kb(),
+        wal_bytes: wal.max.get(),
         db_bytes: db_bytes as u64,
     }
 }
@@ -312,10 +365,11 @@ struct Session {
     id: fn(u64) -> String,
     /// The `start` payload (`NULL`, or the schema with the direct table).
     start: Option<String>,
+    wal: WalWatch,
 }
 
 impl Session {
-    fn new(db: Connection, workload: Workload) -> Session {
+    fn new(db: Connection, workload: Workload, wal: WalWatch) -> Session {
         let format = match workload {
             Workload::InitialSync { format, .. } | Workload::Diff { format } | Workload::Partial { format } => format,
             _ => Format::Json,
@@ -329,6 +383,7 @@ impl Session {
             start: workload
                 .is_direct()
                 .then(|| format!(r#"{{"schema":{}}}"#, lines::DIRECT_SCHEMA)),
+            wal,
         }
     }
 
@@ -355,7 +410,9 @@ impl Session {
         }
         .expect("powersync_control");
         self.db.execute_batch("COMMIT").unwrap();
-        start.elapsed()
+        let elapsed = start.elapsed();
+        self.wal.sample();
+        elapsed
     }
 
     fn start(&self) -> Duration {
@@ -365,7 +422,9 @@ impl Session {
             .query_row("SELECT powersync_control('start', ?)", [&self.start], |_| Ok(()))
             .expect("start");
         self.db.execute_batch("COMMIT").unwrap();
-        start.elapsed()
+        let elapsed = start.elapsed();
+        self.wal.sample();
+        elapsed
     }
 
     fn run(&mut self, workload: Workload) -> Vec<(String, f64)> {
