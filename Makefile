@@ -201,10 +201,12 @@ fuzz:
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $$dict); \
 	done
 
-# Our cdylib and the reference build side by side on the same workloads (installs the reference
-# into .cache/ first; a manual measurement, never part of CI).
+# Our cdylib and the reference builds side by side on the same workloads (installs the 0.5.3
+# reference from npm and builds the 0.5.4 one into .cache/ first; every workload compares with
+# 0.5.4 when it is there; a manual measurement, never part of CI).
 bench: build
 	bash tools/reference/setup.sh >/dev/null
+	bash tools/reference/setup054.sh >/dev/null || echo "bench: the 0.5.4 reference could not be built; comparing with 0.5.3 where possible"
 	$(CARGO) bench -p libpowersync-tests --bench compare -- $(BENCH_ARGS)
 
 # Differential check against the reference build of the drop-in target, 0.5.4 (built from the
