@@ -6,12 +6,9 @@ use serde::Deserialize;
 
 use crate::credentials::Credentials;
 use crate::error::{redact, SyncError};
-use crate::framing::Framing;
 #[cfg(test)]
 use crate::framing::BSON_CONTENT_TYPE;
-
-pub(crate) const NDJSON_ACCEPT: &str = "application/x-ndjson";
-pub(crate) const STREAM_ACCEPT: &str = "application/vnd.powersync.bson-stream;q=0.9,application/x-ndjson;q=0.8";
+use crate::framing::{Framing, NDJSON_ACCEPT, STREAM_ACCEPT};
 
 pub(crate) fn user_agent() -> String {
     format!("powersync-rust/{}", env!("CARGO_PKG_VERSION"))

@@ -402,7 +402,7 @@ impl Iteration {
                 self.mark_connected();
             }
             SyncLine::Unknown => {
-                out.push(Instruction::log(Severity::DEBUG, "Unknown sync line"));
+                out.push(Instruction::log(Severity::Debug, "Unknown sync line"));
                 self.mark_connected();
             }
         }
@@ -511,7 +511,7 @@ impl Iteration {
             // Complete and partial checkpoints report a failure with the same text.
             let list: Vec<String> = failures.iter().map(|f| f.describe()).collect();
             let warning = Instruction::log(
-                Severity::WARNING,
+                Severity::Warning,
                 format!(
                     "Could not apply checkpoint, Checksums didn't match, failed for: {}",
                     list.join(", ")
@@ -524,13 +524,13 @@ impl Iteration {
         match priority {
             None => match sync_local(db, state, &target, None, &mut self.targets, now)? {
                 SyncLocalResult::Applied => {
-                    out.push(Instruction::log(Severity::DEBUG, "Validated and applied checkpoint"));
+                    out.push(Instruction::log(Severity::Debug, "Validated and applied checkpoint"));
                     self.after_complete_apply(db, &target, now, &mut out)?;
                 }
                 SyncLocalResult::PendingLocalChanges => {
                     out.push(Instruction::CheckpointDelayedDueToLocalData {});
                     out.push(Instruction::log(
-                        Severity::INFO,
+                        Severity::Info,
                         "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint.",
                     ));
                     let fallback = self.publish_priority_zero(db, state, &target, now)?;
@@ -598,7 +598,7 @@ impl Iteration {
         let applied = target.write_checkpoint.map(|w| w.0);
         if let Some(w) = applied {
             out.push(Instruction::log(
-                Severity::DEBUG,
+                Severity::Debug,
                 format!("Applied checkpoint request id {w}"),
             ));
         }
@@ -641,7 +641,7 @@ impl Iteration {
         }
         let not_applied = || {
             Instruction::log(
-                Severity::WARNING,
+                Severity::Warning,
                 "Could not apply pending checkpoint even after completed upload",
             )
         };
@@ -657,7 +657,7 @@ impl Iteration {
         match sync_local(db, state, &pending, None, &mut self.targets, now)? {
             SyncLocalResult::Applied => {
                 out.push(Instruction::log(
-                    Severity::DEBUG,
+                    Severity::Debug,
                     "Applied pending checkpoint after completed upload",
                 ));
                 self.after_complete_apply(db, &pending, now, &mut out)?;

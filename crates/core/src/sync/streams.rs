@@ -230,7 +230,7 @@ pub fn reconcile(
                     }
                 }
             };
-            warnings.push(Instruction::log(Severity::WARNING, line));
+            warnings.push(Instruction::log(Severity::Warning, line));
         }
     }
     Ok((kept, warnings))
