@@ -1,4 +1,4 @@
-//! The service's HTTP endpoints (http.md §2). Every error message is redacted of the token.
+//! The service's HTTP endpoints (docs/protocol.md, "The client's side"). Every error message is redacted of the token.
 
 use futures_util::StreamExt;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};

@@ -1,4 +1,4 @@
-//! The sync state machine behind `powersync_control` (spec sync.md §6): one iteration from
+//! The sync state machine behind `powersync_control` (docs/protocol.md, "Commands and events"): one iteration from
 //! `start` until the stream closes, turning SDK events and service lines into database effects
 //! and instructions.
 
@@ -672,7 +672,7 @@ impl Iteration {
     }
 }
 
-/// Download progress of a new target checkpoint (§3.3): each bucket continues from its stored
+/// Download progress of a new target checkpoint (docs/protocol.md, "Bucket storage"): each bucket continues from its stored
 /// counters, except a bucket that now has fewer ops than counted (compaction), which starts from
 /// zero, in memory and in the table; the other buckets keep theirs.
 fn load_progress(db: &Connection, checkpoint: &Checkpoint) -> PsResult<Vec<(String, BucketProgress)>> {

@@ -56,7 +56,7 @@ pub fn offline_status(db: &Connection) -> PsResult<SyncStatus> {
     })
 }
 
-/// A new complete or partial sync at `priority` (§6.4): entries at or below it are replaced.
+/// A new complete or partial sync at `priority` (docs/protocol.md, "Sync status"): entries at or below it are replaced.
 pub fn record_sync(status: &mut Vec<PriorityStatus>, priority: Priority, now: i64) {
     if priority == Priority::FULL_SYNC {
         status.clear();

@@ -1,4 +1,4 @@
-//! Sync streams and subscriptions (spec sync.md §8): the `subscriptions` command, TTLs, the
+//! Sync streams and subscriptions (docs/protocol.md, "Sync streams and subscriptions"): the `subscriptions` command, TTLs, the
 //! subscription part of the stream request, and reconciling `ps_stream_subscriptions` with the
 //! streams a checkpoint reports.
 
