@@ -98,7 +98,7 @@ shell-demo: build
 test: build unit integration client-tests smoke-shell smoke-static old-sqlite faults-short
 
 unit:
-	$(CARGO) test -p powersync-core
+	$(CARGO) test -p powersync-protocol -p powersync-core
 
 integration: build
 	$(CARGO) test -p libpowersync-tests
@@ -171,7 +171,7 @@ OWN_WORKSPACES := tests/static-link/host tests/static-link/other sqlite-ext/rust
 lint:
 	$(CARGO) fmt --all --check
 	for dir in $(OWN_WORKSPACES); do $(CARGO) fmt --check --manifest-path $$dir/Cargo.toml || exit 1; done
-	$(CARGO) clippy -p powersync-core -p libpowersync-tests -p powersync-client -p powersync-test-service -p powersync-faults --all-targets -- -D warnings
+	$(CARGO) clippy -p powersync-protocol -p powersync-core -p libpowersync-tests -p powersync-client -p powersync-test-service -p powersync-faults --all-targets -- -D warnings
 	$(CARGO) clippy --release -p powersync-loadable -- -D warnings
 	$(CARGO) clippy --release -p powersync-static -- -D warnings
 

@@ -331,7 +331,7 @@ impl Session {
 
     /// Uploads the first transactions of the queue: applies them to the service, completes them
     /// (deletes them from `ps_crud`, as the app's upload handler does), and once the queue is
-    /// empty sets the write-checkpoint target and reports `completed_upload` (spec http.md §6).
+    /// empty sets the write-checkpoint target and reports `completed_upload` (docs/protocol.md, "The client's side").
     fn upload(&mut self, transactions: u8) {
         let entries: Vec<(i64, i64, String)> = {
             let mut stmt = self

@@ -1,4 +1,4 @@
-//! What the application supplies: credentials and uploads (http.md §1).
+//! What the application supplies: credentials and uploads (docs/protocol.md, "The client's side").
 
 use async_trait::async_trait;
 
@@ -21,7 +21,7 @@ pub trait BackendConnector: Send + Sync {
     /// that caches tokens itself can drop them.
     fn invalidate_credentials(&self) {}
 
-    /// Optional (checkpoint mode `requests`, http.md §2.3): post a checkpoint request through
+    /// Optional (checkpoint mode `requests`, docs/protocol.md, "The client's side"): post a checkpoint request through
     /// the application's backend instead of the service. `None` uses the service endpoint.
     async fn post_checkpoint_request(
         &self,

@@ -1,4 +1,4 @@
-//! Credentials and their cache (http.md §1, §5).
+//! Credentials and their cache (docs/protocol.md, "The client's side").
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -85,7 +85,7 @@ impl CredentialsCache {
         Ok(fresh)
     }
 
-    /// Fetches new credentials while the old ones stay usable (http.md §5); replaces them on
+    /// Fetches new credentials while the old ones stay usable (docs/protocol.md, "The client's side"); replaces them on
     /// success. The connector is told first, so that one caching tokens itself fetches anew.
     pub(crate) async fn refresh(&self) -> Result<(), SyncError> {
         self.connector.invalidate_credentials();
@@ -95,7 +95,7 @@ impl CredentialsCache {
     }
 
     /// Runs one request with the cached credentials; a 401 (or an empty token) invalidates them,
-    /// whatever the request (http.md §2).
+    /// whatever the request (docs/protocol.md, "The client's side").
     pub(crate) async fn call<T, F, Fut>(&self, request: F) -> Result<T, SyncError>
     where
         F: FnOnce(Credentials) -> Fut,

@@ -1,4 +1,4 @@
-//! The upload queue `ps_crud` as batches and transactions, and completing them (http.md §7).
+//! The upload queue `ps_crud` as batches and transactions, and completing them (docs/protocol.md, "The client's side").
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

@@ -88,7 +88,7 @@ pub enum SyncError {
     /// The connector's `upload_data` returned an error.
     #[error("upload failed: {0}")]
     Upload(ConnectorFailure),
-    /// `upload_data` returned `Ok` but the first queued change is still queued (http.md §6).
+    /// `upload_data` returned `Ok` but the first queued change is still queued (docs/protocol.md, "The client's side").
     #[error("upload failed: the connector's upload returned without completing the queued change {op_id}")]
     UploadNotCompleted { op_id: i64 },
     /// The connector's own `post_checkpoint_request` failed.

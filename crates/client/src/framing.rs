@@ -1,4 +1,4 @@
-//! Splitting the `/sync/stream` response body into sync lines (http.md §2.1).
+//! Splitting the `/sync/stream` response body into sync lines (docs/protocol.md, "HTTP stream").
 
 /// The framing chosen from the response `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -7,7 +7,12 @@ pub(crate) enum Framing {
     Bson,
 }
 
-pub(crate) const BSON_CONTENT_TYPE: &str = "application/vnd.powersync.bson-stream";
+// The content types and Accept headers are the shared contract (`powersync-protocol`).
+pub(crate) use powersync_protocol::framing::BSON_CONTENT_TYPE;
+/// `Accept` when only NDJSON is wanted.
+pub(crate) use powersync_protocol::framing::NDJSON_CONTENT_TYPE as NDJSON_ACCEPT;
+/// `Accept` by default: BSON preferred, as the SDKs send it.
+pub(crate) use powersync_protocol::framing::PREFER_BSON_ACCEPT as STREAM_ACCEPT;
 
 impl Framing {
     /// Exactly the BSON stream type selects BSON; anything else is NDJSON.

@@ -1,4 +1,4 @@
-//! The service's HTTP endpoints (http.md §2). Every error message is redacted of the token.
+//! The service's HTTP endpoints (docs/protocol.md, "The client's side"). Every error message is redacted of the token.
 
 use futures_util::StreamExt;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
@@ -6,12 +6,9 @@ use serde::Deserialize;
 
 use crate::credentials::Credentials;
 use crate::error::{redact, SyncError};
-use crate::framing::Framing;
 #[cfg(test)]
 use crate::framing::BSON_CONTENT_TYPE;
-
-pub(crate) const NDJSON_ACCEPT: &str = "application/x-ndjson";
-pub(crate) const STREAM_ACCEPT: &str = "application/vnd.powersync.bson-stream;q=0.9,application/x-ndjson;q=0.8";
+use crate::framing::{Framing, NDJSON_ACCEPT, STREAM_ACCEPT};
 
 pub(crate) fn user_agent() -> String {
     format!("powersync-rust/{}", env!("CARGO_PKG_VERSION"))

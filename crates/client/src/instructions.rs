@@ -1,20 +1,20 @@
-//! Typed decoding of the instruction arrays `powersync_control` returns (sync.md §6.3).
+//! The instruction arrays `powersync_control` returns, decoded with the shared contract
+//! (`powersync_protocol::Instruction`, docs/protocol.md "Instructions") into what the client acts
+//! on.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use powersync_protocol::instruction::Instruction as Wire;
+pub(crate) use powersync_protocol::instruction::Severity;
 
 use crate::status::CoreStatus;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub(crate) enum Severity {
-    Debug,
-    Info,
-    Warning,
-}
-
+/// An instruction as the client acts on it: the wire instruction with the status as decoded,
+/// the request kept as the extension's text (forwarded unchanged, fields a newer extension may
+/// add included), the applied request id as a number, diagnostics ignored and unknown
+/// instructions tolerated.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Instruction {
     LogLine {
@@ -37,6 +37,8 @@ pub(crate) enum Instruction {
     DidCompleteSync {
         applied_checkpoint_request_id: Option<i64>,
     },
+    /// Its payload is not decoded: the client has no use for diagnostics, and a newer extension
+    /// may add kinds.
     HandleDiagnostics,
     /// The local-write gate held a checkpoint back (extension 0.5.4): local writes must be
     /// uploaded (and acknowledged) before downloaded data is applied.
@@ -49,100 +51,59 @@ pub(crate) enum Instruction {
 #[error("{0}")]
 pub(crate) struct DecodeError(String);
 
-#[derive(Deserialize)]
-struct LogLine {
-    severity: Severity,
-    line: String,
-}
-
-#[derive(Deserialize)]
-struct StatusUpdate {
-    status: CoreStatus,
-}
-
-#[derive(Deserialize)]
-struct Establish<'a> {
-    #[serde(borrow)]
-    request: &'a RawValue,
-    #[serde(borrow, default)]
-    checkpoint_request: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct FetchCredentials {
-    did_expire: bool,
-}
-
-#[derive(Deserialize)]
-struct Close {
-    hide_disconnect: bool,
-}
-
-#[derive(Deserialize)]
-struct DidComplete {
-    #[serde(default)]
-    applied_checkpoint_request_id: Option<String>,
-}
-
 /// Decodes an instruction array. `None` (SQL NULL) is no instructions.
 pub(crate) fn decode(json: Option<&str>) -> Result<Vec<Instruction>, DecodeError> {
     let Some(json) = json else { return Ok(Vec::new()) };
-    let items: Vec<BTreeMap<&str, &RawValue>> =
-        serde_json::from_str(json).map_err(|e| DecodeError(format!("{e} in {json}")))?;
-    items
-        .into_iter()
-        .map(|item| {
-            let mut entries = item.into_iter();
-            match (entries.next(), entries.next()) {
-                (Some((name, payload)), None) => decode_one(name, payload.get()),
-                _ => Err(DecodeError(format!("an instruction must have exactly one key: {json}"))),
-            }
-        })
-        .collect()
+    let items: Vec<&RawValue> = serde_json::from_str(json).map_err(|e| DecodeError(format!("{e} in {json}")))?;
+    items.into_iter().map(|item| decode_one(item.get(), json)).collect()
 }
 
-fn decode_one(name: &str, payload: &str) -> Result<Instruction, DecodeError> {
-    fn parse<'a, T: Deserialize<'a>>(name: &str, payload: &'a str) -> Result<T, DecodeError> {
-        serde_json::from_str(payload).map_err(|e| DecodeError(format!("{name}: {e}")))
+fn decode_one(item: &str, json: &str) -> Result<Instruction, DecodeError> {
+    let fields: BTreeMap<&str, &RawValue> =
+        serde_json::from_str(item).map_err(|e| DecodeError(format!("{e} in {json}")))?;
+    let mut entries = fields.iter();
+    let (name, payload) = match (entries.next(), entries.next()) {
+        (Some((name, payload)), None) => (*name, *payload),
+        _ => return Err(DecodeError(format!("an instruction must have exactly one key: {json}"))),
+    };
+    if name == "HandleDiagnostics" {
+        return Ok(Instruction::HandleDiagnostics);
     }
-    Ok(match name {
-        "LogLine" => {
-            let l: LogLine = parse(name, payload)?;
-            Instruction::LogLine {
-                severity: l.severity,
-                line: l.line,
-            }
-        }
-        "UpdateSyncStatus" => Instruction::UpdateSyncStatus(parse::<StatusUpdate>(name, payload)?.status),
-        "EstablishSyncStream" => {
-            let e: Establish = parse(name, payload)?;
+    if !Wire::NAMES.contains(&name) {
+        return Ok(Instruction::Unknown(name.to_string()));
+    }
+    let wire: Wire = serde_json::from_str(item).map_err(|e| DecodeError(format!("{name}: {e}")))?;
+    Ok(match wire {
+        Wire::LogLine { severity, line } => Instruction::LogLine { severity, line },
+        Wire::UpdateSyncStatus { status } => Instruction::UpdateSyncStatus(status),
+        Wire::EstablishSyncStream { .. } => {
+            // Checked against the contract above; forwarded as the extension wrote it.
+            let fields: BTreeMap<&str, &RawValue> =
+                serde_json::from_str(payload.get()).map_err(|e| DecodeError(format!("{name}: {e}")))?;
             Instruction::EstablishSyncStream {
-                request: e.request.get().to_string(),
-                checkpoint_request: e.checkpoint_request.map(|c| c.get().to_string()),
+                request: fields.get("request").map(|r| r.get().to_string()).unwrap_or_default(),
+                checkpoint_request: fields
+                    .get("checkpoint_request")
+                    .map(|c| c.get())
+                    .filter(|c| *c != "null")
+                    .map(str::to_string),
             }
         }
-        "FetchCredentials" => Instruction::FetchCredentials {
-            did_expire: parse::<FetchCredentials>(name, payload)?.did_expire,
-        },
-        "CloseSyncStream" => Instruction::CloseSyncStream {
-            hide_disconnect: parse::<Close>(name, payload)?.hide_disconnect,
-        },
-        "DidCompleteSync" => {
-            let d: DidComplete = parse(name, payload)?;
-            let id = match d.applied_checkpoint_request_id {
+        Wire::FetchCredentials { did_expire } => Instruction::FetchCredentials { did_expire },
+        Wire::CloseSyncStream { hide_disconnect } => Instruction::CloseSyncStream { hide_disconnect },
+        Wire::DidCompleteSync {
+            applied_checkpoint_request_id,
+        } => Instruction::DidCompleteSync {
+            applied_checkpoint_request_id: match applied_checkpoint_request_id {
                 Some(s) => Some(
                     s.parse::<i64>()
                         .map_err(|e| DecodeError(format!("{name}: id {s:?}: {e}")))?,
                 ),
                 None => None,
-            };
-            Instruction::DidCompleteSync {
-                applied_checkpoint_request_id: id,
-            }
-        }
-        "HandleDiagnostics" => Instruction::HandleDiagnostics,
-        "CheckpointDelayedDueToLocalData" => Instruction::CheckpointDelayedDueToLocalData,
-        other => Instruction::Unknown(other.to_string()),
+            },
+        },
+        Wire::HandleDiagnostics(_) => Instruction::HandleDiagnostics,
+        Wire::CheckpointDelayedDueToLocalData {} => Instruction::CheckpointDelayedDueToLocalData,
     })
 }
 
@@ -194,7 +155,7 @@ mod tests {
 
     #[test]
     fn decodes_every_kind() {
-        let json = r#"[{"LogLine":{"severity":"WARNING","line":"x"}},{"FetchCredentials":{"did_expire":false}},{"CloseSyncStream":{"hide_disconnect":true}},{"DidCompleteSync":{}},{"DidCompleteSync":{"applied_checkpoint_request_id":"7"}},{"HandleDiagnostics":{"SchemaChange":{}}},{"CheckpointDelayedDueToLocalData":{}},{"SomethingNew":{"a":1}},{"EstablishSyncStream":{"request":{},"checkpoint_request":{"client_id":"c","checkpoint_request_id":"1"}}}]"#;
+        let json = r#"[{"LogLine":{"severity":"WARNING","line":"x"}},{"FetchCredentials":{"did_expire":false}},{"CloseSyncStream":{"hide_disconnect":true}},{"DidCompleteSync":{}},{"DidCompleteSync":{"applied_checkpoint_request_id":"7"}},{"HandleDiagnostics":{"SchemaChange":{}}},{"CheckpointDelayedDueToLocalData":{}},{"SomethingNew":{"a":1}},{"EstablishSyncStream":{"request":{"buckets":[],"include_checksum":true,"raw_data":true,"binary_data":true,"client_id":"c","parameters":null,"streams":{"include_defaults":true,"subscriptions":[]}},"checkpoint_request":{"client_id":"c","checkpoint_request_id":"1"}}}]"#;
         let out = decode(Some(json)).unwrap();
         assert_eq!(
             out,
@@ -215,11 +176,141 @@ mod tests {
                 Instruction::CheckpointDelayedDueToLocalData,
                 Instruction::Unknown("SomethingNew".into()),
                 Instruction::EstablishSyncStream {
-                    request: "{}".into(),
+                    request: r#"{"buckets":[],"include_checksum":true,"raw_data":true,"binary_data":true,"client_id":"c","parameters":null,"streams":{"include_defaults":true,"subscriptions":[]}}"#.into(),
                     checkpoint_request: Some(r#"{"client_id":"c","checkpoint_request_id":"1"}"#.into())
                 },
             ]
         );
+    }
+
+    /// Every instruction as the core writes it (the shared types, serialised the way
+    /// `powersync_control` does), decoded by the client.
+    #[test]
+    fn decodes_every_instruction_the_core_serialises() {
+        use powersync_protocol::instruction as w;
+        use powersync_protocol::status as ws;
+        let raw = |t: &str| Some(RawValue::from_string(t.to_owned()).unwrap());
+        let status = ws::SyncStatus {
+            connected: true,
+            connecting: false,
+            priority_status: vec![ws::PriorityStatus {
+                priority: 1,
+                last_synced_at: Some(1795315205000000),
+                has_synced: Some(true),
+            }],
+            downloading: Some(ws::Downloading::from_buckets(&[ws::BucketProgress {
+                priority: 3,
+                at_last: 1,
+                since_last: 2,
+                target_count: 10,
+            }])),
+            streams: vec![ws::StreamStatus {
+                name: "todos".into(),
+                parameters: raw(r#"{"list": "L1"}"#),
+                priority: Some(1),
+                active: true,
+                is_default: false,
+                has_explicit_subscription: true,
+                expires_at: Some(1795318824582000),
+                last_synced_at: None,
+                progress: ws::StreamProgress {
+                    total: 3,
+                    downloaded: 1,
+                },
+            }],
+            internal_last_applied_checkpoint_request_id: Some(8),
+        };
+        let request = || w::StreamingSyncRequest {
+            buckets: vec![w::BucketRequest {
+                name: "b".into(),
+                after: "4".into(),
+            }],
+            include_checksum: true,
+            raw_data: true,
+            binary_data: true,
+            client_id: "c1".into(),
+            parameters: None,
+            streams: w::StreamsRequest {
+                include_defaults: true,
+                subscriptions: vec![w::SubscriptionRequest {
+                    stream: "todos".into(),
+                    parameters: raw(r#"{"list": "L1"}"#),
+                    override_priority: None,
+                }],
+            },
+            app_metadata: raw(r#"{"app": 1}"#),
+        };
+        let core_side = vec![
+            w::Instruction::log(w::Severity::Info, "hello"),
+            w::Instruction::UpdateSyncStatus { status: status.clone() },
+            w::Instruction::EstablishSyncStream {
+                request: request(),
+                checkpoint_request: Some(w::CheckpointRequest {
+                    client_id: "c1".into(),
+                    checkpoint_request_id: "9".into(),
+                }),
+            },
+            w::Instruction::EstablishSyncStream {
+                request: request(),
+                checkpoint_request: None,
+            },
+            w::Instruction::FetchCredentials { did_expire: true },
+            w::Instruction::CloseSyncStream { hide_disconnect: false },
+            w::Instruction::DidCompleteSync {
+                applied_checkpoint_request_id: Some("9".into()),
+            },
+            w::Instruction::DidCompleteSync {
+                applied_checkpoint_request_id: None,
+            },
+            w::Instruction::HandleDiagnostics(w::Diagnostics::SchemaChange {
+                table: "t".into(),
+                column: "c".into(),
+                value_type: w::ValueType::Real,
+            }),
+            w::Instruction::CheckpointDelayedDueToLocalData {},
+        ];
+        let json = serde_json::to_string(&core_side).unwrap();
+        let request_json = serde_json::to_string(&request()).unwrap();
+        assert_eq!(
+            decode(Some(&json)).unwrap(),
+            vec![
+                Instruction::LogLine {
+                    severity: Severity::Info,
+                    line: "hello".into()
+                },
+                Instruction::UpdateSyncStatus(status),
+                Instruction::EstablishSyncStream {
+                    request: request_json.clone(),
+                    checkpoint_request: Some(r#"{"client_id":"c1","checkpoint_request_id":"9"}"#.into()),
+                },
+                Instruction::EstablishSyncStream {
+                    request: request_json,
+                    checkpoint_request: None,
+                },
+                Instruction::FetchCredentials { did_expire: true },
+                Instruction::CloseSyncStream { hide_disconnect: false },
+                Instruction::DidCompleteSync {
+                    applied_checkpoint_request_id: Some(9)
+                },
+                Instruction::DidCompleteSync {
+                    applied_checkpoint_request_id: None
+                },
+                Instruction::HandleDiagnostics,
+                Instruction::CheckpointDelayedDueToLocalData,
+            ]
+        );
+        assert_eq!(
+            core_side.len(),
+            w::Instruction::NAMES.len() + 2,
+            "every instruction is covered"
+        );
+    }
+
+    #[test]
+    fn known_instructions_must_match_the_contract() {
+        assert!(decode(Some(r#"[{"FetchCredentials":{}}]"#)).is_err());
+        assert!(decode(Some(r#"[{"EstablishSyncStream":{"request":{}}}]"#)).is_err());
+        assert!(decode(Some(r#"[{"UpdateSyncStatus":{"status":{"connected":1}}}]"#)).is_err());
     }
 
     #[test]

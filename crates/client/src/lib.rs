@@ -2,7 +2,7 @@
 //!
 //! [`PowerSyncDatabase`] opens a SQLite database with the extension registered in-process,
 //! runs queries, watches them, exposes the upload queue, and drives the sync protocol
-//! (`/work/shared/spec/http.md`) against a PowerSync service with [`PowerSyncDatabase::connect`].
+//! (docs/protocol.md, "The client's side") against a PowerSync service with [`PowerSyncDatabase::connect`].
 
 mod connector;
 mod credentials;
@@ -217,7 +217,7 @@ impl PowerSyncDatabase {
 
     /// Starts syncing with `connector`. Returns once the status went through "connecting" to
     /// "not connecting" (connected, or the first attempt failed and `download_error` says why;
-    /// http.md §8), or when `disconnect()` aborted it. The client keeps retrying in the
+    /// docs/protocol.md, "The client's side"), or when `disconnect()` aborted it. The client keeps retrying in the
     /// background until `disconnect`.
     pub async fn connect(&self, connector: Arc<dyn BackendConnector>, options: SyncOptions) -> Result<()> {
         options.validate().map_err(Error::Options)?;
@@ -291,7 +291,7 @@ impl PowerSyncDatabase {
         self.disconnect_and_clear_with(ClearOptions::default()).await
     }
 
-    /// [`Self::disconnect_and_clear`] with the flags of `powersync_clear` chosen (http.md §9).
+    /// [`Self::disconnect_and_clear`] with the flags of `powersync_clear` chosen (docs/protocol.md, "The client's side").
     pub async fn disconnect_and_clear_with(&self, options: ClearOptions) -> Result<()> {
         self.disconnect().await;
         let flags = i64::from(options.clear_local) | i64::from(options.soft) << 1;

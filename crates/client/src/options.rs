@@ -1,10 +1,10 @@
-//! Options of `connect` (http.md §3.3, §3.4 defaults).
+//! Options of `connect` (defaults: docs/protocol.md, "The client's side").
 
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-/// How write checkpoints are obtained after uploads (sync.md §9).
+/// How write checkpoints are obtained after uploads (docs/protocol.md, "Write checkpoints and checkpoint requests").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CheckpointMode {
     /// `GET /write-checkpoint2.json`.

@@ -1,90 +1,18 @@
-//! The public sync status (http.md §8), built from the extension's status object (sync.md §6.4)
-//! plus the client's own upload/download state.
+//! The public sync status, built from the extension's status object (`powersync-protocol`;
+//! docs/protocol.md, "Sync status") plus the client's own upload/download state.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::error::SyncError;
 
 /// Priority number of a complete sync.
-pub const FULL_SYNC_PRIORITY: i32 = 2147483647;
+pub use powersync_protocol::status::FULL_SYNC_PRIORITY;
 
-// ---- the extension's status object, decoded at the edge ----
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct CoreStatus {
-    pub connected: bool,
-    pub connecting: bool,
-    #[serde(default)]
-    pub priority_status: Vec<CorePriority>,
-    #[serde(default)]
-    pub downloading: Option<CoreDownloading>,
-    #[serde(default)]
-    pub streams: Vec<CoreStream>,
-    #[serde(default)]
-    pub internal_last_applied_checkpoint_request_id: Option<String>,
-}
-
-impl PartialEq for CoreStatus {
-    fn eq(&self, other: &Self) -> bool {
-        self.connected == other.connected
-            && self.connecting == other.connecting
-            && self.priority_status == other.priority_status
-            && self.downloading == other.downloading
-            && self.streams == other.streams
-            && self.internal_last_applied_checkpoint_request_id == other.internal_last_applied_checkpoint_request_id
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct CorePriority {
-    pub priority: i32,
-    pub last_synced_at: Option<i64>,
-    pub has_synced: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct CoreDownloading {
-    pub buckets: BTreeMap<String, CoreBucketProgress>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct CoreBucketProgress {
-    pub priority: i32,
-    pub at_last: i64,
-    pub since_last: i64,
-    pub target_count: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct CoreStream {
-    pub name: String,
-    pub parameters: Option<Box<RawValue>>,
-    pub priority: Option<i32>,
-    pub active: bool,
-    pub is_default: bool,
-    pub has_explicit_subscription: bool,
-    pub expires_at: Option<i64>,
-    pub last_synced_at: Option<i64>,
-    pub progress: Progress,
-}
-
-impl PartialEq for CoreStream {
-    fn eq(&self, o: &Self) -> bool {
-        self.name == o.name
-            && self.parameters.as_ref().map(|p| p.get()) == o.parameters.as_ref().map(|p| p.get())
-            && self.priority == o.priority
-            && self.active == o.active
-            && self.is_default == o.is_default
-            && self.has_explicit_subscription == o.has_explicit_subscription
-            && self.expires_at == o.expires_at
-            && self.last_synced_at == o.last_synced_at
-            && self.progress == o.progress
-    }
-}
+/// The extension's status object as it is on the wire (the shared contract,
+/// `powersync_protocol::SyncStatus`), decoded at the edge; [`SyncStatus`] is built from it.
+pub(crate) use powersync_protocol::status::SyncStatus as CoreStatus;
 
 // ---- public types ----
 
@@ -182,7 +110,7 @@ impl SyncStatus {
         let mut progress: Vec<(i32, Progress)> = core
             .downloading
             .iter()
-            .flat_map(|d| d.buckets.values())
+            .flat_map(|d| d.groups.iter())
             .map(|b| {
                 (
                     b.priority,
@@ -211,13 +139,13 @@ impl SyncStatus {
                 has_explicit_subscription: s.has_explicit_subscription,
                 expires_at_ms: micros_to_ms(s.expires_at),
                 last_synced_at_ms: micros_to_ms(s.last_synced_at),
-                progress: s.progress,
+                progress: Progress {
+                    total: s.progress.total,
+                    downloaded: s.progress.downloaded,
+                },
             })
             .collect();
-        self.last_applied_checkpoint_request_id = core
-            .internal_last_applied_checkpoint_request_id
-            .as_deref()
-            .and_then(|s| s.parse().ok());
+        self.last_applied_checkpoint_request_id = core.internal_last_applied_checkpoint_request_id;
     }
 
     /// The status after a disconnect: the last extension state, but offline.

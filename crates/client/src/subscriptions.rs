@@ -1,4 +1,4 @@
-//! Sync-stream subscriptions (http.md §9, sync.md §8). Parameters are kept as JSON text and sent
+//! Sync-stream subscriptions (docs/protocol.md, "Sync streams and subscriptions"). Parameters are kept as JSON text and sent
 //! byte-identical in `subscriptions`, `start.active_streams` and `update_subscriptions`.
 
 use std::time::Duration;

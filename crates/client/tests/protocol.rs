@@ -1,4 +1,4 @@
-//! End-to-end protocol details of http.md: credentials lifecycle, checkpoint requests,
+//! End-to-end protocol details of docs/protocol.md, "The client's side": credentials lifecycle, checkpoint requests,
 //! reconnect rules, `stop` at the end of every iteration, typed errors.
 
 mod common;
@@ -24,8 +24,8 @@ fn requests_mode() -> SyncOptions {
     }
 }
 
-/// Posts checkpoint requests itself (http.md §2.3). While `forward` is off it "accepts" them
-/// without telling the service, so they are never applied and must be re-posted (§6.2).
+/// Posts checkpoint requests itself (docs/protocol.md, "The client's side"). While `forward` is off it "accepts" them
+/// without telling the service, so they are never applied and must be re-posted.
 struct RequestPoster {
     inner: Arc<TestConnector>,
     forward: AtomicBool,
@@ -298,9 +298,9 @@ async fn hidden_restart_is_immediate_and_never_shows_disconnected() {
     c.db.disconnect().await;
 }
 
-/// The extension's iteration ends underneath the client (sync.md §6.1: state is per connection,
+/// The extension's iteration ends underneath the client (docs/protocol.md, "Commands and events": state is per connection,
 /// and `stop` or another `start` on the write connection replaces it): the next event of the
-/// running iteration gets `invalid state: No iteration is active`, and http.md §3.4 says to start
+/// running iteration gets `invalid state: No iteration is active`, and docs/protocol.md, "The client's side" says to start
 /// again at once. Here the application itself sends `stop` on the write connection, and queues a
 /// write in the same transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,7 +419,7 @@ async fn connect_returns_with_the_error_when_the_service_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_response_without_a_body_fails_the_iteration() {
-    // A service that answers every request with 200 and an empty body (http.md §2.1).
+    // A service that answers every request with 200 and an empty body (docs/protocol.md, "The client's side").
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -456,7 +456,7 @@ async fn a_stream_response_without_a_body_fails_the_iteration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_iteration_ends_with_stop_even_after_an_error() {
     // `powersync_clear` with the soft flag refuses to run while the extension has an active
-    // iteration (sql-api.md §4.10): it only succeeds if `stop` was sent.
+    // iteration (docs/sql-api.md, "Scalar functions"): it only succeeds if `stop` was sent.
     let svc = Arc::new(service());
     svc.apply(vec![put("lists", "l1", json!({"name": "a"}))]).unwrap();
     let soft = ClearOptions {

@@ -1,4 +1,4 @@
-//! The upload throttle (http.md §6: after a pass, wait at least `upload_throttle` before the
+//! The upload throttle (docs/protocol.md, "The client's side": after a pass, wait at least `upload_throttle` before the
 //! next one; triggers that arrive meanwhile are merged into one pass), checked for its shape in
 //! tokio's paused time: the clock only moves when every task waits for a timer (never while
 //! SQLite work runs on the blocking pool), so the times below are exact and no test waits for

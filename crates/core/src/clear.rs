@@ -1,5 +1,5 @@
-//! `powersync_clear(flags)` and `powersync_trigger_resync(clear_progress)` (spec sql-api.md
-//! §4.10–§4.11): forgetting downloaded and local data, or re-applying it on the next checkpoint.
+//! `powersync_clear(flags)` and `powersync_trigger_resync(clear_progress)` (docs/sql-api.md,
+//! "Scalar functions"): forgetting downloaded and local data, or re-applying it on the next checkpoint.
 
 use rusqlite::Connection;
 

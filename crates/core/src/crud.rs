@@ -1,4 +1,4 @@
-//! The insert-only CRUD virtual tables (spec sql-api.md §5.1, tables.md §4–§5):
+//! The insert-only CRUD virtual tables (docs/sql-api.md, "Virtual tables"; docs/internal-tables.md):
 //! `powersync_crud` (the generated triggers insert op/id/type/data/old/metadata and we build the
 //! `ps_crud` JSON) and `powersync_crud_` (insert-only tables pass finished JSON).
 //!
@@ -356,7 +356,7 @@ impl<K: KindMarker> CrudTable<K> {
         result?;
         if !self.gate_closed {
             // A local write means downloaded data may only be applied once the service has
-            // acknowledged it (the sync client's local write gate, spec sync.md §5.2).
+            // acknowledged it (the sync client's local write gate, docs/protocol.md, "Publishing").
             checkpoint_requests::close_write_gate(self.db())?;
             self.gate_closed = true;
         }

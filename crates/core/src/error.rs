@@ -1,6 +1,6 @@
 //! Typed errors and their rendering as SQLite error text and result codes.
 //!
-//! SDKs match on these texts and codes, so the templates follow `spec/sql-api.md` §2.1 exactly.
+//! SDKs match on these texts and codes, so the templates follow docs/sql-api.md, "Conventions" exactly.
 
 use std::fmt;
 

@@ -7,7 +7,7 @@
 //!   export (`sqlite3_powersync_init`, `powersync_init_static`);
 //! - [`Error`] is what registration can fail with; [`ffi`] is the SQLite C API of this build.
 //!
-//! Everything else is reached through SQL (`spec/sql-api.md`). The modules are plain Rust over
+//! Everything else is reached through SQL (docs/sql-api.md). The modules are plain Rust over
 //! rusqlite and are unit-tested against a bundled SQLite without loading a shared library.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -59,7 +59,7 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
         needs_transaction,
         func,
     };
-    // Registration order follows the reference (spec sql-api.md §1).
+    // Registration order follows the reference (docs/sql-api.md, "Loading").
     let defs = [
         f(
             "powersync_rs_version",

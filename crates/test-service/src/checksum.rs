@@ -1,5 +1,5 @@
 //! Op checksums: a deterministic 32-bit hash per op, and the wrapping sum that makes a bucket's
-//! checksum (sync.md §4). The extension only ever adds these numbers up, so any hash works as long
+//! checksum (docs/protocol.md, "Checksums"). The extension only ever adds these numbers up, so any hash works as long
 //! as the service computes the same value for the same op every time.
 
 const FNV_OFFSET: u32 = 0x811c_9dc5;

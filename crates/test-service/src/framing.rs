@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-pub(crate) const NDJSON: &str = "application/x-ndjson";
-pub(crate) const BSON: &str = "application/vnd.powersync.bson-stream";
+// The content types are the shared contract (`powersync-protocol`).
+pub(crate) use powersync_protocol::framing::{BSON_CONTENT_TYPE as BSON, NDJSON_CONTENT_TYPE as NDJSON};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(Framing::from_accept(Some("*/*")), Framing::Ndjson);
         assert_eq!(Framing::from_accept(Some(NDJSON)), Framing::Ndjson);
         assert_eq!(Framing::from_accept(Some(BSON)), Framing::Bson);
-        let sdk = "application/vnd.powersync.bson-stream;q=0.9,application/x-ndjson;q=0.8";
+        let sdk = powersync_protocol::framing::PREFER_BSON_ACCEPT;
         assert_eq!(Framing::from_accept(Some(sdk)), Framing::Bson);
         let prefers_json = "application/vnd.powersync.bson-stream;q=0.5, application/x-ndjson";
         assert_eq!(Framing::from_accept(Some(prefers_json)), Framing::Ndjson);

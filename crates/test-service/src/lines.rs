@@ -1,4 +1,4 @@
-//! The sync lines the service sends (sync.md §2), as serde types. Op ids, `last_op_id` and
+//! The sync lines the service sends (docs/protocol.md, "Sync lines"), as serde types. Op ids, `last_op_id` and
 //! `write_checkpoint` are decimal strings; checksums are numbers in 0..=2^32-1; op `data` is JSON
 //! object text. The same values serialise to NDJSON and to BSON.
 

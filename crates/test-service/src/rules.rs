@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
-/// Priority the real service gives buckets that declare none (sync.md §2.2).
+/// Priority the real service gives buckets that declare none (docs/protocol.md, "Sync lines").
 pub(crate) const DEFAULT_PRIORITY: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,7 @@ pub(crate) struct Rules {
     streams: Vec<StreamDef>,
 }
 
-/// Why a bucket is in a checkpoint (sync.md §2.3 `subscriptions`).
+/// Why a bucket is in a checkpoint (`subscriptions` in docs/protocol.md, "Sync lines").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
     /// Index into the checkpoint's `streams` list (an auto-subscribed stream).

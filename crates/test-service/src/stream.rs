@@ -22,7 +22,7 @@ const STREAM_PATH: &str = "/sync/stream";
 
 pub(crate) type Chunk = Result<Bytes, std::io::Error>;
 
-/// A decoded StreamingSyncRequest (sync.md §2.8), reduced to what the service uses.
+/// A decoded StreamingSyncRequest (docs/protocol.md, "Sync lines"), reduced to what the service uses.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamRequest {
     /// Buckets the client already has, with the last op id it holds for each.

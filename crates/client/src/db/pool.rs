@@ -177,7 +177,7 @@ pub(crate) fn control(conn: &mut Connection, op: &str, payload: ControlPayload) 
 }
 
 /// A `powersync_control` result read as text: it is TEXT JSON, INTEGER or NULL depending on the
-/// command (sync.md §6.2).
+/// command (docs/protocol.md, "Commands and events").
 pub(crate) fn as_text(value: rusqlite::types::Value) -> Option<String> {
     match value {
         rusqlite::types::Value::Null => None,

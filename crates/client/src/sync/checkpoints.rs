@@ -1,4 +1,4 @@
-//! Checkpoint requests (`checkpoint_mode: "requests"`, http.md §6.2): seeding, allocation and
+//! Checkpoint requests (`checkpoint_mode: "requests"`, docs/protocol.md, "The client's side"): seeding, allocation and
 //! re-posting.
 
 use std::sync::Arc;

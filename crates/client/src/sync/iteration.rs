@@ -1,4 +1,4 @@
-//! One sync iteration (http.md §3.2) and the download loop around it (§3.4).
+//! One sync iteration (docs/protocol.md, "The client's side") and the download loop around it (retry and reconnect).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +39,7 @@ fn start_payload(sh: &SyncShared) -> String {
 
 /// Reads the response body, frames it, and queues the lines. A gap of `idle` without any byte
 /// fails the iteration.
-/// A response that ends without a single byte fails the iteration (http.md §2.1).
+/// A response that ends without a single byte fails the iteration (docs/protocol.md, "The client's side").
 async fn read_body(mut stream: SyncStream, tx: mpsc::Sender<Event>, idle: Duration) {
     let mut framer = Framer::new(stream.framing);
     let mut received = false;

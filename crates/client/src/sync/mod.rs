@@ -21,7 +21,7 @@ use crate::options::SyncOptions;
 use crate::status::StatusError;
 use crate::PowerSyncDatabase;
 
-/// Everything funnelled into the running iteration, handled in order (http.md §3.1).
+/// Everything funnelled into the running iteration, handled in order (docs/protocol.md, "The client's side").
 #[derive(Debug)]
 pub(crate) enum Event {
     Line(Line),
@@ -41,7 +41,7 @@ pub(crate) enum End {
     Cancelled,
 }
 
-/// State of checkpoint-request seeding (http.md §6.2).
+/// State of checkpoint-request seeding (docs/protocol.md, "The client's side").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SeedState {
     NotSeeded,
@@ -123,7 +123,7 @@ impl SyncShared {
         decode(text.as_deref()).map_err(|e| SyncError::Instruction(e.to_string()))
     }
 
-    /// Reacts to one instruction (http.md §4) except `EstablishSyncStream`, which the caller
+    /// Reacts to one instruction (docs/protocol.md, "The client's side") except `EstablishSyncStream`, which the caller
     /// handles. Returns the `CloseSyncStream` flag, if this was one.
     pub(crate) async fn apply(
         self: &Arc<Self>,

@@ -1,4 +1,4 @@
-//! Setting the write-checkpoint target once the upload queue is empty (http.md §6.1).
+//! Setting the write-checkpoint target once the upload queue is empty (docs/protocol.md, "The client's side").
 
 use std::future::Future;
 

@@ -1,4 +1,4 @@
-//! The upload loop (http.md §6): throttled passes that let the connector upload `ps_crud`,
+//! The upload loop (docs/protocol.md, "The client's side"): throttled passes that let the connector upload `ps_crud`,
 //! then set the write-checkpoint target and tell the iteration.
 
 use std::sync::Arc;

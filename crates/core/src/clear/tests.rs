@@ -1,4 +1,4 @@
-//! `powersync_clear` and `powersync_trigger_resync` (spec sql-api.md §4.10–§4.11).
+//! `powersync_clear` and `powersync_trigger_resync` (docs/sql-api.md, "Scalar functions").
 
 use serde_json::json;
 

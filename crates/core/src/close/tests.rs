@@ -1,5 +1,5 @@
 //! `powersync_internal_close`: always empty, read-only, and its disconnect releases connection
-//! resources before SQLite closes (spec sql-api.md §5.2).
+//! resources before SQLite closes (docs/sql-api.md, "Virtual tables").
 
 use crate::testing::open;
 

@@ -1,4 +1,4 @@
-//! `powersync_update_hooks` (spec sql-api.md §4.14).
+//! `powersync_update_hooks` (docs/sql-api.md, "Scalar functions").
 
 use crate::testing::open;
 

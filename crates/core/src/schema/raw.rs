@@ -1,5 +1,5 @@
 //! Raw tables: discovering their local columns and `powersync_create_raw_table_crud_trigger`
-//! (spec schema.md §5.2–§5.3).
+//! (docs/schema.md, "Raw tables").
 
 use rusqlite::Connection;
 

@@ -1,11 +1,11 @@
-//! Checkpoint requests and the write-gate target in `ps_kv` (spec sync.md §9).
+//! Checkpoint requests and the write-gate target in `ps_kv` (docs/protocol.md, "Write checkpoints and checkpoint requests").
 
 use rusqlite::Connection;
 
 use crate::error::{PsError, PsResult};
 use crate::sql;
 
-// The `ps_kv` keys of checkpoint requests and the local-write gate (spec sync.md §5.2, §9).
+// The `ps_kv` keys of checkpoint requests and the local-write gate (docs/protocol.md, "Publishing").
 const LAST_REQUESTED: &str = "last_requested_checkpoint_request_id";
 const TARGET: &str = "target_checkpoint_request_id";
 const LAST_SEEN: &str = "last_seen_checkpoint_request_id";
@@ -34,7 +34,7 @@ fn write(db: &Connection, key: &str, value: i64) -> PsResult<()> {
 }
 
 /// Closes the local-write gate after a local write: downloaded data may only be applied once
-/// the service has acknowledged everything written so far (§5.2).
+/// the service has acknowledged everything written so far (docs/protocol.md, "Publishing").
 pub fn close_write_gate(db: &Connection) -> PsResult<()> {
     write(db, TARGET, MAX_OP_ID)?;
     sql::execute(db, "DELETE FROM ps_kv WHERE key IN (?, ?)", [LAST_SEEN, LAST_APPLIED])?;

@@ -1,4 +1,4 @@
-//! The sync state machine behind `powersync_control` (spec sync.md §6): one iteration from
+//! The sync state machine behind `powersync_control` (docs/protocol.md, "Commands and events"): one iteration from
 //! `start` until the stream closes, turning SDK events and service lines into database effects
 //! and instructions.
 
@@ -410,7 +410,7 @@ impl Iteration {
                 self.mark_connected();
             }
             SyncLine::Unknown => {
-                out.push(Instruction::log(Severity::DEBUG, "Unknown sync line"));
+                out.push(Instruction::log(Severity::Debug, "Unknown sync line"));
                 self.mark_connected();
             }
         }
@@ -519,7 +519,7 @@ impl Iteration {
             // Complete and partial checkpoints report a failure with the same text.
             let list: Vec<String> = failures.iter().map(|f| f.describe()).collect();
             let warning = Instruction::log(
-                Severity::WARNING,
+                Severity::Warning,
                 format!(
                     "Could not apply checkpoint, Checksums didn't match, failed for: {}",
                     list.join(", ")
@@ -532,13 +532,13 @@ impl Iteration {
         match priority {
             None => match sync_local(db, state, &target, None, &mut self.targets, now)? {
                 SyncLocalResult::Applied => {
-                    out.push(Instruction::log(Severity::DEBUG, "Validated and applied checkpoint"));
+                    out.push(Instruction::log(Severity::Debug, "Validated and applied checkpoint"));
                     self.after_complete_apply(db, &target, now, &mut out)?;
                 }
                 SyncLocalResult::PendingLocalChanges => {
                     out.push(Instruction::CheckpointDelayedDueToLocalData {});
                     out.push(Instruction::log(
-                        Severity::INFO,
+                        Severity::Info,
                         "Could not apply checkpoint due to local data. Will retry at completed upload or next checkpoint.",
                     ));
                     let fallback = self.publish_priority_zero(db, state, &target, now)?;
@@ -606,7 +606,7 @@ impl Iteration {
         let applied = target.write_checkpoint.map(|w| w.0);
         if let Some(w) = applied {
             out.push(Instruction::log(
-                Severity::DEBUG,
+                Severity::Debug,
                 format!("Applied checkpoint request id {w}"),
             ));
         }
@@ -649,7 +649,7 @@ impl Iteration {
         }
         let not_applied = || {
             Instruction::log(
-                Severity::WARNING,
+                Severity::Warning,
                 "Could not apply pending checkpoint even after completed upload",
             )
         };
@@ -665,7 +665,7 @@ impl Iteration {
         match sync_local(db, state, &pending, None, &mut self.targets, now)? {
             SyncLocalResult::Applied => {
                 out.push(Instruction::log(
-                    Severity::DEBUG,
+                    Severity::Debug,
                     "Applied pending checkpoint after completed upload",
                 ));
                 self.after_complete_apply(db, &pending, now, &mut out)?;
@@ -680,7 +680,7 @@ impl Iteration {
     }
 }
 
-/// Download progress of a new target checkpoint (§3.3): each bucket continues from its stored
+/// Download progress of a new target checkpoint (docs/protocol.md, "Bucket storage"): each bucket continues from its stored
 /// counters, except a bucket that now has fewer ops than counted (compaction), which starts from
 /// zero, in memory and in the table; the other buckets keep theirs.
 fn load_progress(db: &Connection, checkpoint: &Checkpoint) -> PsResult<Vec<(String, BucketProgress)>> {

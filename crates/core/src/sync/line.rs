@@ -1,4 +1,4 @@
-//! Sync lines sent by the service (spec sync.md §2) and their value typing rules (§2.2).
+//! Sync lines sent by the service (docs/protocol.md, "Sync lines") and their value typing rules.
 //!
 //! Decoded with serde from JSON text (serde_json) and from BSON (our decoder in `sync/bson.rs`), so
 //! both framings share one set of types and serde's error texts.

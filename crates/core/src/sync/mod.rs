@@ -1,4 +1,4 @@
-//! The sync client behind `powersync_control` (spec sync.md): line decoding (`line`, with the BSON
+//! The sync client behind `powersync_control` (docs/protocol.md): line decoding (`line`, with the BSON
 //! decoder in `bson`), bucket storage and checksums (`storage`), publishing (`sync_local`, with
 //! `row_targets` choosing the table, `raw_tables` / `direct_tables` building statements and
 //! `row_writer` running them), streams, status, instructions, checkpoint requests and the state machine
@@ -60,7 +60,7 @@ pub struct SyncClient {
 
 /// A handle with a statement cache that outlives the call, if the close table is connected:
 /// its disconnect drops the handle, finalising the statements before SQLite checks for
-/// unfinalised ones at close (spec sql-api.md §5.2).
+/// unfinalised ones at close (docs/sql-api.md, "Virtual tables").
 fn cached_connection(call: &Call) -> Option<Connection> {
     // An error here only means no caching; the call itself reports real problems.
     let _ = sql::execute_batch(&call.connection(), "SELECT 1 FROM powersync_internal_close");

@@ -1,4 +1,4 @@
-//! The statements that write synced rows into raw tables (spec sync.md §5.1): the app's own, or
+//! The statements that write synced rows into raw tables (docs/protocol.md, "Publishing"): the app's own, or
 //! inferred from the local table.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! Writing synced rows with a put and a delete statement and their parameter sources: the one
-//! path for raw tables, direct tables and JSON tables (spec sync.md §5.1).
+//! path for raw tables, direct tables and JSON tables (docs/protocol.md, "Publishing").
 //!
 //! A [`TableWriter`] lives for one publish and prepares each statement on first use (from the
 //! connection's statement cache), so a row costs one bind and one step. Values of `Column`

@@ -1,4 +1,4 @@
-//! Bucket storage (spec sync.md §3–§4): applying `data` lines to `ps_oplog`/`ps_buckets`,
+//! Bucket storage (docs/protocol.md, "Bucket storage"): applying `data` lines to `ps_oplog`/`ps_buckets`,
 //! deleting buckets, progress counters and checksum validation.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use crate::error::{PsError, PsResult};
 use crate::sql;
 use crate::sync::line::{BucketChecksum, Checksum, DataLine, OpType};
 
-/// Applies one `data` line (§3.1). `raw_size` is the byte length of the line as received.
+/// Applies one `data` line (docs/protocol.md, "Bucket storage"). `raw_size` is the byte length of the line as received.
 pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsResult<()> {
     let sql = "INSERT INTO ps_buckets(name) VALUES(?) ON CONFLICT DO NOTHING";
     sql::execute(db, sql, [&line.bucket])?;
@@ -143,7 +143,7 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
     Ok(())
 }
 
-/// Deletes a bucket and queues its rows for re-evaluation (§3.2). Unknown names are ignored.
+/// Deletes a bucket and queues its rows for re-evaluation. Unknown names are ignored.
 pub fn delete_bucket(db: &Connection, name: &str) -> PsResult<()> {
     let sql = "DELETE FROM ps_buckets WHERE name = ? RETURNING id";
     let id: Option<i64> = db
@@ -176,7 +176,7 @@ pub struct BucketCounters {
     pub since_last: i64,
 }
 
-/// The progress counters of every stored bucket, by name (read once per checkpoint, §3.3).
+/// The progress counters of every stored bucket, by name (read once per checkpoint).
 pub fn bucket_counters(db: &Connection) -> PsResult<HashMap<String, BucketCounters>> {
     let sql = "SELECT id, name, count_at_last, count_since_last FROM ps_buckets";
     let mut stmt = db.prepare_cached(sql).map_err(|e| PsError::sqlite(Some(sql), e))?;
@@ -227,7 +227,7 @@ impl ChecksumMismatch {
     }
 }
 
-/// Compares each bucket's expected checksum with `add_checksum + op_checksum` (§4).
+/// Compares each bucket's expected checksum with `add_checksum + op_checksum` (docs/protocol.md, "Checksums").
 pub fn validate_checksums<'a>(
     db: &Connection,
     buckets: impl IntoIterator<Item = &'a BucketChecksum>,

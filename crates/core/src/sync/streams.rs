@@ -1,4 +1,4 @@
-//! Sync streams and subscriptions (spec sync.md §8): the `subscriptions` command, TTLs, the
+//! Sync streams and subscriptions (docs/protocol.md, "Sync streams and subscriptions"): the `subscriptions` command, TTLs, the
 //! subscription part of the stream request, and reconciling `ps_stream_subscriptions` with the
 //! streams a checkpoint reports.
 
@@ -230,7 +230,7 @@ pub fn reconcile(
                     }
                 }
             };
-            warnings.push(Instruction::log(Severity::WARNING, line));
+            warnings.push(Instruction::log(Severity::Warning, line));
         }
     }
     Ok((kept, warnings))

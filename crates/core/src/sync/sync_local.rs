@@ -1,4 +1,4 @@
-//! Publishing downloaded data into the app's tables (spec sync.md §5), once a checkpoint's
+//! Publishing downloaded data into the app's tables (docs/protocol.md, "Publishing"), once a checkpoint's
 //! checksums are valid and the local-write gate is open.
 
 use std::collections::HashMap;
@@ -39,7 +39,7 @@ pub(crate) fn first_sync_plans() -> &'static [&'static str] {
     ]
 }
 
-/// Steps 2–9 of §5 (the caller validated checksums). `now` is the sync time in microseconds.
+/// Steps 2–9 of docs/protocol.md, "Publishing" (the caller validated checksums). `now` is the sync time in microseconds.
 pub fn sync_local(
     db: &Connection,
     state: &DatabaseState,

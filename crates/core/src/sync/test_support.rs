@@ -1,4 +1,4 @@
-//! Shared helpers of the sync unit tests: a database with the schema of spec sync.md Appendix A,
+//! Shared helpers of the sync unit tests: a database with the JSON tables below,
 //! sync-line builders, an iteration driven directly in Rust, and instructions as JSON with the
 //! clock taken out (so tests compare whole instruction arrays).
 
@@ -12,7 +12,7 @@ use crate::sync::instruction::{to_json, Instruction};
 use crate::sync::iteration::{Iteration, Outcome, StartOptions};
 use crate::sync::line::{parse_text, SyncLine};
 
-/// JSON tables `items(name TEXT, qty INTEGER)` and `lists(title TEXT)` (Appendix A).
+/// JSON tables `items(name TEXT, qty INTEGER)` and `lists(title TEXT)`.
 pub const SCHEMA: &str = r#"{"tables":[{"name":"items","columns":[{"name":"name","type":"TEXT"},{"name":"qty","type":"INTEGER"}]},{"name":"lists","columns":[{"name":"title","type":"TEXT"}]}]}"#;
 
 /// A database with the internal tables and `schema` applied.
@@ -268,7 +268,7 @@ pub fn checkpoint_of(text: &str) -> crate::sync::line::Checkpoint {
     }
 }
 
-/// Stores a `data` line (spec sync.md §3.1) without an iteration.
+/// Stores a `data` line (docs/protocol.md, "Bucket storage") without an iteration.
 pub fn store(db: &Connection, text: &str) {
     match parse(text) {
         SyncLine::Data(d) => crate::sync::storage::apply_data_line(db, &d, text.len()).unwrap(),

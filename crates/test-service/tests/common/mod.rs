@@ -17,7 +17,7 @@ pub const RULES: &str = r#"{
   ]
 }"#;
 
-pub const SDK_ACCEPT: &str = "application/vnd.powersync.bson-stream;q=0.9,application/x-ndjson;q=0.8";
+pub const SDK_ACCEPT: &str = powersync_protocol::framing::PREFER_BSON_ACCEPT;
 
 /// How long any single read may take before the test fails (never reached when things work).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,4 +1,4 @@
-//! Bringing a database in line with a new schema (spec schema.md §6).
+//! Bringing a database in line with a new schema (docs/schema.md, "Reconciling an existing database").
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! Checkpoint-request ids and the local-write gate in `ps_kv` (spec sync.md §5.2, §9).
+//! Checkpoint-request ids and the local-write gate in `ps_kv` (docs/protocol.md, "Publishing").
 
 use serde_json::json;
 

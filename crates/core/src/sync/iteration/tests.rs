@@ -1,4 +1,4 @@
-//! The sync iteration's transitions, driven in Rust (spec sync.md §6.5, Appendix A). Each test
+//! The sync iteration's transitions, driven in Rust (docs/protocol.md, "Commands and events"). Each test
 //! is named after the transition it pins down.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! Writing synced rows into raw tables (spec sync.md §5.1), with their given or inferred
+//! Writing synced rows into raw tables (docs/protocol.md, "Publishing"), with their given or inferred
 //! statements run by the row writer.
 
 use serde_json::json;

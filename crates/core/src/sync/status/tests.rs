@@ -1,4 +1,4 @@
-//! The status object (spec sync.md §6.4) and download progress grouping (§3.3).
+//! The status object (docs/protocol.md, "Sync status") and download progress grouping (docs/protocol.md, "Bucket storage").
 
 use serde_json::json;
 

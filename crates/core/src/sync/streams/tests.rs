@@ -1,5 +1,5 @@
 //! Subscriptions, TTLs, the subscription request and reconciliation with a checkpoint's streams
-//! (spec sync.md §8).
+//! (docs/protocol.md, "Sync streams and subscriptions").
 
 use serde_json::json;
 

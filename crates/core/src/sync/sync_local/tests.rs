@@ -1,4 +1,4 @@
-//! Publishing (spec sync.md §5): which rows are written where, the gate, and the bookkeeping
+//! Publishing (docs/protocol.md, "Publishing"): which rows are written where, the gate, and the bookkeeping
 //! after a complete or partial sync.
 
 use serde_json::json;
