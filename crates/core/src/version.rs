@@ -11,7 +11,7 @@ pub const CORE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// First 8 hex characters of the commit we were built from, `00000000` without git.
 pub const BUILD_COMMIT: &str = env!("POWERSYNC_BUILD_COMMIT");
 
-/// SQLite 3.38.0: the first release with built-in JSON functions and `->>` (spec D1).
+/// SQLite 3.38.0: the first release with built-in JSON functions and `->>` (decision D1, docs/decisions.md).
 pub const MIN_SQLITE_VERSION_NUMBER: i32 = 3_038_000;
 
 pub fn full_version() -> String {
