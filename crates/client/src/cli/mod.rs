@@ -5,6 +5,7 @@ pub(crate) mod connector;
 pub(crate) mod exit;
 pub(crate) mod inspect;
 pub(crate) mod progress;
+pub(crate) mod signals;
 pub(crate) mod sync_cmd;
 pub(crate) mod token;
 
@@ -13,9 +14,12 @@ use exit::CliError;
 
 pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Sync(a) => sync_cmd::run(a.decode()?).await,
+        Command::Sync(a) => sync_cmd::run(a.decode()?, cli.quiet).await,
         Command::Status(a) => inspect::status(&a.db, a.json).await,
-        Command::Crud(a) => inspect::crud(&a.db, a.json).await,
+        Command::Crud(a) => match a.action() {
+            Some(action) => inspect::crud_action(&a.inspect.db, action).await,
+            None => inspect::crud(&a.inspect.db, a.inspect.json).await,
+        },
         Command::Query(a) => inspect::query(&a.db, &a.sql, a.json).await,
     }
 }

@@ -2,6 +2,7 @@
 //! checkpoint requests, sharing one [`SyncShared`] per `connect()`.
 
 pub(crate) mod checkpoints;
+pub(crate) mod external;
 pub(crate) mod iteration;
 pub(crate) mod target;
 pub(crate) mod upload;
@@ -69,6 +70,9 @@ pub(crate) struct RunningSync {
     pub download: tokio::task::JoinHandle<()>,
     pub upload: tokio::task::JoinHandle<()>,
     pub forward: tokio::task::JoinHandle<()>,
+    /// Held for the sync's lifetime; released when this is dropped (after the loops ended).
+    #[allow(dead_code)]
+    pub lock: Option<crate::sync_lock::SyncLock>,
 }
 
 /// Aborts its tasks when dropped, so nothing of an iteration outlives it.
@@ -205,8 +209,14 @@ impl SyncShared {
     }
 
     pub(crate) async fn sleep_retry(&self) {
+        self.sleep_backoff(1).await
+    }
+
+    /// Sleeps before retry number `failures` (exponential backoff, http.md §3.4's retry delay
+    /// doubled per consecutive failure up to `max_retry_delay`), or until `disconnect()`.
+    pub(crate) async fn sleep_backoff(&self, failures: u32) {
         tokio::select! {
-            _ = tokio::time::sleep(crate::options::jitter(self.options.retry_delay)) => {}
+            _ = tokio::time::sleep(crate::options::jitter(self.options.backoff(failures))) => {}
             _ = self.cancelled() => {}
         }
     }
