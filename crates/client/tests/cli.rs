@@ -794,3 +794,50 @@ fn environment_variables_quiet_and_schema_errors() {
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("bad.json")], "{left:?}");
 }
+
+#[test]
+fn json_events_and_completions() {
+    let svc = service();
+    svc.apply(vec![put("lists", "l1", json!({"name": "a"}))]).unwrap();
+    let f = Fixture::new();
+    local_write(&f);
+    let token = svc.token("alice", Duration::from_secs(600));
+    let o = f.sync(
+        &svc.url(),
+        &["--token", &token, "--upload-url", &svc.upload_url(), "--once", "--json"],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let of = |t: &str| events.iter().filter(|e| e["type"] == t).collect::<Vec<_>>();
+    assert!(of("status").iter().any(|e| e["connected"] == true), "{out}");
+    assert!(of("progress").iter().any(|e| e["total"].as_i64() >= Some(1)), "{out}");
+    assert_eq!(of("upload")[0]["changes"], 1, "{out}");
+    assert_eq!(events.last().unwrap()["state"], "done", "{out}");
+    assert!(!err.contains("downloaded"), "no human progress with --json: {err}");
+
+    // An error is an event too, with the exit code.
+    let o = f.sync(
+        &unused_url(),
+        &["--token", &token, "--once", "--json", "--retries", "0"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let (out, _) = text(&o);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "error");
+    assert_eq!(last["exit_code"], 3);
+
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        assert!(o.status.success(), "{shell}");
+        let (out, _) = text(&o);
+        assert!(
+            out.contains("powersync-client") && out.contains("wait-lock"),
+            "{shell}: {out}"
+        );
+    }
+    assert_eq!(run(&["completions", "tcsh"]).status.code(), Some(2));
+}

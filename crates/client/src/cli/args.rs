@@ -37,6 +37,12 @@ pub(crate) enum Command {
     /// Run one SQL statement with the PowerSync extension loaded.
     #[command(after_help = EXIT_CODES_HELP)]
     Query(QueryArgs),
+    /// Print a shell completion script, e.g. `powersync-client completions bash > /etc/bash_completion.d/powersync-client`.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 const SYNC_HELP: &str = "\
@@ -81,6 +87,10 @@ pub(crate) struct SyncArgs {
     /// What to do with an upload the backend rejects (HTTP 4xx).
     #[arg(long, value_enum, default_value_t = OnRejectArg::Retry)]
     pub on_reject: OnRejectArg,
+    /// One JSON object per line on stdout instead of the progress display: events of type
+    /// "status", "progress", "upload" and "error" (see the README).
+    #[arg(long)]
+    pub json: bool,
     /// With --on-reject park: park a transaction after this many rejections.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub park_after: u32,
@@ -174,6 +184,7 @@ pub(crate) struct SyncConfig {
     pub wait_lock: bool,
     pub retries: u32,
     pub on_reject: powersync_client::OnReject,
+    pub json: bool,
     pub retry_delay: Duration,
 }
 
@@ -253,6 +264,7 @@ impl SyncArgs {
             once: self.once,
             wait_lock: self.wait_lock,
             retries: self.retries,
+            json: self.json,
             on_reject: match self.on_reject {
                 OnRejectArg::Retry => powersync_client::OnReject::Retry,
                 OnRejectArg::Park => powersync_client::OnReject::Park { after: self.park_after },

@@ -31,6 +31,8 @@ pub(crate) struct CliConnector {
     pub token: TokenSource,
     pub upload_url: Option<String>,
     pub http: reqwest::Client,
+    /// `sync --json`: report each accepted batch as an `upload` event.
+    pub json_events: bool,
 }
 
 #[derive(Serialize)]
@@ -96,6 +98,13 @@ impl BackendConnector for CliConnector {
                 }));
             }
             tracing::info!("uploaded {} change(s)", batch.entries.len());
+            if self.json_events {
+                let txs: std::collections::BTreeSet<i64> = batch.entries.iter().filter_map(|e| e.tx_id).collect();
+                crate::cli::events::emit(serde_json::json!({
+                    "type": "upload", "changes": batch.entries.len(), "transactions": txs,
+                    "first_op_id": batch.entries.first().map(|e| e.op_id),
+                }));
+            }
             batch.complete(None).await?;
         }
         Ok(())

@@ -2,6 +2,7 @@
 
 pub(crate) mod args;
 pub(crate) mod connector;
+pub(crate) mod events;
 pub(crate) mod exit;
 pub(crate) mod inspect;
 pub(crate) mod progress;
@@ -21,5 +22,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
             None => inspect::crud(&a.inspect.db, a.inspect.json).await,
         },
         Command::Query(a) => inspect::query(&a.db, &a.sql, a.json).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "powersync-client", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }

@@ -50,7 +50,7 @@ impl RecentRate {
 
 /// The phase of a download: rows are "applied" once all of the checkpoint's are downloaded
 /// and before the extension reports the sync complete (a large checkpoint takes a while).
-fn phase(downloaded: i64, total: i64) -> &'static str {
+pub(crate) fn phase(downloaded: i64, total: i64) -> &'static str {
     if total > 0 && downloaded >= total {
         "applying"
     } else {

@@ -7,6 +7,7 @@ use powersync_client::{LockWait, OnReject, PowerSyncDatabase, SubscribeOptions, 
 
 use crate::cli::args::SyncConfig;
 use crate::cli::connector::{CliConnector, UploadFailure};
+use crate::cli::events::JsonEvents;
 use crate::cli::exit::{classify_download, CliError, DownloadFailure};
 use crate::cli::progress::ProgressView;
 use crate::cli::signals::Signals;
@@ -187,6 +188,7 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
             .user_agent(format!("powersync-rust/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::Other(e.to_string()))?,
+        json_events: cfg.json,
     });
     let options = SyncOptions {
         retry_delay: cfg.retry_delay,
@@ -197,7 +199,9 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
     let mut reported_download_only = false;
     let mut judge = OnceJudge::new(cfg.retries, download_only);
     judge.park_rejected = cfg.on_reject != OnReject::Retry;
-    let mut view = ProgressView::new(quiet);
+    // --json replaces the human display (and -q only quiets the latter).
+    let mut view = ProgressView::new(quiet || cfg.json);
+    let mut events = cfg.json.then(JsonEvents::default);
     let mut statuses = db.status_stream();
     // Interruptible, also while connecting or waiting for the lock (--wait-lock).
     tokio::select! {
@@ -218,6 +222,9 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
                 let Some(s) = s else { break Err(CliError::Other("the sync client stopped".into())) };
                 completed |= s.synced_since_connect;
                 view.update(&s);
+                if let Some(ev) = events.as_mut() {
+                    ev.update(&s);
+                }
                 if cfg.once {
                     if let Some(r) = judge.judge(&s) {
                         break r;
@@ -252,12 +259,21 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
             .and_then(|r| r.first().and_then(|r| r.get_i64("n")))
             .unwrap_or(0);
         match s.last_synced_at_ms() {
+            _ if cfg.json => crate::cli::events::emit(serde_json::json!({
+                "type": "status", "state": "done", "rows_downloaded": rows,
+                "last_synced_at_ms": s.last_synced_at_ms(),
+            })),
             Some(ms) => println!(
                 "synced: {rows} rows downloaded in total, last complete sync at {}",
                 super::inspect::format_ms(Some(ms))
             ),
             None => println!("disconnected"),
         }
+    }
+    if let (true, Err(e)) = (cfg.json, &outcome) {
+        crate::cli::events::emit(serde_json::json!({
+            "type": "error", "side": "exit", "message": e.to_string(), "exit_code": e.code(),
+        }));
     }
     outcome
 }
