@@ -15,6 +15,7 @@ mod instructions;
 mod options;
 mod parking;
 mod status;
+mod stream_errors;
 mod subscriptions;
 mod sync;
 mod sync_lock;
@@ -38,6 +39,7 @@ pub use framing::FramingError;
 pub use options::{CheckpointMode, SyncOptions};
 pub use parking::{OnReject, ParkedTransaction, UploadErrorRecord};
 pub use status::{PriorityStatus, Progress, StatusError, StreamStatus, SyncStatus, FULL_SYNC_PRIORITY};
+pub use stream_errors::StreamResolutionError;
 pub use subscriptions::{SubscribeOptions, SyncStreamSubscription};
 pub use sync_lock::{is_sync_locked, lock_path, LockWait};
 
@@ -82,6 +84,8 @@ pub(crate) struct DbInner {
     pub seed: tokio_watch::Sender<SeedState>,
     pub events: Mutex<Option<mpsc::Sender<Event>>>,
     pub streams: Mutex<Vec<StreamKey>>,
+    /// Subscriptions the service could not resolve since the last `connect`.
+    pub stream_errors: Mutex<Vec<StreamResolutionError>>,
     sync: tokio::sync::Mutex<Option<RunningSync>>,
 }
 
@@ -127,6 +131,7 @@ impl PowerSyncDatabase {
                 seed: tokio_watch::channel(SeedState::NotSeeded).0,
                 events: Mutex::new(None),
                 streams: Mutex::new(Vec::new()),
+                stream_errors: Mutex::new(Vec::new()),
                 sync: tokio::sync::Mutex::new(None),
             }),
         })
@@ -279,6 +284,11 @@ impl PowerSyncDatabase {
         options.validate().map_err(Error::Options)?;
         self.disconnect().await;
         let lock = self.take_sync_lock(options.lock_wait).await?;
+        self.inner
+            .stream_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let mut running = self.inner.sync.lock().await;
         let client_id = self.client_id().await?;
         let (cancel_tx, cancel_rx) = tokio_watch::channel(false);
@@ -413,6 +423,16 @@ impl PowerSyncDatabase {
         options: SubscribeOptions,
     ) -> Result<SyncStreamSubscription> {
         subscriptions::subscribe(self, stream, params, options).await
+    }
+
+    /// Subscriptions the service reported it could not resolve (e.g. an unknown stream) since
+    /// the last `connect`.
+    pub fn stream_errors(&self) -> Vec<StreamResolutionError> {
+        self.inner
+            .stream_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Requests a checkpoint (checkpoint mode `requests`): allocates and posts an id, returns it.

@@ -841,3 +841,76 @@ fn json_events_and_completions() {
     }
     assert_eq!(run(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+#[test]
+fn an_unknown_stream_is_an_error_and_not_kept() {
+    let svc = service();
+    let f = Fixture::new();
+    let token = svc.token("alice", Duration::from_secs(600));
+    let o = f.sync(
+        &svc.url(),
+        &[
+            "--token",
+            &token,
+            "--once",
+            "--stream",
+            "nope",
+            "--stream",
+            r#"list_todos={"list_id":"L1"}"#,
+        ],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--stream nope: the service could not resolve it: unknown stream"),
+        "{err}"
+    );
+    let (out, _) = text(&run(&["status", "--db", &f.db(), "--json"]));
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let streams = st["streams"].as_array().unwrap();
+    assert!(
+        streams
+            .iter()
+            .all(|s| s["name"] != "nope" || s["has_explicit_subscription"] == false),
+        "{st}"
+    );
+    // The known one stays subscribed.
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["name"] == "list_todos" && s["has_explicit_subscription"] == true),
+        "{st}"
+    );
+    // And the next run does not ask for it again.
+    let o = f.sync(&svc.url(), &["--token", &token, "--once"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let req = svc.stats().last_stream_request.unwrap();
+    assert!(!req.to_string().contains("nope"), "{req}");
+}
+
+#[test]
+fn a_write_by_the_query_command_is_uploaded_by_a_running_sync() {
+    let svc = service();
+    let f = Fixture::new();
+    drop(powersync_client::PowerSyncDatabase::open(Path::new(&f.db()), SCHEMA).unwrap());
+    let token = svc.token("alice", Duration::from_secs(600));
+    let upload = svc.upload_url();
+    let child = spawn_sync(&f, &svc.url(), &["--token", &token, "--upload-url", &upload]);
+    wait_until("connected", || svc.stats().active_streams == 1);
+    let o = run(&[
+        "query",
+        "--db",
+        &f.db(),
+        "INSERT INTO todos(id, description, owner_id) VALUES ('q1', 'from query', 'alice')",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    wait_until("the other process's write uploaded", || {
+        svc.rows("todos").iter().any(|(id, _)| id == "q1")
+    });
+    wait_until("and the queue empty", || {
+        text(&run(&["crud", "--db", &f.db()])).0.trim() == "no pending uploads"
+    });
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}

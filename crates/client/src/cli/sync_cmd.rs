@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use powersync_client::{LockWait, OnReject, PowerSyncDatabase, SubscribeOptions, SyncError, SyncOptions, SyncStatus};
+use powersync_client::{
+    LockWait, OnReject, PowerSyncDatabase, SubscribeOptions, SyncError, SyncOptions, SyncStatus, SyncStreamSubscription,
+};
 
 use crate::cli::args::SyncConfig;
 use crate::cli::connector::{CliConnector, UploadFailure};
@@ -146,6 +148,25 @@ async fn connect(
     }
 }
 
+/// A `--stream` the service could not resolve (e.g. unknown), as a flag error.
+fn unknown_stream(db: &PowerSyncDatabase, subscriptions: &[SyncStreamSubscription]) -> Option<(usize, CliError)> {
+    let errors = db.stream_errors();
+    subscriptions.iter().enumerate().find_map(|(i, sub)| {
+        let e = errors
+            .iter()
+            .find(|e| e.stream == sub.name() && e.parameters.as_deref() == sub.parameters())?;
+        let params = sub.parameters().map(|p| format!("={p}")).unwrap_or_default();
+        Some((
+            i,
+            CliError::Usage(format!(
+                "--stream {}{params}: the service could not resolve it: {}; the subscription was not kept",
+                sub.name(),
+                e.message
+            )),
+        ))
+    })
+}
+
 fn remove_database_files(db: &std::path::Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = db.as_os_str().to_owned();
@@ -177,8 +198,9 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
             )));
         }
     };
+    let mut subscriptions = Vec::new();
     for (name, params) in &cfg.streams {
-        db.subscribe(name, params.as_ref(), SubscribeOptions::default()).await?;
+        subscriptions.push(db.subscribe(name, params.as_ref(), SubscribeOptions::default()).await?);
     }
     let connector = Arc::new(CliConnector {
         endpoint: cfg.endpoint.clone(),
@@ -216,10 +238,15 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
         }
     }
     let mut completed = false;
+    let mut unresolved = None;
     let outcome = loop {
         tokio::select! {
             s = statuses.next() => {
                 let Some(s) = s else { break Err(CliError::Other("the sync client stopped".into())) };
+                if let Some((i, e)) = unknown_stream(&db, &subscriptions) {
+                    unresolved = Some(i);
+                    break Err(e);
+                }
                 completed |= s.synced_since_connect;
                 view.update(&s);
                 if let Some(ev) = events.as_mut() {
@@ -249,6 +276,12 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
         }
     };
     view.finish();
+    // A subscription the service could not resolve is not kept.
+    if let Some(sub) = unresolved.map(|i| subscriptions.swap_remove(i)) {
+        if let Err(e) = sub.unsubscribe().await {
+            eprintln!("warning: could not remove the subscription: {e}");
+        }
+    }
     db.disconnect().await;
     if outcome.is_ok() {
         let s = db.status();

@@ -138,7 +138,15 @@ impl SyncShared {
             Instruction::LogLine { severity, line } => match severity {
                 Severity::Debug => tracing::debug!(target: "powersync", "{line}"),
                 Severity::Info => tracing::info!(target: "powersync", "{line}"),
-                Severity::Warning => tracing::warn!(target: "powersync", "{line}"),
+                Severity::Warning => {
+                    tracing::warn!(target: "powersync", "{line}");
+                    if let Some(e) = crate::stream_errors::parse(&line) {
+                        let mut errors = self.db.inner.stream_errors.lock().unwrap_or_else(|e| e.into_inner());
+                        if !errors.contains(&e) {
+                            errors.push(e);
+                        }
+                    }
+                }
             },
             Instruction::UpdateSyncStatus(core) => {
                 self.db.inner.status.send_if_modified(|s| {
