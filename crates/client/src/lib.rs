@@ -333,7 +333,7 @@ impl PowerSyncDatabase {
             download,
             upload,
             forward,
-            lock,
+            _lock: lock,
         });
         drop(running);
         // `disconnect()` marks the status disconnected, so this also ends when aborted.

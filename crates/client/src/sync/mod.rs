@@ -71,8 +71,7 @@ pub(crate) struct RunningSync {
     pub upload: tokio::task::JoinHandle<()>,
     pub forward: tokio::task::JoinHandle<()>,
     /// Held for the sync's lifetime; released when this is dropped (after the loops ended).
-    #[allow(dead_code)]
-    pub lock: Option<crate::sync_lock::SyncLock>,
+    pub _lock: Option<crate::sync_lock::SyncLock>,
 }
 
 /// Aborts its tasks when dropped, so nothing of an iteration outlives it.
