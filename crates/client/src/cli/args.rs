@@ -56,7 +56,9 @@ Uploads: pending local writes are POSTed to --upload-url as JSON batches
   {\"client_id\": \"<uuid>\", \"batch\": [{\"op_id\": 1, \"tx_id\": 1, \"op\": \"PUT\"|\"PATCH\"|\"DELETE\",
    \"type\": \"<table>\", \"id\": \"<row id>\", \"data\": {..}, \"old\": {..}, \"metadata\": \"..\"}]}
 with `Authorization: Token <jwt>`. A 2xx answer completes the batch; anything else is shown with
-the response body and retried with backoff. A queued write is never dropped.";
+the response body and retried with backoff. A queued write is never dropped: one the backend
+keeps rejecting can be parked (--on-reject park, or `crud --park TX`) and retried or discarded
+with `crud --retry TX` / `crud --discard TX`.";
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct SyncArgs {

@@ -71,8 +71,9 @@ pub(crate) fn classify_download(e: &powersync_client::SyncError) -> DownloadFail
 pub(crate) const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success (sync: the sync completed; also after SIGINT/SIGTERM once it had completed)
-  1    other failure (bad database, schema or SQL, token command failed, ...)
-  2    bad command-line flags
+  1    other failure (bad database, schema or SQL, not a PowerSync database or another internal
+       version, token command failed, no such transaction, ...)
+  2    bad command-line flags, or a --stream the service cannot resolve (not kept)
   3    the PowerSync service is unreachable, drops the stream or answers 5xx (--once: after --retries)
   4    the service rejected the credentials (HTTP 401)
   5    the backend rejected an upload (HTTP 4xx; with --once)
