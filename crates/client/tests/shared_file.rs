@@ -121,3 +121,24 @@ async fn a_write_of_another_connection_is_uploaded_in_live_mode() {
     .await;
     db.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_open_cannot_write_even_where_the_file_permissions_would_allow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    drop(open_db(&dir));
+    let db = powersync_client::PowerSyncDatabase::open_read_only(&path).unwrap();
+    // Reads work (the extension is registered) ...
+    assert_eq!(column(&db, "SELECT count(*) FROM ps_crud").await, vec!["0"]);
+    assert_eq!(db.client_id().await.unwrap().len(), 36);
+    // ... writes are refused by SQLite itself (SQLITE_OPEN_READ_ONLY), not by file permissions.
+    let err = db
+        .execute(
+            "INSERT INTO todos(id, description, owner_id) VALUES ('r1', 'x', 'alice')",
+            vec![],
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+    assert!(db.upload_errors().await.unwrap().is_empty());
+}
