@@ -21,6 +21,14 @@ pub trait BackendConnector: Send + Sync {
     /// that caches tokens itself can drop them.
     fn invalidate_credentials(&self) {}
 
+    /// Whether an error of `upload_data` means the backend rejected the first queued
+    /// transaction for good (a validation or permission failure, typically HTTP 4xx), as
+    /// opposed to a temporary failure. Recorded per transaction (`upload_errors`), and with
+    /// `SyncOptions::on_reject` = `OnReject::Park` it parks the transaction. Default: never.
+    fn is_rejection(&self, _error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+        false
+    }
+
     /// Optional (checkpoint mode `requests`, docs/protocol.md, "The client's side"): post a checkpoint request through
     /// the application's backend instead of the service. `None` uses the service endpoint.
     async fn post_checkpoint_request(

@@ -50,7 +50,7 @@ struct StoredCrud {
     metadata: Option<String>,
 }
 
-fn decode_entry(op_id: i64, tx_id: Option<i64>, data: &str) -> Result<CrudEntry> {
+pub(crate) fn decode_entry(op_id: i64, tx_id: Option<i64>, data: &str) -> Result<CrudEntry> {
     let s: StoredCrud = serde_json::from_str(data).map_err(|e| Error::CrudData {
         id: op_id,
         cause: e.to_string(),

@@ -27,6 +27,19 @@ pub enum Error {
     Task(String),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// Another `connect()` (in this or another process) syncs this database file.
+    #[error("another sync is running on this database (it holds the lock {path})")]
+    SyncLocked { path: String },
+    #[error("no transaction {tx_id} in the upload queue or among the parked ones")]
+    NoSuchTransaction { tx_id: i64 },
+    #[error("{path} is not a PowerSync database (it has no ps_migration table)")]
+    NotPowerSync { path: String },
+    /// The file's internal tables are of another version; inspection never migrates them.
+    #[error("{path} has PowerSync internal version {found}, this client reads version {expected}{}",
+        if found < expected { " (older: `sync` or opening it with the library migrates it)" } else { " (newer: written by a newer PowerSync version)" })]
+    InternalVersion { path: String, found: i64, expected: i64 },
+    #[error("could not use the sync lock {path}: {cause}")]
+    Lock { path: String, cause: String },
 }
 
 /// An error returned by the application's connector, kept as the typed value (use
@@ -96,6 +109,9 @@ pub enum SyncError {
     CheckpointRequest(ConnectorFailure),
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
+    /// The upload loop parked a transaction the backend kept rejecting (`OnReject::Park`).
+    #[error("parked transaction {tx_id} after {rejections} rejection(s): {error}")]
+    Parked { tx_id: i64, rejections: i64, error: String },
     #[error("disconnected")]
     Disconnected,
     #[error("database: {0}")]

@@ -13,12 +13,15 @@ mod framing;
 mod http;
 mod instructions;
 mod options;
+mod parking;
 mod status;
+mod stream_errors;
 mod subscriptions;
 mod sync;
+mod sync_lock;
 mod watch;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,11 +33,15 @@ pub use connector::{BackendConnector, ConnectorError};
 pub use credentials::Credentials;
 pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType};
 pub use db::row::{Row, SqlValue};
+pub use db::version::INTERNAL_VERSION;
 pub use error::{ConnectorFailure, Error, Result, SyncError};
 pub use framing::FramingError;
 pub use options::{CheckpointMode, SyncOptions};
+pub use parking::{OnReject, ParkedTransaction, UploadErrorRecord};
 pub use status::{PriorityStatus, Progress, StatusError, StreamStatus, SyncStatus, FULL_SYNC_PRIORITY};
+pub use stream_errors::StreamResolutionError;
 pub use subscriptions::{SubscribeOptions, SyncStreamSubscription};
+pub use sync_lock::{is_sync_locked, lock_path, LockWait};
 
 use db::pool::Pool;
 use db::row::collect_rows;
@@ -70,11 +77,15 @@ pub struct PowerSyncDatabase {
 
 pub(crate) struct DbInner {
     pub pool: Pool,
+    /// The database file; its sync lock sits next to it.
+    pub path: PathBuf,
     pub schema: Option<String>,
     pub status: tokio_watch::Sender<SyncStatus>,
     pub seed: tokio_watch::Sender<SeedState>,
     pub events: Mutex<Option<mpsc::Sender<Event>>>,
     pub streams: Mutex<Vec<StreamKey>>,
+    /// Subscriptions the service could not resolve since the last `connect`.
+    pub stream_errors: Mutex<Vec<StreamResolutionError>>,
     sync: tokio::sync::Mutex<Option<RunningSync>>,
 }
 
@@ -89,6 +100,7 @@ impl PowerSyncDatabase {
     /// `powersync_replace_schema`). Blocking; call it before or outside hot async paths.
     pub fn open(path: impl AsRef<Path>, schema_json: &str) -> Result<Self> {
         Self::from_pool(
+            path.as_ref(),
             Pool::open(path.as_ref(), Some(schema_json), READERS, false)?,
             Some(schema_json.to_string()),
         )
@@ -96,20 +108,30 @@ impl PowerSyncDatabase {
 
     /// Opens an existing database without changing its schema (for inspection tools).
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
-        Self::from_pool(Pool::open(path.as_ref(), None, 1, true)?, None)
+        Self::from_pool(path.as_ref(), Pool::open(path.as_ref(), None, 1, true)?, None)
     }
 
-    fn from_pool(pool: Pool, schema: Option<String>) -> Result<Self> {
+    /// Opens an existing database read-only for inspection (`SQLITE_OPEN_READ_ONLY`): nothing is
+    /// migrated or created and the file is never written, so it works on read-only files. Fails
+    /// with [`Error::NotPowerSync`] or [`Error::InternalVersion`] when the file is not a
+    /// PowerSync database at this extension's internal version ([`INTERNAL_VERSION`]).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::from_pool(path.as_ref(), Pool::open_read_only(path.as_ref())?, None)
+    }
+
+    fn from_pool(path: &Path, pool: Pool, schema: Option<String>) -> Result<Self> {
         let mut status = SyncStatus::default();
         status.apply_core(&pool.offline_status_now()?);
         Ok(PowerSyncDatabase {
             inner: Arc::new(DbInner {
                 pool,
+                path: path.to_path_buf(),
                 schema,
                 status: tokio_watch::channel(status).0,
                 seed: tokio_watch::channel(SeedState::NotSeeded).0,
                 events: Mutex::new(None),
                 streams: Mutex::new(Vec::new()),
+                stream_errors: Mutex::new(Vec::new()),
                 sync: tokio::sync::Mutex::new(None),
             }),
         })
@@ -206,6 +228,39 @@ impl PowerSyncDatabase {
         Ok(out)
     }
 
+    /// The last upload error of each queued transaction that failed to upload (kept in the
+    /// client's table `ps_client_upload_errors`).
+    pub async fn upload_errors(&self) -> Result<Vec<UploadErrorRecord>> {
+        self.inner.pool.read(parking::upload_errors).await
+    }
+
+    /// The parked transactions (`ps_client_parked`), oldest first.
+    pub async fn parked_transactions(&self) -> Result<Vec<ParkedTransaction>> {
+        self.inner.pool.read(parking::parked).await
+    }
+
+    /// Moves the queued transaction `tx_id` out of the upload queue into the parked uploads:
+    /// it is never uploaded unless retried, and the next checkpoint brings its rows back to the
+    /// server's version. Returns the number of changes moved.
+    pub async fn park_transaction(&self, tx_id: i64) -> Result<usize> {
+        self.inner
+            .pool
+            .write(move |c| parking::park(c, tx_id, "parked by request"))
+            .await
+    }
+
+    /// Drops the transaction `tx_id`, queued or parked; like parking, its rows come back to the
+    /// server's version at the next checkpoint. Returns the number of changes dropped.
+    pub async fn discard_transaction(&self, tx_id: i64) -> Result<usize> {
+        self.inner.pool.write(move |c| parking::discard(c, tx_id)).await
+    }
+
+    /// Puts the parked transaction `tx_id` back into the upload queue, ahead of every change
+    /// queued after it. Returns the number of changes.
+    pub async fn retry_parked(&self, tx_id: i64) -> Result<usize> {
+        self.inner.pool.write(move |c| parking::retry(c, tx_id)).await
+    }
+
     /// This database's stable client id (`powersync_client_id()`), which uploads and write
     /// checkpoints are keyed by.
     pub async fn client_id(&self) -> Result<String> {
@@ -219,9 +274,21 @@ impl PowerSyncDatabase {
     /// "not connecting" (connected, or the first attempt failed and `download_error` says why;
     /// docs/protocol.md, "The client's side"), or when `disconnect()` aborted it. The client keeps retrying in the
     /// background until `disconnect`.
+    ///
+    /// Only one sync runs per database file, across processes: `connect` takes the lock
+    /// `<db>.sync-lock` ([`lock_path`]) and holds it until `disconnect`. When another sync
+    /// holds it, `connect` fails with [`Error::SyncLocked`], or waits with
+    /// `SyncOptions::lock_wait` set to [`LockWait::Wait`]. Readers and writers of the database
+    /// are never blocked by it.
     pub async fn connect(&self, connector: Arc<dyn BackendConnector>, options: SyncOptions) -> Result<()> {
         options.validate().map_err(Error::Options)?;
         self.disconnect().await;
+        let lock = self.take_sync_lock(options.lock_wait).await?;
+        self.inner
+            .stream_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         let mut running = self.inner.sync.lock().await;
         let client_id = self.client_id().await?;
         let (cancel_tx, cancel_rx) = tokio_watch::channel(false);
@@ -253,13 +320,20 @@ impl PowerSyncDatabase {
             }
             sh.set_uploading(false);
         });
-        let forward = tokio::spawn(sync::upload::forward_crud_changes(shared.clone()));
+        let (own, others) = (
+            sync::upload::forward_crud_changes(shared.clone()),
+            sync::external::watch_external_writes(shared.clone()),
+        );
+        let forward = tokio::spawn(async move {
+            futures_util::future::join(own, others).await;
+        });
         *running = Some(RunningSync {
             cancel: cancel_tx,
             shared,
             download,
             upload,
             forward,
+            _lock: lock,
         });
         drop(running);
         // `disconnect()` marks the status disconnected, so this also ends when aborted.
@@ -351,6 +425,16 @@ impl PowerSyncDatabase {
         subscriptions::subscribe(self, stream, params, options).await
     }
 
+    /// Subscriptions the service reported it could not resolve (e.g. an unknown stream) since
+    /// the last `connect`.
+    pub fn stream_errors(&self) -> Vec<StreamResolutionError> {
+        self.inner
+            .stream_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Requests a checkpoint (checkpoint mode `requests`): allocates and posts an id, returns it.
     pub async fn request_checkpoint(&self) -> Result<String> {
         let shared = self.running_shared().await.ok_or(Error::NotConnected)?;
@@ -392,6 +476,22 @@ impl PowerSyncDatabase {
             }
             let _ = tokio::time::timeout(Duration::from_millis(500), rx.changed()).await;
         }
+    }
+
+    async fn take_sync_lock(&self, wait: LockWait) -> Result<Option<sync_lock::SyncLock>> {
+        let path = &self.inner.path;
+        if !sync_lock::lockable(path) {
+            return Ok(None);
+        }
+        Ok(Some(match wait {
+            LockWait::Fail => sync_lock::SyncLock::try_acquire(path)?,
+            LockWait::Wait => {
+                sync_lock::SyncLock::acquire(path, || {
+                    tracing::info!("another sync holds {}; waiting", lock_path(path).display())
+                })
+                .await?
+            }
+        }))
     }
 
     async fn running_shared(&self) -> Option<Arc<SyncShared>> {

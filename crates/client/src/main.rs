@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     let args = cli::args::Cli::parse();
     let default_level = match args.verbose {
+        _ if args.quiet => "error",
         0 => "error,powersync=warn",
         1 => "info",
         _ => "debug",

@@ -5,20 +5,31 @@ use std::path::Path;
 use powersync_client::{PowerSyncDatabase, Row, SqlValue, FULL_SYNC_PRIORITY};
 use serde_json::{json, Value};
 
+use crate::cli::args::CrudAction;
 use crate::cli::exit::CliError;
 
 const MAX_OP_ID: i64 = i64::MAX;
 
-async fn open(path: &Path) -> Result<PowerSyncDatabase, CliError> {
+/// How an inspection command opens the file.
+#[derive(Clone, Copy)]
+enum Access {
+    /// `SQLITE_OPEN_READ_ONLY`, no migration: the file is never written.
+    ReadOnly,
+    /// Read-write, migrated to the current internal version (a writing `query`).
+    Write,
+}
+
+async fn open(path: &Path, access: Access) -> Result<PowerSyncDatabase, CliError> {
     if !path.exists() {
         return Err(CliError::Other(format!("{}: no such database file", path.display())));
     }
     let p = path.to_path_buf();
-    Ok(
-        tokio::task::spawn_blocking(move || PowerSyncDatabase::open_existing(&p))
-            .await
-            .map_err(|e| CliError::Other(e.to_string()))??,
-    )
+    Ok(tokio::task::spawn_blocking(move || match access {
+        Access::ReadOnly => PowerSyncDatabase::open_read_only(&p),
+        Access::Write => PowerSyncDatabase::open_existing(&p),
+    })
+    .await
+    .map_err(|e| CliError::Other(e.to_string()))??)
 }
 
 pub(super) fn format_ms(ms: Option<i64>) -> String {
@@ -106,7 +117,7 @@ SELECT DISTINCT tbl_name, 'raw' FROM sqlite_master t
 ORDER BY name";
 
 pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
-    let db = open(path).await?;
+    let db = open(path, Access::ReadOnly).await?;
     let s = db.status();
     let tables = db.query(TABLE_KINDS, vec![]).await?;
     let buckets = db
@@ -128,6 +139,7 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
         .count() as i64;
     let reason = held_back_reason(pending, target, seen, unapplied);
     let client_id = db.client_id().await?;
+    let parked = db.parked_transactions().await?;
 
     if as_json {
         let out = json!({
@@ -136,13 +148,15 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
             "has_synced": s.has_synced(),
             "last_synced_at_ms": s.last_synced_at_ms(),
             "priorities": s.priority_status.iter().map(|p| json!({
-                "priority": p.priority, "has_synced": p.has_synced, "last_synced_at_ms": p.last_synced_at_ms})).collect::<Vec<_>>(),
+                // The extension's "complete sync" sentinel (i32::MAX) is not a priority anyone chose.
+                "priority": if p.priority == FULL_SYNC_PRIORITY { Value::from("full") } else { Value::from(p.priority) }, "has_synced": p.has_synced, "last_synced_at_ms": p.last_synced_at_ms})).collect::<Vec<_>>(),
             "tables": tables.iter().map(Row::to_json).collect::<Vec<_>>(),
             "buckets": buckets.iter().map(Row::to_json).collect::<Vec<_>>(),
             "streams": s.streams.iter().map(|st| json!({
                 "name": st.name, "parameters": st.parameters, "active": st.active, "is_default": st.is_default,
                 "has_explicit_subscription": st.has_explicit_subscription, "last_synced_at_ms": st.last_synced_at_ms})).collect::<Vec<_>>(),
             "pending_uploads": {"changes": pending, "transactions": transactions},
+            "parked_uploads": parked.iter().map(|p| p.tx_id).collect::<Vec<_>>(),
             "write_checkpoint": {"target": target.map(|t| if t == MAX_OP_ID { Value::from("pending") } else { Value::from(t) }),
                                  "last_seen": seen, "last_applied": applied},
             "held_back": reason,
@@ -217,6 +231,12 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
         }
     }
     println!("pending uploads: {pending} change(s) in {transactions} transaction(s)");
+    if !parked.is_empty() {
+        println!(
+            "parked uploads: {} transaction(s) (never uploaded unless retried: `crud --retry TX`)",
+            parked.len()
+        );
+    }
     let target_text = match target {
         None => "none".to_string(),
         Some(MAX_OP_ID) => "to be requested after upload".to_string(),
@@ -231,17 +251,48 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+fn entry_line(e: &powersync_client::CrudEntry) -> String {
+    let data = e
+        .data
+        .as_ref()
+        .map(|d| format!(" {}", Value::Object(d.clone())))
+        .unwrap_or_default();
+    let op = serde_json::to_value(e.op)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    format!("  #{} {op} {}/{}{data}", e.op_id, e.table, e.id)
+}
+
+/// `crud --park/--discard/--retry TX`: opens the file for writing (these change the queue).
+pub(crate) async fn crud_action(path: &Path, action: CrudAction) -> Result<(), CliError> {
+    let db = open(path, Access::Write).await?;
+    let (n, what) = match action {
+        CrudAction::Park(tx) => (db.park_transaction(tx).await?, format!("parked transaction {tx}")),
+        CrudAction::Discard(tx) => (db.discard_transaction(tx).await?, format!("discarded transaction {tx}")),
+        CrudAction::Retry(tx) => (db.retry_parked(tx).await?, format!("transaction {tx} is queued again")),
+    };
+    println!("{what} ({n} change(s))");
+    Ok(())
+}
+
 pub(crate) async fn crud(path: &Path, as_json: bool) -> Result<(), CliError> {
-    let db = open(path).await?;
+    let db = open(path, Access::ReadOnly).await?;
     let txs = db.crud_transactions().await?;
+    let errors = db.upload_errors().await?;
+    let parked = db.parked_transactions().await?;
+    let error_of = |tx: Option<i64>| errors.iter().find(|e| Some(e.tx_id) == tx);
     if as_json {
         let out: Vec<Value> = txs
             .iter()
-            .map(|t| json!({"tx_id": t.tx_id, "entries": serde_json::to_value(&t.entries).unwrap_or(Value::Null)}))
+            .map(|t| {
+                json!({"tx_id": t.tx_id, "entries": serde_json::to_value(&t.entries).unwrap_or(Value::Null),
+                       "last_error": error_of(t.tx_id)})
+            })
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "transactions": out })).unwrap_or_default()
+            serde_json::to_string_pretty(&json!({ "transactions": out, "parked": parked })).unwrap_or_default()
         );
         return Ok(());
     }
@@ -251,28 +302,56 @@ pub(crate) async fn crud(path: &Path, as_json: bool) -> Result<(), CliError> {
     for t in &txs {
         let tx = t.tx_id.map_or("-".to_string(), |t| t.to_string());
         println!("transaction {tx} ({} change(s))", t.entries.len());
+        if let Some(e) = error_of(t.tx_id) {
+            println!(
+                "  last error ({} attempt(s), {} rejection(s), {}): {}",
+                e.attempts,
+                e.rejections,
+                format_ms(Some(e.at_ms)),
+                e.last_error
+            );
+        }
         for e in &t.entries {
-            let data = e
-                .data
-                .as_ref()
-                .map(|d| format!(" {}", Value::Object(d.clone())))
-                .unwrap_or_default();
-            let op = serde_json::to_value(e.op)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            println!("  #{} {op} {}/{}{data}", e.op_id, e.table, e.id);
+            println!("{}", entry_line(e));
+        }
+    }
+    for p in &parked {
+        println!(
+            "parked transaction {} ({} change(s), parked {}): {}",
+            p.tx_id,
+            p.entries.len(),
+            format_ms(Some(p.parked_at_ms)),
+            p.reason
+        );
+        for e in &p.entries {
+            println!("{}", entry_line(e));
         }
     }
     Ok(())
 }
 
 pub(crate) async fn query(path: &Path, sql: &str, as_json: bool) -> Result<(), CliError> {
-    let db = open(path).await?;
-    let rows = db
-        .execute_rows(sql, vec![])
-        .await
-        .map_err(|e| CliError::Other(format!("query failed: {e}")))?;
+    // Read-only unless the statement writes; only then is the file opened for writing (and
+    // migrated, like any database the client writes to).
+    let db = open(path, Access::ReadOnly).await?;
+    let rows = match db.query(sql, vec![]).await {
+        // A statement that writes, or a read that calls a writing function (e.g.
+        // `SELECT powersync_create_raw_table_crud_trigger(...)`), which the read-only
+        // connection refused before changing anything.
+        Err(powersync_client::Error::NotReadOnly)
+        | Err(powersync_client::Error::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error {
+                code: rusqlite::ErrorCode::ReadOnly,
+                ..
+            },
+            _,
+        ))) => {
+            drop(db);
+            open(path, Access::Write).await?.execute_rows(sql, vec![]).await
+        }
+        other => other,
+    }
+    .map_err(|e| CliError::Other(format!("query failed: {e}")))?;
     if as_json {
         let out: Vec<Value> = rows.iter().map(Row::to_json).collect();
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());

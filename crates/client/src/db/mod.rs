@@ -2,3 +2,4 @@
 
 pub(crate) mod pool;
 pub(crate) mod row;
+pub(crate) mod version;

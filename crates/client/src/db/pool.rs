@@ -3,7 +3,7 @@
 //! tokio's blocking pool; the async runtime never waits on SQLite.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ pub(crate) struct Pool {
 }
 
 struct PoolInner {
+    path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Semaphore,
@@ -80,16 +81,52 @@ impl Pool {
             r.execute_batch("PRAGMA query_only=1")?;
             conns.push(r);
         }
+        Ok(Pool::from_connections(path, writer, conns))
+    }
+
+    /// Opens an existing database read-only (`SQLITE_OPEN_READ_ONLY`) for inspection: no
+    /// migration, no schema, no journal-mode change, no update hooks, so the file is never
+    /// written (and a read-only file works). Fails when the file is not a PowerSync database or
+    /// has another internal version than this extension's (see [`super::version`]).
+    pub(crate) fn open_read_only(path: &Path) -> Result<Pool> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let first = open_connection(path, flags)?;
+        super::version::check(&first, path)?;
+        let reader = open_connection(path, flags)?;
+        Ok(Pool::from_connections(path, first, vec![reader]))
+    }
+
+    fn from_connections(path: &Path, writer: Connection, conns: Vec<Connection>) -> Pool {
         let n = conns.len();
         let (changes, _) = broadcast::channel(256);
-        Ok(Pool {
+        Pool {
             inner: Arc::new(PoolInner {
+                path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(conns),
                 reader_permits: Semaphore::new(n),
                 changes,
             }),
-        })
+        }
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A separate read-only connection (without the extension) for watching commits of other
+    /// connections and processes with `PRAGMA data_version`.
+    pub(crate) fn open_watcher(&self) -> Result<Connection> {
+        let path = &self.inner.path;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| Error::Open {
+                    path: path.display().to_string(),
+                    cause: e.to_string(),
+                })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
     }
 
     /// Runs `f` on the write connection, then publishes the tables its commits changed.

@@ -223,6 +223,8 @@ async fn finish_iteration(sh: &Arc<SyncShared>) -> Option<CoreStatus> {
 }
 
 pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
+    // Consecutive failed iterations; one that got connected starts the count again.
+    let mut failures: u32 = 0;
     loop {
         if sh.is_cancelled() {
             break;
@@ -238,6 +240,10 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
             Ok(End::Close { hide_disconnect: true }) if !cancelled => continue,
             Ok(_) => {}
             Err(e) => {
+                if sh.db.inner.status.borrow().connected {
+                    failures = 0;
+                }
+                failures += 1;
                 if matches!(e, SyncError::Unauthorized { .. }) {
                     sh.creds.invalidate().await;
                 }
@@ -246,6 +252,9 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
                     failure = Some(StatusError(Arc::new(e)));
                 }
             }
+        }
+        if failure.is_none() {
+            failures = 0;
         }
         // One update: a listener never sees "not connecting" without the error that caused it.
         sh.db.inner.status.send_modify(|s| {
@@ -260,7 +269,7 @@ pub(crate) async fn download_loop(sh: Arc<SyncShared>) {
         if cancelled {
             break;
         }
-        sh.sleep_retry().await;
+        sh.sleep_backoff(failures.max(1)).await;
     }
     sh.db.inner.status.send_modify(|s| s.mark_disconnected());
 }

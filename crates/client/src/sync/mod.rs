@@ -2,6 +2,7 @@
 //! checkpoint requests, sharing one [`SyncShared`] per `connect()`.
 
 pub(crate) mod checkpoints;
+pub(crate) mod external;
 pub(crate) mod iteration;
 pub(crate) mod target;
 pub(crate) mod upload;
@@ -69,6 +70,8 @@ pub(crate) struct RunningSync {
     pub download: tokio::task::JoinHandle<()>,
     pub upload: tokio::task::JoinHandle<()>,
     pub forward: tokio::task::JoinHandle<()>,
+    /// Held for the sync's lifetime; released when this is dropped (after the loops ended).
+    pub _lock: Option<crate::sync_lock::SyncLock>,
 }
 
 /// Aborts its tasks when dropped, so nothing of an iteration outlives it.
@@ -134,7 +137,15 @@ impl SyncShared {
             Instruction::LogLine { severity, line } => match severity {
                 Severity::Debug => tracing::debug!(target: "powersync", "{line}"),
                 Severity::Info => tracing::info!(target: "powersync", "{line}"),
-                Severity::Warning => tracing::warn!(target: "powersync", "{line}"),
+                Severity::Warning => {
+                    tracing::warn!(target: "powersync", "{line}");
+                    if let Some(e) = crate::stream_errors::parse(&line) {
+                        let mut errors = self.db.inner.stream_errors.lock().unwrap_or_else(|e| e.into_inner());
+                        if !errors.contains(&e) {
+                            errors.push(e);
+                        }
+                    }
+                }
             },
             Instruction::UpdateSyncStatus(core) => {
                 self.db.inner.status.send_if_modified(|s| {
@@ -205,8 +216,14 @@ impl SyncShared {
     }
 
     pub(crate) async fn sleep_retry(&self) {
+        self.sleep_backoff(1).await
+    }
+
+    /// Sleeps before retry number `failures` (exponential backoff from the retry delay of docs/protocol.md, "The client's side"
+    /// doubled per consecutive failure up to `max_retry_delay`), or until `disconnect()`.
+    pub(crate) async fn sleep_backoff(&self, failures: u32) {
         tokio::select! {
-            _ = tokio::time::sleep(crate::options::jitter(self.options.retry_delay)) => {}
+            _ = tokio::time::sleep(crate::options::jitter(self.options.backoff(failures))) => {}
             _ = self.cancelled() => {}
         }
     }

@@ -7,6 +7,7 @@ use super::{checkpoints, target::update_target, Event, SyncShared};
 use crate::crud::first_id;
 use crate::error::{ConnectorFailure, SyncError};
 use crate::options::CheckpointMode;
+use crate::parking::{self, OnReject};
 
 /// Turns commits that touch `ps_crud` into upload triggers.
 pub(crate) async fn forward_crud_changes(sh: Arc<SyncShared>) {
@@ -41,8 +42,42 @@ async fn obtain_checkpoint(sh: &Arc<SyncShared>) -> Result<String, SyncError> {
     }
 }
 
+/// Records a failed upload against the first queued transaction; with `OnReject::Park`, parks
+/// it once it was rejected often enough and returns the `Parked` error to show.
+async fn record_failure(sh: &Arc<SyncShared>, error: String, rejection: bool) -> Option<SyncError> {
+    let on_reject = sh.options.on_reject;
+    let result = sh
+        .db
+        .inner
+        .pool
+        .write(move |c| {
+            let Some(tx_id) = parking::first_tx(c)? else {
+                return Ok(None);
+            };
+            let rejections = parking::record_failure(c, tx_id, &error, rejection)?;
+            match on_reject {
+                OnReject::Park { after } if rejection && rejections >= i64::from(after.max(1)) => {
+                    parking::park(c, tx_id, &error)?;
+                    Ok(Some(SyncError::Parked {
+                        tx_id,
+                        rejections,
+                        error,
+                    }))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await;
+    result.unwrap_or_else(|e| {
+        tracing::warn!("could not record the upload error: {e}");
+        None
+    })
+}
+
 async fn upload_pass(sh: &Arc<SyncShared>) {
     let mut first_before_call: Option<i64> = None;
+    // Consecutive failed connector calls of this pass (the retry delay backs off).
+    let mut failures: u32 = 0;
     loop {
         if sh.is_cancelled() {
             break;
@@ -80,12 +115,31 @@ async fn upload_pass(sh: &Arc<SyncShared>) {
         first_before_call = Some(id);
         sh.set_uploading(true);
         match sh.creds.connector().upload_data(&sh.db).await {
-            Ok(()) => sh.set_upload_error(None),
+            Ok(()) => {
+                failures = 0;
+                sh.set_upload_error(None);
+                if let Err(e) = sh.db.inner.pool.write(|c| parking::forget_settled(c)).await {
+                    tracing::warn!("could not clear settled upload errors: {e}");
+                }
+            }
             Err(e) => {
                 tracing::warn!("upload failed: {e}");
-                sh.set_upload_error(Some(SyncError::Upload(ConnectorFailure::new(e))));
+                let rejection = sh.creds.connector().is_rejection(&*e);
+                let parked = record_failure(sh, e.to_string(), rejection).await;
                 first_before_call = None;
-                sh.sleep_retry().await;
+                match parked {
+                    // The queue moved on: upload the rest at once.
+                    Some(p) => {
+                        tracing::warn!("{p}");
+                        sh.set_upload_error(Some(p));
+                        failures = 0;
+                    }
+                    None => {
+                        sh.set_upload_error(Some(SyncError::Upload(ConnectorFailure::new(e))));
+                        failures += 1;
+                        sh.sleep_backoff(failures).await;
+                    }
+                }
             }
         }
     }

@@ -50,6 +50,18 @@ pub fn fast_options() -> SyncOptions {
     }
 }
 
+/// The backend answered an upload with this HTTP status.
+#[derive(Debug)]
+pub struct UploadRejected(pub u16);
+
+impl std::fmt::Display for UploadRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upload rejected: HTTP {}", self.0)
+    }
+}
+
+impl std::error::Error for UploadRejected {}
+
 /// Signs tokens for one user; the first `short_tokens` tokens expire soon.
 pub struct TestConnector {
     pub svc: Arc<TestService>,
@@ -98,6 +110,12 @@ impl BackendConnector for TestConnector {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
     }
 
+    fn is_rejection(&self, error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+        error
+            .downcast_ref::<UploadRejected>()
+            .is_some_and(|r| (400..500).contains(&r.0))
+    }
+
     async fn upload_data(&self, db: &PowerSyncDatabase) -> Result<(), ConnectorError> {
         let client_id = db.query("SELECT powersync_client_id() AS id", vec![]).await?[0]
             .get_str("id")
@@ -113,7 +131,7 @@ impl BackendConnector for TestConnector {
                 .send()
                 .await?;
             if !resp.status().is_success() {
-                return Err(format!("upload rejected: {}", resp.status()).into());
+                return Err(Box::new(UploadRejected(resp.status().as_u16())));
             }
             self.uploads.fetch_add(1, Ordering::SeqCst);
             tx.complete(None).await?;
