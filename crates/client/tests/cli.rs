@@ -74,6 +74,7 @@ fn help_on_every_command() {
         vec!["status", "--help"],
         vec!["crud", "--help"],
         vec!["query", "--help"],
+        vec!["doctor", "--help"],
     ] {
         let o = run(&cmd);
         assert!(o.status.success(), "{cmd:?}");
@@ -250,7 +251,19 @@ fn pending_status_and_crud_output() {
     let f = Fixture::new();
     local_write(&f);
     let (out, _) = text(&run(&["status", "--db", &f.db()]));
-    assert!(out.contains("1 local change(s) wait for upload"), "{out}");
+    assert!(out.contains("1 local write(s) in 1 transaction(s) wait for upload"), "{out}");
+    // doctor: the same source, all of it, without changing the file.
+    let before = std::fs::read(f.db()).unwrap();
+    let (doctor, _) = text(&run(&["doctor", "--db", &f.db()]));
+    assert!(doctor.contains("lists (direct) stored in lists"), "{doctor}");
+    assert!(doctor.contains("upload queue:      1 op(s) in 1 transaction(s)"), "{doctor}");
+    assert!(doctor.contains("write checkpoint:  target after upload"), "{doctor}");
+    assert!(doctor.contains("  - 1 local write(s) in 1 transaction(s) wait for upload"), "{doctor}");
+    let (doctor, _) = text(&run(&["doctor", "--db", &f.db(), "--json"]));
+    let d: serde_json::Value = serde_json::from_str(&doctor).unwrap();
+    assert_eq!(d["internal_version"], 14);
+    assert_eq!(d["uploads"]["queue"][0]["tables"], "todos");
+    assert_eq!(std::fs::read(f.db()).unwrap(), before, "doctor changed the database");
     assert!(
         out.contains("tables:\n  items: JSON view\n  lists: direct\n  todos: JSON view\n"),
         "{out}"

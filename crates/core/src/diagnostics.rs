@@ -52,6 +52,15 @@ fn bucket_priorities(state: &DatabaseState) -> Vec<(String, i32)> {
     }
 }
 
+/// Tables with triggers that record local writes in `ps_crud`, other than our views and direct
+/// tables.
+const RAW_BY_TRIGGERS: &str = "\
+SELECT DISTINCT tbl_name FROM sqlite_master t
+  WHERE type = 'trigger' AND sql LIKE '%INSERT INTO powersync\\_crud%' ESCAPE '\\'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_master o WHERE o.name = t.tbl_name
+      AND ((o.type = 'view' AND o.sql GLOB '*-- powersync-auto-generated') OR (o.type = 'table' AND o.sql LIKE '%/* ps-managed%')))
+ORDER BY tbl_name";
+
 /// `(name, ops, last_op, last_applied_op, add_checksum, op_checksum, pending_delete,
 /// downloaded_size)` of every bucket, in name order.
 const BUCKETS: &str = "SELECT name, count_at_last + count_since_last, last_op, last_applied_op, add_checksum, op_checksum, pending_delete, downloaded_size FROM ps_buckets ORDER BY name";
@@ -163,16 +172,27 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
             })
         })
         .collect();
-    if let Some(schema) = state.schema() {
-        for raw in &schema.raw_tables {
-            tables.push(json!({
-                "name": raw.name,
-                "kind": "raw",
-                "local_only": raw.options.local_only,
-                "storage": raw.table_name,
-            }));
+    // Raw tables: those of the schema set on this connection, and any other table whose
+    // triggers record local writes (a raw table without such triggers cannot be told apart).
+    let mut raw: Vec<(String, Option<String>, bool)> = state
+        .schema()
+        .map(|schema| {
+            schema
+                .raw_tables
+                .iter()
+                .map(|r| (r.name.clone(), r.table_name.clone(), r.options.local_only))
+                .collect()
+        })
+        .unwrap_or_default();
+    for table in sql::query_all(db, RAW_BY_TRIGGERS, [], |r| r.get::<_, String>(0))? {
+        if !raw.iter().any(|(_, local, _)| local.as_deref() == Some(table.as_str())) {
+            raw.push((table.clone(), Some(table), false));
         }
     }
+    for (name, storage, local_only) in raw {
+        tables.push(json!({"name": name, "kind": "raw", "local_only": local_only, "storage": storage}));
+    }
+    tables.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
 
     let buckets = bucket_rows(db, state)?;
     // Both tables have their op count in the second column.

@@ -34,6 +34,11 @@ pub(crate) enum Command {
     /// or park, discard or retry one.
     #[command(after_help = EXIT_CODES_HELP)]
     Crud(CrudArgs),
+    /// Explain the state of sync from the database alone: tables and their kinds, buckets, the
+    /// upload queue, the write checkpoint, and what holds downloaded data back (read-only; the
+    /// extension's powersync_diagnostics(), docs/diagnostics.md).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Doctor(InspectArgs),
     /// Run one SQL statement with the PowerSync extension loaded.
     #[command(after_help = EXIT_CODES_HELP)]
     Query(QueryArgs),

@@ -8,8 +8,6 @@ use serde_json::{json, Value};
 use crate::cli::args::CrudAction;
 use crate::cli::exit::CliError;
 
-const MAX_OP_ID: i64 = i64::MAX;
-
 /// How an inspection command opens the file.
 #[derive(Clone, Copy)]
 enum Access {
@@ -63,81 +61,59 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-fn kv(rows: &[Row], key: &str) -> Option<i64> {
-    rows.iter()
-        .find(|r| r.get_str("key") == Some(key))
-        .and_then(|r| match r.get("value") {
-            Some(SqlValue::Integer(i)) => Some(*i),
-            Some(SqlValue::Text(t)) => t.parse().ok(),
-            _ => None,
-        })
+/// The extension's diagnostics document (`powersync_diagnostics()`, docs/diagnostics.md): the
+/// one source of `status` and `doctor`.
+async fn diagnostics(db: &PowerSyncDatabase) -> Result<Value, CliError> {
+    let rows = db.query("SELECT powersync_diagnostics() AS d", vec![]).await?;
+    let text = rows.first().and_then(|r| r.get_str("d")).unwrap_or("{}");
+    serde_json::from_str(text).map_err(|e| CliError::Other(format!("unreadable diagnostics: {e}")))
 }
 
-/// Why downloaded data is not (yet) applied, in words.
-pub(crate) fn held_back_reason(pending: i64, target: Option<i64>, seen: Option<i64>, unapplied_buckets: i64) -> String {
-    if pending > 0 {
-        return format!(
-            "{pending} local change(s) wait for upload; downloaded data is applied only after they are uploaded and the service confirms them with a write checkpoint"
-        );
-    }
-    match target {
-        Some(MAX_OP_ID) => {
-            return "local changes were uploaded, but no write checkpoint was obtained yet; the next sync fetches one"
-                .into()
-        }
-        Some(t) if seen.is_none_or(|s| s < t) => {
-            return format!(
-                "waiting for write checkpoint {t}; the service has confirmed up to {}",
-                seen.map_or("none".to_string(), |s| s.to_string())
-            )
-        }
-        _ => {}
-    }
-    if unapplied_buckets > 0 {
-        format!("{unapplied_buckets} bucket(s) have downloaded operations that are not applied yet (the checkpoint is incomplete or failed validation; the next sync continues)")
+/// `json` / `direct` / `raw` (and local-only) as people call them.
+fn table_kind(table: &Value) -> String {
+    let kind = match table["kind"].as_str() {
+        Some("json") => "JSON view",
+        Some(other) => other,
+        None => "?",
+    };
+    if table["local_only"].as_bool() == Some(true) {
+        format!("{kind}, local-only")
     } else {
-        "nothing is held back".into()
+        kind.to_owned()
     }
 }
 
-/// The app's tables as the database shows them: generated JSON views, direct tables (by their
-/// `/* ps-managed` marker) and raw tables (user tables whose triggers record local writes in
-/// `ps_crud`; a raw table without such triggers cannot be told from any other table).
-const TABLE_KINDS: &str = "\
-SELECT name, CASE WHEN sql LIKE '%\"ps\\_data\\_local\\_\\_%' ESCAPE '\\' THEN 'JSON view, local-only' ELSE 'JSON view' END AS kind
-  FROM sqlite_master WHERE type = 'view' AND sql GLOB '*-- powersync-auto-generated'
-UNION ALL
-SELECT name, CASE WHEN sql LIKE '%local-only */%' THEN 'direct, local-only' ELSE 'direct' END
-  FROM sqlite_master WHERE type = 'table' AND sql LIKE '%/* ps-managed%'
-UNION ALL
-SELECT DISTINCT tbl_name, 'raw' FROM sqlite_master t
-  WHERE type = 'trigger' AND sql LIKE '%INSERT INTO powersync\\_crud%' ESCAPE '\\'
-    AND NOT EXISTS (SELECT 1 FROM sqlite_master o WHERE o.name = t.tbl_name
-      AND ((o.type = 'view' AND o.sql GLOB '*-- powersync-auto-generated') OR (o.type = 'table' AND o.sql LIKE '%/* ps-managed%')))
-ORDER BY name";
+fn held_back_text(d: &Value) -> String {
+    let reasons: Vec<&str> = d["held_back"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if reasons.is_empty() {
+        "nothing is held back".into()
+    } else {
+        reasons.join("; ")
+    }
+}
+
+fn int_text(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
 
 pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
     let db = open(path, Access::ReadOnly).await?;
     let s = db.status();
-    let tables = db.query(TABLE_KINDS, vec![]).await?;
-    let buckets = db
-        .query(
-            "SELECT name, count_at_last + count_since_last AS ops, last_op, last_applied_op FROM ps_buckets ORDER BY name",
-            vec![],
-        )
-        .await?;
-    let pending = db.query("SELECT count(*) AS n FROM ps_crud", vec![]).await?;
-    let pending = pending.first().and_then(|r| r.get_i64("n")).unwrap_or(0);
-    let transactions = db.crud_transactions().await?.len();
-    let kv_rows = db.query("SELECT key, value FROM ps_kv", vec![]).await?;
-    let target = kv(&kv_rows, "target_checkpoint_request_id");
-    let seen = kv(&kv_rows, "last_seen_checkpoint_request_id");
-    let applied = kv(&kv_rows, "last_applied_checkpoint_request_id");
-    let unapplied = buckets
-        .iter()
-        .filter(|b| b.get_i64("last_op").unwrap_or(0) > b.get_i64("last_applied_op").unwrap_or(0))
-        .count() as i64;
-    let reason = held_back_reason(pending, target, seen, unapplied);
+    let d = diagnostics(&db).await?;
+    let empty = Vec::new();
+    let tables = d["tables"].as_array().unwrap_or(&empty);
+    let buckets = d["buckets"].as_array().unwrap_or(&empty);
+    let pending = d["uploads"]["ops"].as_i64().unwrap_or(0);
+    let transactions = d["uploads"]["transactions"].as_i64().unwrap_or(0);
+    let checkpoint = &d["write_checkpoint"];
+    let reason = held_back_text(&d);
     let client_id = db.client_id().await?;
     let parked = db.parked_transactions().await?;
 
@@ -150,16 +126,15 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
             "priorities": s.priority_status.iter().map(|p| json!({
                 // The extension's "complete sync" sentinel (i32::MAX) is not a priority anyone chose.
                 "priority": if p.priority == FULL_SYNC_PRIORITY { Value::from("full") } else { Value::from(p.priority) }, "has_synced": p.has_synced, "last_synced_at_ms": p.last_synced_at_ms})).collect::<Vec<_>>(),
-            "tables": tables.iter().map(Row::to_json).collect::<Vec<_>>(),
-            "buckets": buckets.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "tables": tables.iter().map(|t| json!({"name": t["name"], "kind": table_kind(t)})).collect::<Vec<_>>(),
+            "buckets": buckets.iter().map(|b| json!({"name": b["name"], "ops": b["ops"], "last_op": b["last_op"], "last_applied_op": b["last_applied_op"]})).collect::<Vec<_>>(),
             "streams": s.streams.iter().map(|st| json!({
                 "name": st.name, "parameters": st.parameters, "active": st.active, "is_default": st.is_default,
                 "has_explicit_subscription": st.has_explicit_subscription, "last_synced_at_ms": st.last_synced_at_ms})).collect::<Vec<_>>(),
             "pending_uploads": {"changes": pending, "transactions": transactions},
             "parked_uploads": parked.iter().map(|p| p.tx_id).collect::<Vec<_>>(),
-            "write_checkpoint": {"target": target.map(|t| if t == MAX_OP_ID { Value::from("pending") } else { Value::from(t) }),
-                                 "last_seen": seen, "last_applied": applied},
-            "held_back": reason,
+            "write_checkpoint": checkpoint,
+            "held_back": d["held_back"],
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
@@ -191,24 +166,20 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
     if tables.is_empty() {
         println!("  (none)");
     }
-    for t in &tables {
-        println!(
-            "  {}: {}",
-            t.get_str("name").unwrap_or("?"),
-            t.get_str("kind").unwrap_or("?")
-        );
+    for t in tables {
+        println!("  {}: {}", t["name"].as_str().unwrap_or("?"), table_kind(t));
     }
     println!("buckets:");
     if buckets.is_empty() {
         println!("  (none)");
     }
-    for b in &buckets {
+    for b in buckets {
         println!(
             "  {}: {} ops, last_op {}, last_applied {}",
-            b.get_str("name").unwrap_or("?"),
-            b.get_i64("ops").unwrap_or(0),
-            b.get_i64("last_op").unwrap_or(0),
-            b.get_i64("last_applied_op").unwrap_or(0)
+            b["name"].as_str().unwrap_or("?"),
+            b["ops"],
+            b["last_op"],
+            b["last_applied_op"]
         );
     }
     if !s.streams.is_empty() {
@@ -237,17 +208,114 @@ pub(crate) async fn status(path: &Path, as_json: bool) -> Result<(), CliError> {
             parked.len()
         );
     }
-    let target_text = match target {
-        None => "none".to_string(),
-        Some(MAX_OP_ID) => "to be requested after upload".to_string(),
-        Some(t) => t.to_string(),
-    };
     println!(
-        "write checkpoint: target {target_text}, last seen {}, last applied {}",
-        seen.map_or("none".into(), |v| v.to_string()),
-        applied.map_or("none".into(), |v| v.to_string())
+        "write checkpoint: target {}, last seen {}, last applied {}",
+        int_text(&checkpoint["target"]),
+        int_text(&checkpoint["last_seen"]),
+        int_text(&checkpoint["last_applied"])
     );
     println!("held back:   {reason}");
+    Ok(())
+}
+
+/// `doctor`: the whole diagnostics document, for people (or as JSON).
+pub(crate) async fn doctor(path: &Path, as_json: bool) -> Result<(), CliError> {
+    let db = open(path, Access::ReadOnly).await?;
+    let d = diagnostics(&db).await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+        return Ok(());
+    }
+    println!("database:          {}", path.display());
+    println!(
+        "internal version:  {}{}",
+        d["internal_version"],
+        if d["internal_version_supported"] == json!(false) {
+            " (newer than this build knows)"
+        } else {
+            ""
+        }
+    );
+    println!("client id:         {}", int_text(&d["client_id"]));
+    println!("tables:");
+    for t in d["tables"].as_array().into_iter().flatten() {
+        println!(
+            "  {} ({}) stored in {}",
+            t["name"].as_str().unwrap_or("?"),
+            table_kind(t),
+            int_text(&t["storage"])
+        );
+    }
+    println!("buckets:");
+    for b in d["buckets"].as_array().into_iter().flatten() {
+        println!(
+            "  {}: {} ops, last op {}, applied up to {}, checksum {}, {} bytes downloaded, priority {}{}",
+            b["name"].as_str().unwrap_or("?"),
+            b["ops"],
+            b["last_op"],
+            b["last_applied_op"],
+            int_text(&b["checksum"]),
+            b["downloaded_size"],
+            int_text(&b["priority"]),
+            if b["pending_delete"] == json!(1) {
+                ", being removed"
+            } else {
+                ""
+            }
+        );
+    }
+    println!(
+        "oplog:             {} ops (from the buckets' counters); {} untyped rows, {} rows to re-apply",
+        d["oplog_ops"], d["untyped_rows"], d["updated_rows"]
+    );
+    println!(
+        "upload queue:      {} op(s) in {} transaction(s)",
+        d["uploads"]["ops"], d["uploads"]["transactions"]
+    );
+    for tx in d["uploads"]["queue"].as_array().into_iter().flatten() {
+        println!(
+            "  transaction {}: {} op(s) on {}",
+            tx["tx_id"],
+            tx["ops"],
+            int_text(&tx["tables"])
+        );
+    }
+    let checkpoint = &d["write_checkpoint"];
+    println!(
+        "write checkpoint:  target {}, last seen {}, last applied {}",
+        int_text(&checkpoint["target"]),
+        int_text(&checkpoint["last_seen"]),
+        int_text(&checkpoint["last_applied"])
+    );
+    println!("last syncs:");
+    for p in d["last_synced"].as_array().into_iter().flatten() {
+        println!(
+            "  priority {}: {}",
+            int_text(&p["priority"]),
+            int_text(&p["last_synced_at"])
+        );
+    }
+    println!("streams:");
+    for st in d["streams"].as_array().into_iter().flatten() {
+        println!(
+            "  {} {}: {}",
+            st["name"].as_str().unwrap_or("?"),
+            st["parameters"].as_str().unwrap_or(""),
+            if st["active"] == json!(true) {
+                "active"
+            } else {
+                "inactive"
+            }
+        );
+    }
+    println!("held back:");
+    let reasons = d["held_back"].as_array().cloned().unwrap_or_default();
+    if reasons.is_empty() {
+        println!("  nothing");
+    }
+    for r in reasons {
+        println!("  - {}", r.as_str().unwrap_or(""));
+    }
     Ok(())
 }
 
@@ -389,14 +457,16 @@ mod tests {
     }
 
     #[test]
-    fn held_back_in_words() {
-        assert!(held_back_reason(2, Some(MAX_OP_ID), None, 0).starts_with("2 local change(s) wait for upload"));
-        assert!(held_back_reason(0, Some(MAX_OP_ID), None, 0).contains("no write checkpoint was obtained"));
+    fn diagnostics_in_words() {
+        assert_eq!(held_back_text(&json!({"held_back": []})), "nothing is held back");
+        assert_eq!(held_back_text(&json!({"held_back": ["a", "b"]})), "a; b");
         assert_eq!(
-            held_back_reason(0, Some(9), Some(8), 0),
-            "waiting for write checkpoint 9; the service has confirmed up to 8"
+            table_kind(&json!({"kind": "json", "local_only": true})),
+            "JSON view, local-only"
         );
-        assert_eq!(held_back_reason(0, Some(8), Some(8), 0), "nothing is held back");
-        assert!(held_back_reason(0, None, None, 1).starts_with("1 bucket(s)"));
+        assert_eq!(table_kind(&json!({"kind": "direct", "local_only": false})), "direct");
+        assert_eq!(int_text(&json!(null)), "none");
+        assert_eq!(int_text(&json!("after upload")), "after upload");
+        assert_eq!(int_text(&json!(812)), "812");
     }
 }

@@ -17,6 +17,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Sync(a) => sync_cmd::run(a.decode()?, cli.quiet).await,
         Command::Status(a) => inspect::status(&a.db, a.json).await,
+        Command::Doctor(a) => inspect::doctor(&a.db, a.json).await,
         Command::Crud(a) => match a.action() {
             Some(action) => inspect::crud_action(&a.inspect.db, action).await,
             None => inspect::crud(&a.inspect.db, a.inspect.json).await,

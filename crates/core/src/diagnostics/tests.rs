@@ -23,8 +23,8 @@ fn a_fresh_database_says_nothing_is_held_back() {
     assert_eq!(
         d["tables"],
         json!([
-            {"name": "items", "kind": "json", "local_only": false, "storage": "ps_data__items"},
-            {"name": "d", "kind": "direct", "local_only": true, "storage": "d"}
+            {"name": "d", "kind": "direct", "local_only": true, "storage": "d"},
+            {"name": "items", "kind": "json", "local_only": false, "storage": "ps_data__items"}
         ])
     );
     assert_eq!(d["held_back"], json!([]));
@@ -99,6 +99,21 @@ fn reading_changes_nothing() {
     assert_eq!(db.total_changes(), changes);
     let after: i64 = db.query_row("PRAGMA data_version", [], |r| r.get(0)).unwrap();
     assert_eq!(before, after);
+}
+
+#[test]
+fn raw_tables_are_found_by_their_triggers() {
+    let db = open_with(ITEMS);
+    db.execute_batch(
+        r#"CREATE TABLE users(id TEXT PRIMARY KEY, name TEXT);
+           SELECT powersync_create_raw_table_crud_trigger('{"name":"users","table_name":"users"}', 'users_insert', 'INSERT');"#,
+    )
+    .unwrap();
+    let d = diagnostics(&db);
+    assert_eq!(
+        d["tables"][2],
+        json!({"name": "users", "kind": "raw", "local_only": false, "storage": "users"})
+    );
 }
 
 #[test]
