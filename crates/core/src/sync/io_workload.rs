@@ -1,6 +1,6 @@
 //! The sync workload whose page writes `temp_files` (this crate) and `tests/io_shape.rs` (ours
 //! against the reference) count: a first sync, a diff and a partial checkpoint of 9-column rows
-//! (about 400 bytes) with random UUID ids, in 1,000-op data lines, each call its own
+//! (about 400 bytes) with random UUID ids over 10 buckets, in 1,000-op data lines, each call its own
 //! transaction, on a WAL database with a 50 MB cache. The sizes make each line change far more
 //! than the 64 KiB a statement sub-journal keeps in memory (random ids spread every line over
 //! most index leaves). Plain rusqlite and the counting VFS only, so both crates can include it.
@@ -141,31 +141,63 @@ impl Db {
     }
 }
 
-/// Page writes per phase of the workload with `rows` rows (`setup` loads the extension).
-pub fn run(name: &str, setup: &dyn Fn(&Connection), rows: u64) -> Vec<(&'static str, Writes)> {
-    let mut db = Db::open(name, setup);
-    let all: Vec<u64> = (0..rows).collect();
+/// Buckets of the first sync and the diff (row `i` is in bucket `b{i % 10}`), as the bench's.
+const BUCKETS: u64 = 10;
 
-    // First sync. The checkpoint comes first, its checksum computed from the ops to come.
-    let mut sums = db.sums.clone();
-    let first_ops = db.next_op;
-    for op_id in first_ops..first_ops + rows {
-        let s = sums.entry("b".into()).or_default();
-        *s = s.wrapping_add((mix(op_id) & 0xffff_ffff) as u32);
-    }
-    let checkpoint = |db: &Db, sums: &std::collections::HashMap<String, u32>, last: u64, buckets: &[(&str, i32)]| {
-        let buckets: Vec<serde_json::Value> = buckets
+/// The rows of `rows` grouped by bucket, in the order their lines are sent.
+fn by_bucket(rows: &[u64]) -> Vec<(String, Vec<u64>)> {
+    (0..BUCKETS)
+        .map(|b| {
+            (
+                format!("b{b}"),
+                rows.iter().copied().filter(|i| i % BUCKETS == b).collect(),
+            )
+        })
+        .collect()
+}
+
+impl Db {
+    /// Announces the checkpoint that `lines` (sent next, in order) complete: each bucket's
+    /// checksum is the sum of every op it will have received, so it is computed from the op ids
+    /// the lines will get.
+    fn checkpoint(&self, lines: &[(String, Vec<u64>)], priorities: &[(&str, i32)]) {
+        let mut sums = self.sums.clone();
+        let mut op_id = self.next_op;
+        for (bucket, rows) in lines {
+            let sum = sums.entry(bucket.clone()).or_default();
+            for _ in rows {
+                *sum = sum.wrapping_add((mix(op_id) & 0xffff_ffff) as u32);
+                op_id += 1;
+            }
+        }
+        let buckets: Vec<serde_json::Value> = priorities
             .iter()
             .map(|&(name, priority)| {
                 serde_json::json!({"bucket": name, "checksum": sums.get(name).copied().unwrap_or(0), "priority": priority})
             })
             .collect();
-        let line = serde_json::json!({"checkpoint": {"last_op_id": last.to_string(), "buckets": buckets}});
-        db.control("line_text", Some(&line.to_string()));
-    };
-    checkpoint(&db, &sums, first_ops + rows - 1, &[("b", 3)]);
+        let line = serde_json::json!({"checkpoint": {"last_op_id": (op_id - 1).to_string(), "buckets": buckets}});
+        self.control("line_text", Some(&line.to_string()));
+    }
+
+    fn send(&mut self, lines: &[(String, Vec<u64>)], version: u64) {
+        for (bucket, rows) in lines {
+            self.put_lines(bucket, rows, version);
+        }
+    }
+}
+
+/// Page writes per phase of the workload with `rows` rows (`setup` loads the extension).
+pub fn run(name: &str, setup: &dyn Fn(&Connection), rows: u64) -> Vec<(&'static str, Writes)> {
+    let mut db = Db::open(name, setup);
+    let names: Vec<String> = (0..BUCKETS).map(|b| format!("b{b}")).collect();
+    let mut priorities: Vec<(&str, i32)> = names.iter().map(|n| (n.as_str(), 3)).collect();
+
+    // First sync.
+    let first = by_bucket(&(0..rows).collect::<Vec<_>>());
+    db.checkpoint(&first, &priorities);
     test_vfs::take();
-    db.put_lines("b", &all, 1);
+    db.send(&first, 1);
     let first_lines = test_vfs::take();
     let complete = format!(r#"{{"checkpoint_complete":{{"last_op_id":"{}"}}}}"#, db.next_op - 1);
     db.control("line_text", Some(&complete));
@@ -174,15 +206,10 @@ pub fn run(name: &str, setup: &dyn Fn(&Connection), rows: u64) -> Vec<(&'static 
     let first_published = db.published_pages();
 
     // A diff: a quarter of the rows changed, spread over the whole id range.
-    let changed: Vec<u64> = (0..rows).filter(|i| mix(*i) % 4 == 0).collect();
-    let mut sums = db.sums.clone();
-    for op_id in db.next_op..db.next_op + changed.len() as u64 {
-        let s = sums.entry("b".into()).or_default();
-        *s = s.wrapping_add((mix(op_id) & 0xffff_ffff) as u32);
-    }
-    checkpoint(&db, &sums, db.next_op + changed.len() as u64 - 1, &[("b", 3)]);
+    let changed = by_bucket(&(0..rows).filter(|i| mix(*i).is_multiple_of(4)).collect::<Vec<_>>());
+    db.checkpoint(&changed, &priorities);
     test_vfs::take();
-    db.put_lines("b", &changed, 2);
+    db.send(&changed, 2);
     let diff_lines = test_vfs::take();
     let complete = format!(r#"{{"checkpoint_complete":{{"last_op_id":"{}"}}}}"#, db.next_op - 1);
     db.control("line_text", Some(&complete));
@@ -190,14 +217,11 @@ pub fn run(name: &str, setup: &dyn Fn(&Connection), rows: u64) -> Vec<(&'static 
 
     // A partial checkpoint: a priority-1 bucket with new rows and changes to existing ones.
     let partial: Vec<u64> = (0..rows / 4).map(|i| i * 2 + 1).chain(rows..rows + rows / 4).collect();
-    let mut sums = db.sums.clone();
-    for op_id in db.next_op..db.next_op + partial.len() as u64 {
-        let s = sums.entry("p".into()).or_default();
-        *s = s.wrapping_add((mix(op_id) & 0xffff_ffff) as u32);
-    }
-    checkpoint(&db, &sums, db.next_op + partial.len() as u64 - 1, &[("b", 3), ("p", 1)]);
+    let partial = vec![("p".to_string(), partial)];
+    priorities.push(("p", 1));
+    db.checkpoint(&partial, &priorities);
     test_vfs::take();
-    db.put_lines("p", &partial, 3);
+    db.send(&partial, 3);
     let partial_lines = test_vfs::take();
     let out = db.control(
         "line_text",

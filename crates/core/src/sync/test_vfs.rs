@@ -59,22 +59,52 @@ struct Registered {
     methods: Mutex<Vec<(usize, &'static ffi::sqlite3_io_methods)>>,
 }
 
-// SAFETY: the VFS structure is written once at registration and only read afterwards; the
-// method tables are behind a mutex.
+// SAFETY: the VFS structure is written once at registration and only read afterwards (by
+// SQLite, on any thread); the method tables are behind a mutex.
 unsafe impl Send for Registered {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for Registered {}
 
 static REGISTERED: OnceLock<&'static Registered> = OnceLock::new();
 
+fn registered() -> &'static Registered {
+    REGISTERED
+        .get()
+        .expect("x_open and x_write run only once the VFS is registered")
+}
+
+/// The default VFS, which ours wraps.
 fn inner() -> *mut ffi::sqlite3_vfs {
-    REGISTERED.get().expect("registered").vfs.pAppData.cast()
+    registered().vfs.pAppData.cast()
 }
 
 /// The default VFS's file structure comes first (the wrapped file *is* the inner file, so every
 /// method except `xWrite` is the inner one); the trailer follows it.
+///
+/// # Safety
+/// `file` must be a file structure SQLite allocated for our VFS (`szOsFile` bytes).
 unsafe fn trailer(file: *mut ffi::sqlite3_file) -> *mut Trailer {
-    let size = unsafe { (*inner()).szOsFile } as usize;
-    unsafe { file.cast::<u8>().add(size).cast::<Trailer>() }
+    // SAFETY: the default VFS is registered for the process's lifetime; our `szOsFile` is its
+    // own plus the trailer, so the offset stays inside the allocation.
+    unsafe {
+        let size = (*inner()).szOsFile as usize;
+        file.cast::<u8>().add(size).cast::<Trailer>()
+    }
+}
+
+/// Our method table for files whose inner methods are `original`: a copy with `xWrite` counting.
+fn wrapped_methods(original: *const ffi::sqlite3_io_methods) -> &'static ffi::sqlite3_io_methods {
+    let mut tables = registered().methods.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, wrapped)) = tables.iter().find(|(from, _)| *from == original as usize) {
+        return wrapped;
+    }
+    // SAFETY: `original` is the method table the default VFS just gave an open file; SQLite's
+    // method tables are static.
+    let mut methods = unsafe { *original };
+    methods.xWrite = Some(x_write);
+    let wrapped: &'static ffi::sqlite3_io_methods = Box::leak(Box::new(methods));
+    tables.push((original as usize, wrapped));
+    wrapped
 }
 
 unsafe extern "C" fn x_open(
@@ -85,8 +115,8 @@ unsafe extern "C" fn x_open(
     out_flags: *mut c_int,
 ) -> c_int {
     let inner = inner();
-    // SAFETY: SQLite allocated `szOsFile` bytes for `file`, room for the inner file and the kind.
-    let rc = unsafe { (*inner).xOpen.expect("xOpen")(inner, name, file, flags, out_flags) };
+    // SAFETY: SQLite allocated our `szOsFile` bytes for `file`, room for the inner file first.
+    let rc = unsafe { (*inner).xOpen.expect("the default VFS opens files")(inner, name, file, flags, out_flags) };
     let kind = if flags & TEMP_FLAGS != 0 {
         Kind::Temp
     } else if flags & DATA_FLAGS != 0 {
@@ -94,47 +124,39 @@ unsafe extern "C" fn x_open(
     } else {
         Kind::Other
     };
-    if rc == ffi::SQLITE_OK && unsafe { !(*file).pMethods.is_null() } {
-        let original = unsafe { (*file).pMethods };
-        unsafe { trailer(file).write_unaligned(Trailer { kind, original }) };
-        let registered = REGISTERED.get().expect("registered");
-        let mut tables = registered.methods.lock().unwrap();
-        let wrapped = match tables.iter().find(|(from, _)| *from == original as usize) {
-            Some((_, wrapped)) => *wrapped,
-            None => {
-                let mut methods = unsafe { *original };
-                methods.xWrite = Some(x_write);
-                let wrapped: &'static ffi::sqlite3_io_methods = Box::leak(Box::new(methods));
-                tables.push((original as usize, wrapped));
-                wrapped
-            }
-        };
-        unsafe { (*file).pMethods = wrapped };
+    // SAFETY: `file` was just initialised by the inner `xOpen`; a NULL method table means it is
+    // not open (SQLite will not call its methods), and then it is left as it is.
+    unsafe {
+        let original = (*file).pMethods;
+        if rc == ffi::SQLITE_OK && !original.is_null() {
+            trailer(file).write_unaligned(Trailer { kind, original });
+            (*file).pMethods = wrapped_methods(original);
+        }
     }
     rc
 }
 
 unsafe extern "C" fn x_write(file: *mut ffi::sqlite3_file, data: *const c_void, amount: c_int, offset: i64) -> c_int {
-    // SAFETY: only files opened by `x_open` get this method, with their trailer written.
-    let Trailer { kind, original } = unsafe { trailer(file).read_unaligned() };
-    let rc = unsafe { (*original).xWrite.expect("xWrite")(file, data, amount, offset) };
+    // SAFETY: only files opened by `x_open` get this method, with their trailer written; the
+    // inner `xWrite` gets the same arguments SQLite passed.
+    let (kind, rc) = unsafe {
+        let Trailer { kind, original } = trailer(file).read_unaligned();
+        (
+            kind,
+            (*original).xWrite.expect("files can be written")(file, data, amount, offset),
+        )
+    };
     // Whole pages only: WAL frame headers and journal headers are not pages.
     if amount >= 512 {
-        match kind {
-            Kind::Temp => WRITES.with(|w| {
-                w.set(Writes {
-                    temp: w.get().temp + 1,
-                    ..w.get()
-                })
-            }),
-            Kind::Data => WRITES.with(|w| {
-                w.set(Writes {
-                    data: w.get().data + 1,
-                    ..w.get()
-                })
-            }),
-            Kind::Other => {}
-        }
+        WRITES.with(|w| {
+            let mut writes = w.get();
+            match kind {
+                Kind::Temp => writes.temp += 1,
+                Kind::Data => writes.data += 1,
+                Kind::Other => {}
+            }
+            w.set(writes);
+        });
     }
     rc
 }
@@ -142,9 +164,10 @@ unsafe extern "C" fn x_write(file: *mut ffi::sqlite3_file, data: *const c_void, 
 /// Registers the counting VFS (not as the default) once per process.
 pub fn register() {
     REGISTERED.get_or_init(|| {
-        // SAFETY: the default VFS lives as long as the process; ours copies its entry points.
+        // SAFETY: looking up the default VFS has no preconditions.
         let default = unsafe { ffi::sqlite3_vfs_find(std::ptr::null()) };
         assert!(!default.is_null());
+        // SAFETY: the default VFS lives as long as the process; ours copies its entry points.
         let mut vfs = unsafe { *default };
         vfs.szOsFile += std::mem::size_of::<Trailer>() as c_int;
         vfs.zName = NAME.as_ptr();
@@ -155,6 +178,7 @@ pub fn register() {
             vfs,
             methods: Mutex::new(Vec::new()),
         }));
+        // SAFETY: the structure is leaked, so it outlives every connection that uses it.
         let rc = unsafe { ffi::sqlite3_vfs_register(&mut registered.vfs, 0) };
         assert_eq!(rc, ffi::SQLITE_OK);
         registered
