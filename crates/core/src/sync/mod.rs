@@ -195,7 +195,8 @@ fn dispatch(
 ) -> PsResult<Output> {
     // Runs an event on the active iteration. An error keeps the iteration as it was before the
     // event (the iteration's handlers do every fallible step before they change any state), so
-    // the SDK can go on or `stop` it normally; the call's savepoint undoes its writes.
+    // the SDK can go on or `stop` it normally; the call's savepoint undoes its writes (or, for the
+    // hot lines without one, `atomic` made sure nothing but SQLite can fail once they write).
     let on_iteration =
         |client: &mut Option<Iteration>, f: &mut dyn FnMut(&mut Iteration) -> PsResult<Outcome>| -> PsResult<Output> {
             let iteration = client.as_mut().ok_or_else(no_iteration)?;

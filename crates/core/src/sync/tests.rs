@@ -184,3 +184,30 @@ fn unpublishable_row_fails_before_the_first_write() {
     assert!(error.contains("without object_type"), "{error}");
     assert_eq!(published_state(&db), before);
 }
+
+/// A data line whose last write (the bucket's counters) an app trigger refuses: the trigger makes
+/// the line take the call's savepoint, so none of its ops stay either.
+#[test]
+fn data_line_refused_at_its_last_write_leaves_nothing_behind() {
+    let db = open_db();
+    db.execute_batch(
+        "CREATE TRIGGER refuse AFTER UPDATE OF last_op ON ps_buckets WHEN new.last_op = 2 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    .unwrap();
+    ok(&db, "start", "{}");
+    let checkpoint =
+        json!({"checkpoint": {"last_op_id": "2", "buckets": [{"bucket": "b", "checksum": 3, "priority": 3}]}});
+    ok(&db, "line_text", checkpoint.to_string());
+    let ops = json!([
+        {"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "a", "checksum": 1, "data": "{}"},
+        {"op_id": "2", "op": "PUT", "object_type": "items", "object_id": "b", "checksum": 2, "data": "{}"},
+    ]);
+    let line = json!({"data": {"bucket": "b", "data": ops}}).to_string();
+    let error = commit_anyway(&db, "line_text", &line).unwrap_err();
+    assert!(error.contains("refused"), "{error}");
+    let left = crate::sync::test_support::query(
+        &db,
+        "SELECT (SELECT count(*) FROM ps_oplog), (SELECT count(*) FROM ps_buckets)",
+    );
+    assert_eq!(left, json!([[0, 0]]));
+}
