@@ -34,8 +34,9 @@ const FOREIGN_KEYS_INTO_INTERNAL: &str = "SELECT 1 FROM sqlite_schema s, pragma_
      WHERE s.type = 'table' AND f.\"table\" LIKE 'ps\\_%' ESCAPE '\\' LIMIT 1";
 
 /// Rows a publish refuses ("downloaded operation without object_type or object_id"): it would
-/// fail part-way through its writes. Both lookups are index seeks (the `(row_type, row_id)`
-/// index and the primary key); ops without an identity are stored with both NULL.
+/// fail part-way through its writes. Ops without an identity are stored with both NULL, so
+/// `ps_oplog` needs one seek on its `(row_type, row_id)` index; `ps_updated_rows` is scanned
+/// (a NULL `row_id` is its key's second column), which a complete publish does anyway.
 const ROWS_WITHOUT_IDENTITY: &str = "SELECT 1 FROM ps_oplog WHERE row_type IS NULL \
      UNION ALL SELECT 1 FROM ps_updated_rows WHERE row_type IS NULL OR row_id IS NULL LIMIT 1";
 
