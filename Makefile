@@ -9,7 +9,7 @@ CC ?= cc
 SQLITE_STATIC ?= $(shell ls /usr/lib/*/libsqlite3.a /usr/lib/libsqlite3.a 2>/dev/null | head -n 1)
 
 .PHONY: faults faults-short
-.PHONY: all build static tools test unit integration client-tests vectors smoke-shell smoke-static old-sqlite lint demo shell-demo reference-vectors bench check fuzz clean
+.PHONY: all build static tools test unit integration client-tests vectors smoke-shell smoke-static old-sqlite lint demo shell-demo reference-vectors bench io-shape check fuzz clean
 
 # `make`: build everything, then sync a database end to end (tools/demo/demo.sh): the test
 # service with a sample data set, powersync-client with its progress bar, a local write uploaded
@@ -29,7 +29,7 @@ RUST_SRC_LOCK := $(RUST_SYSROOT)/lib/rustlib/src/rust/library/Cargo.lock
 # The goals that build the extension add the rust-src component when rustup is there and the
 # component is missing (once; offline or without rustup nothing happens and the prebuilt std is
 # used). Done while the Makefile is read, so that RUST_SRC below sees the result.
-RUST_SRC_GOALS := all build static test demo integration vectors smoke-shell smoke-static shell-demo old-sqlite check bench sdk-check rust-sdk-check
+RUST_SRC_GOALS := all build static test demo integration vectors smoke-shell smoke-static shell-demo old-sqlite check bench io-shape sdk-check rust-sdk-check
 ifneq ($(BUILD_STD),no)
 ifeq ($(wildcard $(RUST_SRC_LOCK)),)
 ifneq ($(if $(MAKECMDGOALS),$(filter $(RUST_SRC_GOALS),$(MAKECMDGOALS)),all),)
@@ -208,6 +208,15 @@ bench: build
 	bash tools/reference/setup.sh >/dev/null
 	bash tools/reference/setup054.sh >/dev/null || echo "bench: the 0.5.4 reference could not be built; comparing with 0.5.3 where possible"
 	$(CARGO) bench -p libpowersync-tests --bench compare -- $(BENCH_ARGS)
+
+# Page writes per sync phase (temporary files and data pages) of ours and of the 0.5.4 reference
+# (built into .cache/reference054/ by setup054.sh), from tests/io_shape.rs; IO_SHAPE_ROWS=100000
+# for the bench's size. A manual measurement: `make integration` runs the test for ours only.
+IO_SHAPE_ROWS ?= 20000
+io-shape: build
+	bash tools/reference/setup054.sh >/dev/null
+	PS_IO_SHAPE_ROWS=$(IO_SHAPE_ROWS) PS_REFERENCE_EXTENSION=$(CURDIR)/.cache/reference054/libpowersync054.so \
+	  $(CARGO) test -p libpowersync-tests --test io_shape -- --nocapture
 
 # Differential check against the reference build of the drop-in target, 0.5.4 (built from the
 # powersync_core crate into .cache/reference054/ by setup054.sh; REFERENCE=0.5.3 uses the 0.5.3

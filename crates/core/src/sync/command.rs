@@ -80,6 +80,16 @@ impl<'a> Command<'a> {
         )
     }
 
+    /// Whether the command opens the call's savepoint itself, once it knows what it will write
+    /// (sync lines and the publish retry, `sync::atomic`); every other writing command runs
+    /// inside it from the start.
+    pub fn decides_atomicity(&self) -> bool {
+        matches!(
+            self,
+            Command::LineText(_) | Command::LineBinary(_) | Command::CompletedUpload
+        )
+    }
+
     /// Decodes the two arguments of `powersync_control`.
     pub fn decode(args: &'a Args) -> PsResult<Command<'a>> {
         let op = args

@@ -18,6 +18,10 @@ pub struct DirectTables {
 
 impl DirectTables {
     /// The synced direct tables of `tables` (local-only ones never receive synced rows).
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
     pub fn new(tables: &[Table]) -> DirectTables {
         DirectTables {
             tables: tables

@@ -237,6 +237,12 @@ impl Iteration {
         self.progress_visits
     }
 
+    /// Where this iteration's synced rows go (which decides whether a publish needs the call's
+    /// savepoint, `sync::atomic`).
+    pub(crate) fn targets(&self) -> &RowTargets {
+        &self.targets
+    }
+
     #[cfg(test)]
     pub(crate) fn has_pending_checkpoint(&self) -> bool {
         self.pending.is_some()

@@ -4,11 +4,14 @@
 //! `row_writer` running them), streams, status, instructions, checkpoint requests and the state machine
 //! (`iteration`).
 
+mod atomic;
 mod bson;
 pub mod checkpoint_requests;
 mod command;
 pub mod direct_tables;
 pub mod instruction;
+#[cfg(test)]
+mod io_workload;
 pub mod iteration;
 pub mod line;
 pub mod raw_tables;
@@ -19,7 +22,11 @@ pub mod storage;
 pub mod streams;
 pub mod sync_local;
 #[cfg(test)]
+mod temp_files;
+#[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod test_vfs;
 #[cfg(test)]
 mod work_shape;
 
@@ -35,6 +42,7 @@ use crate::state::DatabaseState;
 use command::Command;
 use instruction::to_json;
 use iteration::{Iteration, Outcome};
+use line::SyncLine;
 
 /// Now in microseconds since the Unix epoch, truncated to whole milliseconds (what the
 /// reference's `unixepoch('subsec')` yields, computed here so it works before SQLite 3.42).
@@ -100,8 +108,11 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
             &fresh
         }
     };
-    let savepoint = CallSavepoint::open(db, command.writes())?;
-    let result = dispatch(client, db, state, command);
+    let mut savepoint = CallSavepoint::new(db);
+    if command.writes() && !command.decides_atomicity() {
+        savepoint.begin()?;
+    }
+    let result = dispatch(client, db, state, command, &mut savepoint);
     savepoint.finish(result.is_ok())?;
     result
 }
@@ -109,28 +120,38 @@ pub fn control_fn(call: &Call) -> PsResult<Output> {
 /// Makes one `powersync_control` call atomic: its writes are kept only if it succeeds. Without
 /// it, the work done before an error would stay in the caller's transaction, and a caller that
 /// commits anyway would keep a half-applied checkpoint (a deliberate difference from the
-/// reference, docs/decisions.md). Dropped without `finish` (a panic), it rolls back too.
+/// reference, docs/decisions.md). Data lines and publishes open it only when something other
+/// than SQLite itself could fail after their first write (`atomic`): inside the caller's
+/// transaction it makes SQLite copy every pre-existing page the call changes into a
+/// sub-journal, which spills to a temporary file. Dropped without `finish` (a panic), it rolls
+/// back too.
 struct CallSavepoint<'a> {
-    db: Option<&'a Connection>,
+    db: &'a Connection,
+    open: bool,
 }
 
 impl<'a> CallSavepoint<'a> {
-    fn open(db: &'a Connection, writes: bool) -> PsResult<CallSavepoint<'a>> {
-        if !writes {
-            return Ok(CallSavepoint { db: None });
+    fn new(db: &'a Connection) -> CallSavepoint<'a> {
+        CallSavepoint { db, open: false }
+    }
+
+    /// Opens the savepoint; must come before the call's first write.
+    fn begin(&mut self) -> PsResult<()> {
+        if !self.open {
+            sql::execute(self.db, "SAVEPOINT powersync_control_call", [])?;
+            self.open = true;
         }
-        sql::execute(db, "SAVEPOINT powersync_control_call", [])?;
-        Ok(CallSavepoint { db: Some(db) })
+        Ok(())
     }
 
     fn finish(mut self, keep: bool) -> PsResult<()> {
-        let Some(db) = self.db.take() else {
+        if !std::mem::take(&mut self.open) {
             return Ok(());
-        };
+        }
         if keep {
-            sql::execute(db, "RELEASE powersync_control_call", []).map(|_| ())
+            sql::execute(self.db, "RELEASE powersync_control_call", []).map(|_| ())
         } else {
-            Self::roll_back(db)
+            Self::roll_back(self.db)
         }
     }
 
@@ -141,11 +162,27 @@ impl<'a> CallSavepoint<'a> {
 
 impl Drop for CallSavepoint<'_> {
     fn drop(&mut self) {
-        if let Some(db) = self.db.take() {
+        if self.open {
             // Nothing more can be reported while unwinding; the transaction stays usable.
-            let _ = Self::roll_back(db);
+            let _ = Self::roll_back(self.db);
         }
     }
+}
+
+/// Opens the call's savepoint for a sync line unless the line is one of the two hot writers and
+/// `atomic` finds nothing that could fail after its first write.
+fn guard_line(db: &Connection, iteration: &Iteration, line: &SyncLine, savepoint: &mut CallSavepoint) -> PsResult<()> {
+    let needed = match line {
+        SyncLine::Data(data) => atomic::data_line_needs_savepoint(db, data)?,
+        SyncLine::CheckpointComplete | SyncLine::PartialCheckpointComplete(_) => {
+            atomic::publish_needs_savepoint(db, iteration.targets())?
+        }
+        _ => true,
+    };
+    if needed {
+        savepoint.begin()?;
+    }
+    Ok(())
 }
 
 /// Runs one command against the connection's iteration slot.
@@ -154,10 +191,12 @@ fn dispatch(
     db: &Connection,
     state: &DatabaseState,
     command: Command,
+    savepoint: &mut CallSavepoint,
 ) -> PsResult<Output> {
     // Runs an event on the active iteration. An error keeps the iteration as it was before the
     // event (the iteration's handlers do every fallible step before they change any state), so
-    // the SDK can go on or `stop` it normally; the call's savepoint undoes its writes.
+    // the SDK can go on or `stop` it normally; the call's savepoint undoes its writes (or, for the
+    // hot lines without one, `atomic` made sure nothing but SQLite can fail once they write).
     let on_iteration =
         |client: &mut Option<Iteration>, f: &mut dyn FnMut(&mut Iteration) -> PsResult<Outcome>| -> PsResult<Output> {
             let iteration = client.as_mut().ok_or_else(no_iteration)?;
@@ -183,15 +222,22 @@ fn dispatch(
         },
         Command::LineText(text) => on_iteration(client, &mut |it| {
             let line = line::parse_text(&text)?;
+            guard_line(db, it, &line, savepoint)?;
             it.line(db, state, line, text.len())
         }),
         Command::LineBinary(bytes) => on_iteration(client, &mut |it| {
             let line = line::parse_binary(bytes)?;
+            guard_line(db, it, &line, savepoint)?;
             it.line(db, state, line, bytes.len())
         }),
         Command::ConnectionEstablished => on_iteration(client, &mut |it| Ok(it.connection_established())),
         Command::ConnectionEnd => on_iteration(client, &mut |it| Ok(it.disconnect())),
-        Command::CompletedUpload => on_iteration(client, &mut |it| it.completed_upload(db, state)),
+        Command::CompletedUpload => on_iteration(client, &mut |it| {
+            if atomic::publish_needs_savepoint(db, it.targets())? {
+                savepoint.begin()?;
+            }
+            it.completed_upload(db, state)
+        }),
         Command::RefreshedToken => on_iteration(client, &mut |it| Ok(it.refreshed_token())),
         Command::UpdateSubscriptions(active) => {
             let mut active = Some(active);

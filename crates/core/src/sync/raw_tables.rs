@@ -19,6 +19,10 @@ pub struct RawTables {
 }
 
 impl RawTables {
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
     pub fn new(tables: Vec<RawTable>) -> RawTables {
         RawTables {
             tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),

@@ -27,6 +27,12 @@ impl RowTargets {
         }
     }
 
+    /// Whether rows may go through app statements (raw tables) or into app-visible typed tables
+    /// (direct tables, with their constraints and triggers): writes that can fail part-way.
+    pub fn writes_app_tables(&self) -> bool {
+        !self.raw.is_empty() || !self.direct.is_empty()
+    }
+
     /// Called once per publish: inferred raw-table statements are rebuilt after a schema change.
     pub fn refresh(&mut self, db: &Connection) -> PsResult<()> {
         self.raw.refresh(db)

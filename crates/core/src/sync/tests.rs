@@ -100,3 +100,114 @@ fn offline_status_reads_bucket_counters_first() {
         "powersync_offline_sync_status: statement SELECT id, name, count_at_last, count_since_last FROM ps_buckets: internal SQLite call returned ERROR: no such table: ps_buckets"
     );
 }
+
+/// One call in its own transaction that is committed even when the call fails (as the atomicity
+/// vector does): whatever the failed call left behind would be kept.
+fn commit_anyway(db: &Connection, op: &str, payload: &str) -> Result<(), String> {
+    db.execute_batch("BEGIN").unwrap();
+    let result = db
+        .query_row("SELECT powersync_control(?, ?)", [op, payload], |_| Ok(()))
+        .map_err(|e| e.to_string());
+    db.execute_batch("COMMIT").unwrap();
+    result
+}
+
+fn published_state(db: &Connection) -> Value {
+    crate::sync::test_support::query(
+        db,
+        "SELECT (SELECT json_group_array(json_array(name, last_op, last_applied_op)) FROM ps_buckets) AS buckets, \
+         (SELECT count(*) FROM ps_sync_state) AS synced, \
+         (SELECT json_group_array(id) FROM (SELECT id FROM ps_data__items UNION ALL SELECT id FROM d)) AS rows",
+    )
+}
+
+/// Two rows, `good` then `bad` (in publish order), downloaded and ready to publish.
+fn two_rows_downloaded(db: &Connection, object_type: &str, start: &str) {
+    ok(db, "start", start);
+    let checkpoint =
+        json!({"checkpoint": {"last_op_id": "2", "buckets": [{"bucket": "b", "checksum": 3, "priority": 3}]}});
+    ok(db, "line_text", checkpoint.to_string());
+    let ops = json!([
+        {"op_id": "1", "op": "PUT", "object_type": object_type, "object_id": "a-good", "checksum": 1, "data": "{}"},
+        {"op_id": "2", "op": "PUT", "object_type": object_type, "object_id": "b-bad", "checksum": 2, "data": "{}"},
+    ]);
+    ok(
+        db,
+        "line_text",
+        json!({"data": {"bucket": "b", "data": ops}}).to_string(),
+    );
+}
+
+/// A publish that fails after its first write keeps the savepoint (docs/decisions.md): an app
+/// trigger on a JSON table, or a direct table's trigger, refuses the second row; the caller
+/// commits anyway and finds neither row, nor the bucket marked applied, nor a sync time.
+#[test]
+fn failed_publish_leaves_nothing_behind_even_when_committed() {
+    let direct = r#"{"schema":{"tables":[{"name":"d","columns":[],"direct":true}]}}"#;
+    for (object_type, start, trigger) in [
+        ("items", "{}", "CREATE TRIGGER refuse BEFORE INSERT ON ps_data__items WHEN new.id = 'b-bad' BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+        ("d", direct, "CREATE TRIGGER refuse BEFORE INSERT ON d WHEN new.id = 'b-bad' BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+    ] {
+        let db = open_db();
+        db.execute_batch(r#"CREATE TABLE d(id TEXT PRIMARY KEY NOT NULL) STRICT"#).unwrap();
+        db.execute_batch(trigger).unwrap();
+        two_rows_downloaded(&db, object_type, start);
+        let before = published_state(&db);
+        let error = commit_anyway(&db, "line_text", r#"{"checkpoint_complete":{"last_op_id":"2"}}"#).unwrap_err();
+        assert!(error.contains("refused"), "{error}");
+        assert_eq!(published_state(&db), before, "{object_type}");
+    }
+}
+
+/// An op without a row identity cannot be published: the publish checks for one before its first
+/// write, so the bucket's `last_op` and the rows stay as they were.
+#[test]
+fn unpublishable_row_fails_before_the_first_write() {
+    let db = open_db();
+    db.execute_batch(r#"CREATE TABLE d(id TEXT PRIMARY KEY NOT NULL) STRICT"#)
+        .unwrap();
+    ok(&db, "start", "{}");
+    let checkpoint =
+        json!({"checkpoint": {"last_op_id": "9", "buckets": [{"bucket": "b", "checksum": 3, "priority": 3}]}});
+    ok(&db, "line_text", checkpoint.to_string());
+    let ops = json!([
+        {"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "good", "checksum": 1, "data": "{}"},
+        {"op_id": "2", "op": "PUT", "checksum": 2, "data": "{}"},
+    ]);
+    ok(
+        &db,
+        "line_text",
+        json!({"data": {"bucket": "b", "data": ops}}).to_string(),
+    );
+    let before = published_state(&db);
+    let error = commit_anyway(&db, "line_text", r#"{"checkpoint_complete":{"last_op_id":"9"}}"#).unwrap_err();
+    assert!(error.contains("without object_type"), "{error}");
+    assert_eq!(published_state(&db), before);
+}
+
+/// A data line whose last write (the bucket's counters) an app trigger refuses: the trigger makes
+/// the line take the call's savepoint, so none of its ops stay either.
+#[test]
+fn data_line_refused_at_its_last_write_leaves_nothing_behind() {
+    let db = open_db();
+    db.execute_batch(
+        "CREATE TRIGGER refuse AFTER UPDATE OF last_op ON ps_buckets WHEN new.last_op = 2 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    .unwrap();
+    ok(&db, "start", "{}");
+    let checkpoint =
+        json!({"checkpoint": {"last_op_id": "2", "buckets": [{"bucket": "b", "checksum": 3, "priority": 3}]}});
+    ok(&db, "line_text", checkpoint.to_string());
+    let ops = json!([
+        {"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "a", "checksum": 1, "data": "{}"},
+        {"op_id": "2", "op": "PUT", "object_type": "items", "object_id": "b", "checksum": 2, "data": "{}"},
+    ]);
+    let line = json!({"data": {"bucket": "b", "data": ops}}).to_string();
+    let error = commit_anyway(&db, "line_text", &line).unwrap_err();
+    assert!(error.contains("refused"), "{error}");
+    let left = crate::sync::test_support::query(
+        &db,
+        "SELECT (SELECT count(*) FROM ps_oplog), (SELECT count(*) FROM ps_buckets)",
+    );
+    assert_eq!(left, json!([[0, 0]]));
+}
