@@ -251,14 +251,23 @@ fn pending_status_and_crud_output() {
     let f = Fixture::new();
     local_write(&f);
     let (out, _) = text(&run(&["status", "--db", &f.db()]));
-    assert!(out.contains("1 local write(s) in 1 transaction(s) wait for upload"), "{out}");
+    assert!(
+        out.contains("1 local write(s) in 1 transaction(s) wait for upload"),
+        "{out}"
+    );
     // doctor: the same source, all of it, without changing the file.
     let before = std::fs::read(f.db()).unwrap();
     let (doctor, _) = text(&run(&["doctor", "--db", &f.db()]));
     assert!(doctor.contains("lists (direct) stored in lists"), "{doctor}");
-    assert!(doctor.contains("upload queue:      1 op(s) in 1 transaction(s)"), "{doctor}");
+    assert!(
+        doctor.contains("upload queue:      1 op(s) in 1 transaction(s)"),
+        "{doctor}"
+    );
     assert!(doctor.contains("write checkpoint:  target after upload"), "{doctor}");
-    assert!(doctor.contains("  - 1 local write(s) in 1 transaction(s) wait for upload"), "{doctor}");
+    assert!(
+        doctor.contains("  - 1 local write(s) in 1 transaction(s) wait for upload"),
+        "{doctor}"
+    );
     let (doctor, _) = text(&run(&["doctor", "--db", &f.db(), "--json"]));
     let d: serde_json::Value = serde_json::from_str(&doctor).unwrap();
     assert_eq!(d["internal_version"], 14);
