@@ -208,6 +208,9 @@ bench: build
 	bash tools/reference/setup.sh >/dev/null
 	bash tools/reference/setup054.sh >/dev/null || echo "bench: the 0.5.4 reference could not be built; comparing with 0.5.3 where possible"
 	$(CARGO) bench -p libpowersync-tests --bench compare -- $(BENCH_ARGS)
+	@echo "--- page writes per sync phase: temporary files and data pages, ours and the 0.5.4 reference (make io-shape) ---"
+	PS_IO_SHAPE_ROWS=$(IO_SHAPE_ROWS) PS_REFERENCE_EXTENSION=$(CURDIR)/.cache/reference054/libpowersync054.so \
+	  $(CARGO) test -p libpowersync-tests --test io_shape -- --nocapture
 
 # Page writes per sync phase (temporary files and data pages) of ours and of the 0.5.4 reference
 # (built into .cache/reference054/ by setup054.sh), from tests/io_shape.rs; IO_SHAPE_ROWS=100000
