@@ -777,36 +777,28 @@ fn environment_variables_quiet_and_schema_errors() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"tables\": [\n  {\"name\": \"x\",}\n]}").unwrap();
     let db = dir.path().join("new.db");
-    let o = run(&[
-        "sync",
-        "--db",
-        &db.display().to_string(),
-        "--schema",
-        &bad.display().to_string(),
-        "--endpoint",
-        "http://127.0.0.1:1",
-        "--token",
-        "tok",
-        "--once",
-    ]);
+    let sync_with_bad_schema = || {
+        run(&[
+            "sync",
+            "--db",
+            &db.display().to_string(),
+            "--schema",
+            &bad.display().to_string(),
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--token",
+            "tok",
+            "--once",
+        ])
+    };
+    let o = sync_with_bad_schema();
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("bad.json is not valid JSON: line 2, column"), "{err}");
     assert!(!db.exists());
     // Valid JSON that the extension refuses: no database file either.
     std::fs::write(&bad, r#"{"tables": 5}"#).unwrap();
-    let o = run(&[
-        "sync",
-        "--db",
-        &db.display().to_string(),
-        "--schema",
-        &bad.display().to_string(),
-        "--endpoint",
-        "http://127.0.0.1:1",
-        "--token",
-        "tok",
-        "--once",
-    ]);
+    let o = sync_with_bad_schema();
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("bad.json"), "{err}");
