@@ -153,7 +153,18 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
     if internal_version == 0 {
         return Ok(json!({
             "internal_version": 0,
+            "internal_version_supported": true,
             "held_back": ["this database has no PowerSync tables yet (powersync_init has not run)"],
+        }));
+    }
+    // Other versions have other tables: say so rather than fail on a missing one.
+    if internal_version != LATEST_VERSION {
+        return Ok(json!({
+            "internal_version": internal_version,
+            "internal_version_supported": internal_version < LATEST_VERSION,
+            "held_back": [format!(
+                "the internal tables are at version {internal_version}; this build reads version {LATEST_VERSION} (powersync_init() migrates them)"
+            )],
         }));
     }
     let client_id = sql::query_optional(db, "SELECT value FROM ps_kv WHERE key = 'client_id'", [], |r| {

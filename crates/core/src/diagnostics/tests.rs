@@ -122,3 +122,14 @@ fn before_init_it_says_so() {
     let d = diagnostics(&db);
     assert_eq!(d["internal_version"], 0);
 }
+
+#[test]
+fn another_internal_version_is_reported_not_an_error() {
+    let db = open_with(ITEMS);
+    db.execute_batch("BEGIN; SELECT powersync_test_migration(10); COMMIT;")
+        .unwrap();
+    let d = diagnostics(&db);
+    assert_eq!(d["internal_version"], 10);
+    assert_eq!(d["internal_version_supported"], true);
+    assert!(d["held_back"][0].as_str().unwrap().contains("version 10"));
+}
