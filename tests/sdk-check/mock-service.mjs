@@ -1,4 +1,4 @@
-// A small mock PowerSync service (http.md §2) on 127.0.0.1 with a random free port.
+// A small mock PowerSync service (the sync protocol of docs/protocol.md) on 127.0.0.1 with a random free port.
 //
 //   POST /sync/stream                 streams lines pushed by the test (NDJSON or BSON framing)
 //   GET  /write-checkpoint2.json      returns {"data":{"write_checkpoint": <next id>}}
@@ -73,7 +73,7 @@ export async function startMockService() {
         service.streams.push(stream);
         for (const w of service.streamWaiters.splice(0)) w();
       } else if (req.method === 'POST' && url.pathname === '/sync/checkpoint-request') {
-        // http.md §2.3: answers the larger of the posted id and the highest one already known.
+        // Checkpoint requests (docs/protocol.md, "The client's side"): answers the larger of the posted id and the highest one already known.
         let body = null;
         try {
           body = JSON.parse(bodyText);

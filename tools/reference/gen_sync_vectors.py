@@ -10,7 +10,7 @@ drop-in target, built by setup054.sh); `--reference 0.5.3` (or REFERENCE=0.5.3) 
 
 The recorded results are what the reference returned, so a regenerated file is only as good as the
 review of its transcript: every scenario below states what it demonstrates, and `expect=` /
-`expect_rows=` pin results quoted in sync.md (the script stops if the reference disagrees).
+`expect_rows=` pin results quoted in the specification (the script stops if the reference disagrees).
 
 Recording rules (see test-vectors/README.md):
 * powersync_control results are compared as exact text unless they contain values that vary

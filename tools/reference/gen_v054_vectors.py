@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the vectors for the 0.5.4 changes (spec v054.md) by running scripted steps against the
+"""Generates the vectors for the 0.5.4 changes (their spec fields name the sections of the 0.5.4 specification; docs/decisions.md, "Core 0.5.4", and docs/direct-tables.md describe them) by running scripted steps against the
 0.5.4 reference (tools/reference/setup054.sh) and recording its results.
 
     python3 tools/reference/gen_v054_vectors.py            # (re)write all of them
@@ -9,7 +9,7 @@
 The scenarios are in scenarios_v054.py. Recording rules (test-vectors/README.md):
 * every `sql` step records its rows (or its error) as returned by the reference; a step may pin
   what the spec quotes with `expect=` (rows) / `expect_error=` (message) and the generator stops
-  when the reference disagrees — so a regenerated file says what v054.md says, not only what the
+  when the reference disagrees — so a regenerated file says what the specification says, not only what the
   reference did;
 * timestamps (`last_synced_at`, `expires_at`) inside JSON text become `{"$": "int"}` in a json
   matcher; client ids are fixed by the scenarios;

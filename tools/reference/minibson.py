@@ -71,7 +71,7 @@ def encode(doc):
 
 
 if __name__ == "__main__":
-    # Self-check against the document quoted in sync.md Appendix A.8.
+    # Self-check against the document quoted in the specification's BSON transcript.
     doc = {"checkpoint": {"last_op_id": "2", "write_checkpoint": None, "buckets": [
         {"bucket": "bb", "checksum": Int32(-1), "priority": Int32(3), "count": Int64(2)}]}}
     expected = ("8a00000003636865636b706f696e740079000000026c6173745f6f705f6964000200000032000a77726974655f636865636b706f696e74"

@@ -15,7 +15,7 @@ SPEC_CLIENT_IDS = ["a8210b6b-2649-4e56-8171-8277e1b0d62a", "fab27b0b-bdb2-409b-a
 
 
 def E(spec_text, client_id="client-1"):
-    """A result quoted in sync.md, normalised (timestamps -> T, spec client ids -> ours)."""
+    """A result quoted in the specification, normalised (timestamps -> T, spec client ids -> ours)."""
     t = normalize(spec_text)
     for c in SPEC_CLIENT_IDS:
         t = t.replace(c, client_id)
@@ -36,9 +36,9 @@ ST_CONNECTED = '[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":fa
 APPLIED = '{"LogLine":{"severity":"DEBUG","line":"Validated and applied checkpoint"}}'
 CLOSE = '{"CloseSyncStream":{"hide_disconnect":false}}'
 NO_ITERATION = "powersync_control: invalid state: No iteration is active"
-# 0.5.4: the disconnected status emitted right before every CloseSyncStream (v054.md §5.3)
+# 0.5.4: the disconnected status emitted right before every CloseSyncStream (docs/protocol.md)
 ST_DISCONNECTED = '{"UpdateSyncStatus":{"status":{"connected":false,"connecting":false,"priority_status":[],"downloading":null,"streams":[]}}}'
-KEPT_NOTE = "0.5.4 keeps the iteration after an event error (v054.md §5.1)"
+KEPT_NOTE = "0.5.4 keeps the iteration after an event error"
 
 
 def request(buckets="[]", params="null", client_id="client-1", include_defaults="true", extra=""):
@@ -58,7 +58,7 @@ def no_iteration(opname="line_text", payload='{"token_expires_in":600}', note=No
 
 
 def kept(opname="line_text", payload='{"token_expires_in":600}', expect=None, note=KEPT_NOTE):
-    """The next event after an error: 0.5.4 still has the iteration (v054.md §5.1)."""
+    """The next event after an error: 0.5.4 still has the iteration (docs/protocol.md)."""
     return ctl(opname, payload, expect=expect, note=note)
 
 
@@ -625,7 +625,7 @@ def a5(binary):
         X("insert into items(id, name, qty) values ('local2', 'mine too', 2)"),
         Q(KV_Q),
         both(diff("3", [], [], wc="8"), binary),
-        both(partial("3", 1), binary, expect='[{"CheckpointDelayedDueToLocalData":{}}]', note="priority 1 partial with a closed gate: not applied, CheckpointDelayedDueToLocalData (v054.md §3)"),
+        both(partial("3", 1), binary, expect='[{"CheckpointDelayedDueToLocalData":{}}]', note="priority 1 partial with a closed gate: not applied, CheckpointDelayedDueToLocalData (0.5.4)"),
         Q(SYNCSTATE_Q),
         both(complete("3"), binary),
         ctl("stop"),
@@ -679,7 +679,7 @@ vec("sync/gate-completed-upload-crud-remaining",
         Q(KV_Q),
         Q(ITEMS_Q),
         X("delete from ps_crud"),
-        ctl("completed_upload", None, note="the pending checkpoint was kept (v054.md §5.6) and now applies"),
+        ctl("completed_upload", None, note="the pending checkpoint was kept (0.5.4) and now applies"),
         line(diff("2", [], [], wc="8")),
         line(complete("2")),
         Q(ITEMS_Q),
@@ -1414,7 +1414,7 @@ vec("sync/control-error-keeps-iteration",
         kept("refreshed_token", None),
         start(None),
         line("garbage"),
-        ctl("stop", None, expect='[' + ST_DISCONNECTED.replace('"connecting":false', '"connecting":false') + ',' + CLOSE + ']', note="v054.md §5.2"),
+        ctl("stop", None, expect='[' + ST_DISCONNECTED.replace('"connecting":false', '"connecting":false') + ',' + CLOSE + ']', note="0.5.4: stop after an error closes normally"),
         ctl("stop", None, expect="[]"),
     ])
 
@@ -1456,7 +1456,7 @@ vec("sync/gate-checkpoint-drops-pending",
 
 def reject_each(lines, label_fn=None):
     """start + failing line + the next event, for each line: 0.5.4 keeps the iteration after the error
-    (v054.md §5.1), so token_expires_in still marks it connected."""
+    (0.5.4), so token_expires_in still marks it connected."""
     s = []
     for ln in lines:
         note = label_fn(ln) if label_fn else None
@@ -1504,7 +1504,7 @@ for binary in (False, True):
             start(None), both(partial("1", 0), binary), kept(expect=ST_CONNECTED),
             start(None), both(data("b", [put("1", "items", "a", 1, '{"name":"a"}')]), binary),
             both(complete("1"), binary, note="a data line does not create a tracked checkpoint"),
-            kept(expect=ST_CONNECTED, note=KEPT_NOTE + "; a data line does not mark the status connected (v054.md §5.4)"),
+            kept(expect=ST_CONNECTED, note=KEPT_NOTE + "; a data line does not mark the status connected (0.5.4)"),
             Q(BUCKETS_Q),
         ])
 

@@ -1,4 +1,4 @@
-"""Scenarios for gen_v054_vectors.py: one vec(...) per vector file, for the sections of v054.md."""
+"""Scenarios for gen_v054_vectors.py: one vec(...) per vector file, for each change of 0.5.4 (docs/decisions.md, "Core 0.5.4")."""
 
 import json
 
@@ -960,4 +960,4 @@ vec("functions/offline-status-before-init-statement",
     "'SELECT id, name, count_at_last, count_since_last FROM ps_buckets'.",
     "v054.md §12",
     [q("select powersync_offline_sync_status()", prefix="powersync_offline_sync_status: statement ",
-       note="internal SQL in an error: compared by prefix (v054.md §12, README Exactness)")])
+       note="internal SQL in an error: compared by prefix (test-vectors/README.md, Conventions)")])
