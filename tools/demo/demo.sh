@@ -30,18 +30,8 @@ awk -v lists="$LISTS" -v todos="$TODOS" -v user="$USER_ID" -v notes="$notes" 'BE
 }' > "$DIR/seed.json"
 
 say "Starting powersync-test-service with $LISTS lists and $TODOS todos"
-"$BIN/powersync-test-service" serve --rules tools/demo/rules.json --seed "$DIR/seed.json" \
-  --listen 127.0.0.1:0 > "$DIR/service.log" 2>&1 &
-SERVICE=$!
-trap 'kill $SERVICE 2>/dev/null || true; wait $SERVICE 2>/dev/null || true' EXIT
-URL=
-for _ in $(seq 1 100); do
-  URL=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$DIR/service.log" | head -n 1)
-  [ -n "$URL" ] && break
-  kill -0 $SERVICE 2>/dev/null || { cat "$DIR/service.log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "the test service did not start:"; cat "$DIR/service.log"; exit 1; }
+. tools/lib/test-service.sh
+start_test_service "$BIN" tools/demo/rules.json "$DIR/seed.json" "$DIR/service.log"
 echo "service at $URL"
 
 client() { "$BIN/powersync-client" "$@"; }

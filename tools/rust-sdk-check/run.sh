@@ -34,18 +34,8 @@ cp target/rust-sdk-check/debug/rust-sdk-check "$DIR/rust-sdk-check-default-linke
 cargo rustc "${check[@]}" -- -C link-arg=-fuse-ld=bfd
 cp target/rust-sdk-check/debug/rust-sdk-check "$DIR/rust-sdk-check-gnu-ld"
 
-"$BIN/powersync-test-service" serve --rules tools/demo/rules.json --seed "$DIR/seed.json" \
-  --listen 127.0.0.1:0 > "$DIR/service.log" 2>&1 &
-SERVICE=$!
-trap 'kill $SERVICE 2>/dev/null || true; wait $SERVICE 2>/dev/null || true' EXIT
-URL=
-for _ in $(seq 1 100); do
-  URL=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$DIR/service.log" | head -n 1)
-  [ -n "$URL" ] && break
-  kill -0 $SERVICE 2>/dev/null || { cat "$DIR/service.log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "the test service did not start:"; cat "$DIR/service.log"; exit 1; }
+. tools/lib/test-service.sh
+start_test_service "$BIN" tools/demo/rules.json "$DIR/seed.json" "$DIR/service.log"
 echo "service at $URL with $LISTS lists, $TODOS todos for $USER_ID (and 10 of another user)"
 
 TOKEN=$("$BIN/powersync-test-service" token --sub "$USER_ID")

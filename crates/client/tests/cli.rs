@@ -511,18 +511,22 @@ fn exit_codes_follow_the_failure() {
         status: 503,
         times: 1000,
     });
-    let o = f.sync(
-        &svc.url(),
-        &[
-            "--token",
-            &token,
-            "--upload-url",
-            &svc.upload_url(),
-            "--once",
-            "--retries",
-            "1",
-        ],
-    );
+    // `sync --once` with an upload backend and a bound on the retries.
+    let upload_once = |f: &Fixture, upload_url: &str, retries: &str| {
+        f.sync(
+            &svc.url(),
+            &[
+                "--token",
+                &token,
+                "--upload-url",
+                upload_url,
+                "--once",
+                "--retries",
+                retries,
+            ],
+        )
+    };
+    let o = upload_once(&f, &svc.upload_url(), "1");
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(6), "{err}");
     assert!(
@@ -534,18 +538,7 @@ fn exit_codes_follow_the_failure() {
     svc.clear_faults();
 
     // An unreachable upload backend is temporary too: 6, not 3.
-    let o = f.sync(
-        &svc.url(),
-        &[
-            "--token",
-            &token,
-            "--upload-url",
-            &unused_url(),
-            "--once",
-            "--retries",
-            "0",
-        ],
-    );
+    let o = upload_once(&f, &unused_url(), "0");
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(6), "{err}");
     assert!(err.contains("could not reach the upload backend"), "{err}");
@@ -556,18 +549,7 @@ fn exit_codes_follow_the_failure() {
         status: 500,
         times: 1,
     });
-    let o = f.sync(
-        &svc.url(),
-        &[
-            "--token",
-            &token,
-            "--upload-url",
-            &svc.upload_url(),
-            "--once",
-            "--retries",
-            "3",
-        ],
-    );
+    let o = upload_once(&f, &svc.upload_url(), "3");
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(svc.rows("todos").len(), 1);
 }

@@ -8,6 +8,7 @@
 //! on another connection, and on this one (the iteration is only read, never waited for).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ffi::{c_int, CStr};
 use std::sync::Arc;
 
@@ -41,14 +42,14 @@ fn count(db: &Connection, sql_text: &str) -> PsResult<i64> {
 
 /// Priorities of the buckets of the checkpoint a sync iteration on this connection tracks; empty
 /// when none runs here (or its state is busy, which must not block a diagnostic read).
-fn bucket_priorities(state: &DatabaseState) -> Vec<(String, i32)> {
+fn bucket_priorities(state: &DatabaseState) -> HashMap<String, i32> {
     match state.sync.try_lock() {
         Ok(client) => client
             .iteration
             .as_ref()
-            .map(|i| i.bucket_priorities())
+            .map(|i| i.bucket_priorities().into_iter().collect())
             .unwrap_or_default(),
-        Err(_) => Vec::new(),
+        Err(_) => HashMap::new(),
     }
 }
 
@@ -69,10 +70,10 @@ fn bucket_rows(db: &Connection, state: &DatabaseState) -> PsResult<Vec<Vec<Value
     let priorities = bucket_priorities(state);
     sql::query_all(db, BUCKETS, [], |row| {
         let name: String = row.get(0)?;
+        // A map: a checkpoint can have thousands of buckets.
         let priority = priorities
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(Value::Null, |(_, p)| Value::Integer(i64::from(*p)));
+            .get(&name)
+            .map_or(Value::Null, |p| Value::Integer(i64::from(*p)));
         let add: i64 = row.get(4)?;
         let op: i64 = row.get(5)?;
         // Checksums are 32-bit sums that wrap; the stored columns may exceed that range.

@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::error::{PsError, PsResult};
+use crate::error::PsResult;
 use crate::objects;
 use crate::schema::direct;
 use crate::sql::{self, SqlWriter};
@@ -54,7 +54,7 @@ pub fn tables(db: &Connection) -> PsResult<Vec<ExistingTable>> {
                 direct_columns: None,
             });
         } else if sql.contains(direct::TABLE_MARKER) {
-            let columns = direct_table_columns(db, &name)?;
+            let columns = crate::schema::raw::table_columns(db, &name)?;
             out.push(ExistingTable {
                 name: name.clone(),
                 storage: name,
@@ -64,20 +64,6 @@ pub fn tables(db: &Connection) -> PsResult<Vec<ExistingTable>> {
         }
     }
     Ok(out)
-}
-
-fn direct_table_columns(db: &Connection, table: &str) -> PsResult<Vec<String>> {
-    let all = sql::query_all(db, "select name, type from pragma_table_info(?)", [table], |row| {
-        row.get::<_, String>(0)
-    })?;
-    if !all.iter().any(|c| c == "id") {
-        return Err(PsError::invalid_argument(if all.is_empty() {
-            format!("Could not find {table} in local schema.")
-        } else {
-            format!("Table {table} has no id column.")
-        }));
-    }
-    Ok(all.into_iter().filter(|c| c != "id").collect())
 }
 
 /// What a trigger set belongs to.

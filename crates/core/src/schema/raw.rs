@@ -15,13 +15,11 @@ pub struct RawTableColumns {
     pub columns: Vec<String>,
 }
 
-/// Reads the local table's columns with `pragma_table_info`, filtered by `synced_columns`.
-pub fn discover_columns(db: &Connection, table: &RawTable) -> PsResult<RawTableColumns> {
-    let table_name = table
-        .table_name
-        .clone()
-        .ok_or_else(|| PsError::invalid_argument(format!("Raw table {} has no local name", table.name)))?;
-    let all = sql::query_all(db, "select name from pragma_table_info(?)", [&table_name], |row| {
+/// The columns of local table `table_name` other than `id`, in table order (`pragma_table_info`);
+/// a table that does not exist or has no `id` column is an error. Raw and direct tables both
+/// read their structure this way.
+pub fn table_columns(db: &Connection, table_name: &str) -> PsResult<Vec<String>> {
+    let all = sql::query_all(db, "select name from pragma_table_info(?)", [table_name], |row| {
         row.get::<_, String>(0)
     })?;
     if all.is_empty() {
@@ -34,9 +32,17 @@ pub fn discover_columns(db: &Connection, table: &RawTable) -> PsResult<RawTableC
             "Table {table_name} has no id column."
         )));
     }
-    let columns = all
+    Ok(all.into_iter().filter(|c| c != "id").collect())
+}
+
+/// Reads the local table's columns with `pragma_table_info`, filtered by `synced_columns`.
+pub fn discover_columns(db: &Connection, table: &RawTable) -> PsResult<RawTableColumns> {
+    let table_name = table
+        .table_name
+        .clone()
+        .ok_or_else(|| PsError::invalid_argument(format!("Raw table {} has no local name", table.name)))?;
+    let columns = table_columns(db, &table_name)?
         .into_iter()
-        .filter(|c| c != "id")
         .filter(|c| table.synced_columns.as_ref().is_none_or(|synced| synced.contains(c)))
         .collect();
     Ok(RawTableColumns { table_name, columns })
