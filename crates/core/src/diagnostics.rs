@@ -222,6 +222,9 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
     let target = checkpoint_requests::read(db, "target_checkpoint_request_id")?;
     let last_seen = checkpoint_requests::read(db, "last_seen_checkpoint_request_id")?;
     let last_applied = checkpoint_requests::read(db, "last_applied_checkpoint_request_id")?;
+    // A record this build did not write (or edited by hand) is shown as the text it is.
+    let healed = checkpoint_requests::last_heal(db)?
+        .map(|text| serde_json::from_str::<Json>(&text).unwrap_or(Json::String(text)));
     let priorities = sql::query_all(
         db,
         "SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority",
@@ -276,12 +279,34 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
             "target": match target { Some(MAX_OP_ID) => json!("after upload"), other => json!(other) },
             "last_seen": last_seen,
             "last_applied": last_applied,
+            "healed": healed,
         },
         "last_synced": priorities,
         "streams": streams,
         "sync_running_here": crate::sync::iteration_active(state),
         "held_back": held_back,
+        "notes": healed.as_ref().map(heal_note).into_iter().collect::<Vec<_>>(),
     }))
+}
+
+/// The sentence for the last stuck-gate heal `start` recorded (docs/diagnostics.md, "`notes`").
+fn heal_note(record: &Json) -> String {
+    let at = match &record["at"] {
+        Json::Number(n) => format!("at {n} (microseconds since the epoch)"),
+        _ => "at an unknown time".to_owned(),
+    };
+    let found = format!(
+        "a sync start {at} found the local-write gate closed with nothing to upload and no write checkpoint requested"
+    );
+    match (record["action"].as_str(), &record["checkpoint_request_id"]) {
+        (Some("requested"), Json::Number(id)) => {
+            format!("{found}; it healed the gate by waiting for checkpoint request {id} instead")
+        }
+        (Some("left to the client"), _) => {
+            format!("{found}; in legacy mode the core cannot request a write checkpoint, so it left that to the client")
+        }
+        _ => format!("a sync start recorded a stuck local-write gate: {record}"),
+    }
 }
 
 /// What decides `held_back`.

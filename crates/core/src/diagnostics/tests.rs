@@ -28,6 +28,8 @@ fn a_fresh_database_says_nothing_is_held_back() {
         ])
     );
     assert_eq!(d["held_back"], json!([]));
+    assert_eq!(d["notes"], json!([]));
+    assert_eq!(d["write_checkpoint"]["healed"], Value::Null);
     assert_eq!(d["uploads"]["transactions"], 0);
     assert_eq!(d["sync_running_here"], false);
 }
@@ -65,6 +67,55 @@ fn pending_writes_buckets_and_the_write_checkpoint_are_explained() {
     assert_eq!(
         diagnostics(&db)["held_back"][0],
         "waiting for write checkpoint 812, last seen 790"
+    );
+}
+
+#[test]
+fn a_healed_write_gate_is_shown_with_a_note() {
+    let db = open_with(ITEMS);
+    local_write(&db, "x");
+    db.execute_batch("DELETE FROM ps_crud").unwrap();
+    let heal = |requests: bool| {
+        crate::sync::checkpoint_requests::heal_stuck_gate(&db, requests, 1_700_000_000_000_000).unwrap()
+    };
+    assert_eq!(
+        heal(false),
+        Some(crate::sync::checkpoint_requests::GateHeal::LeftToClient)
+    );
+    let d = diagnostics(&db);
+    assert_eq!(
+        d["write_checkpoint"]["healed"],
+        json!({"at": 1_700_000_000_000_000_i64, "mode": "legacy", "action": "left to the client"})
+    );
+    assert_eq!(
+        d["notes"],
+        json!(["a sync start at 1700000000000000 (microseconds since the epoch) found the local-write gate closed with nothing to upload and no write checkpoint requested; in legacy mode the core cannot request a write checkpoint, so it left that to the client"])
+    );
+
+    assert_eq!(
+        heal(true),
+        Some(crate::sync::checkpoint_requests::GateHeal::Requested(2))
+    );
+    let d = diagnostics(&db);
+    assert_eq!(d["write_checkpoint"]["target"], 2);
+    assert_eq!(d["write_checkpoint"]["healed"]["checkpoint_request_id"], 2);
+    assert_eq!(
+        d["notes"],
+        json!(["a sync start at 1700000000000000 (microseconds since the epoch) found the local-write gate closed with nothing to upload and no write checkpoint requested; it healed the gate by waiting for checkpoint request 2 instead"])
+    );
+    assert_eq!(
+        d["held_back"],
+        json!(["waiting for write checkpoint 2, last seen none"])
+    );
+
+    // A record this build did not write is shown as it is, not dropped.
+    db.execute_batch("UPDATE ps_kv SET value = 'by hand' WHERE key = 'healed_write_gate'")
+        .unwrap();
+    let d = diagnostics(&db);
+    assert_eq!(d["write_checkpoint"]["healed"], "by hand");
+    assert_eq!(
+        d["notes"],
+        json!(["a sync start recorded a stuck local-write gate: \"by hand\""])
     );
 }
 

@@ -10,6 +10,8 @@ const LAST_REQUESTED: &str = "last_requested_checkpoint_request_id";
 const TARGET: &str = "target_checkpoint_request_id";
 const LAST_SEEN: &str = "last_seen_checkpoint_request_id";
 const LAST_APPLIED: &str = "last_applied_checkpoint_request_id";
+/// Ours: what the last `start` did about a stuck gate (docs/internal-tables.md, "`ps_kv` keys").
+pub const GATE_HEAL: &str = "healed_write_gate";
 /// The target set by a local write: "wait until the service acknowledged everything".
 pub const MAX_OP_ID: i64 = i64::MAX;
 
@@ -74,6 +76,68 @@ pub fn initial_request_id(db: &Connection) -> PsResult<i64> {
     let requested = current(db)?.unwrap_or(0);
     let target = target(db)?.filter(|t| *t > 0 && *t != MAX_OP_ID).unwrap_or(0);
     Ok(requested.max(target).max(1))
+}
+
+/// What `start` did about a stuck local-write gate (docs/decisions.md, "Healing a stuck write
+/// gate").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateHeal {
+    /// Requests mode: the target became this fresh checkpoint request id, which the stream's
+    /// `checkpoint_request` carries to the service.
+    Requested(i64),
+    /// Legacy mode: the core cannot obtain a write checkpoint, so the gate stays closed until the
+    /// client fetches one.
+    LeftToClient,
+}
+
+/// The gate is stuck when a local write closed it (target = max), the upload queue is empty and
+/// no write checkpoint was requested for those uploads: nothing in the core will ever lower the
+/// target, so every checkpoint waits. This is what a crash between emptying `ps_crud` and storing
+/// the write checkpoint leaves behind.
+pub fn gate_stuck(db: &Connection) -> PsResult<bool> {
+    Ok(target(db)? == Some(MAX_OP_ID)
+        && sql::query_optional(db, "SELECT 1 FROM ps_crud LIMIT 1", [], |_| Ok(()))?.is_none())
+}
+
+/// Heals a stuck gate when a stream starts (and does nothing otherwise). In requests mode the
+/// target becomes one more than any id this client may have posted before: the service only
+/// acknowledges that id after the SDK posts it, which happens after this `start`, so after every
+/// upload that emptied the queue; a checkpoint that carries it therefore covers all of them.
+/// Reusing an older id would be unsafe: the service may have acknowledged it before the uploads.
+/// In legacy mode only the client can fetch a write checkpoint, and reopening the gate would
+/// apply checkpoints that may not contain the uploaded writes yet, so the gate stays closed.
+/// Either way the outcome is recorded for `powersync_diagnostics()`.
+pub fn heal_stuck_gate(db: &Connection, requests_mode: bool, now: i64) -> PsResult<Option<GateHeal>> {
+    if !gate_stuck(db)? {
+        return Ok(None);
+    }
+    let heal = if requests_mode {
+        let id = initial_request_id(db)?.saturating_add(1);
+        write(db, TARGET, id)?;
+        GateHeal::Requested(id)
+    } else {
+        GateHeal::LeftToClient
+    };
+    let record = match heal {
+        GateHeal::Requested(id) => {
+            serde_json::json!({"at": now, "mode": "requests", "action": "requested", "checkpoint_request_id": id})
+        }
+        GateHeal::LeftToClient => serde_json::json!({"at": now, "mode": "legacy", "action": "left to the client"}),
+    };
+    sql::execute(
+        db,
+        "INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)",
+        rusqlite::params![GATE_HEAL, record.to_string()],
+    )?;
+    Ok(Some(heal))
+}
+
+/// The last recorded [`heal_stuck_gate`] outcome, as stored.
+pub fn last_heal(db: &Connection) -> PsResult<Option<String>> {
+    sql::query_optional(db, "SELECT value FROM ps_kv WHERE key = ?", [GATE_HEAL], |r| {
+        r.get::<_, Option<String>>(0)
+    })
+    .map(Option::flatten)
 }
 
 /// A checkpoint request id as given: an integer or decimal integer string, `None` for anything

@@ -139,6 +139,9 @@ impl Iteration {
         streams::cleanup(db, now)?;
         let requested = streams::request_subscriptions(db)?;
         let client_id = kv::client_id(db)?;
+        // Ours (docs/decisions.md, "Healing a stuck write gate"): before the initial id is
+        // chosen, so that a healed target is the id this stream's `checkpoint_request` carries.
+        let heal = checkpoint_requests::heal_stuck_gate(db, options.checkpoint_mode == CheckpointMode::Requests, now)?;
 
         let checkpoint_request = match options.checkpoint_mode {
             CheckpointMode::Legacy => None,
@@ -184,7 +187,7 @@ impl Iteration {
             streams: tracked,
             diagnostics: options.diagnostics.map(|_| HashMap::new()),
         };
-        let mut instructions = Vec::new();
+        let mut instructions: Vec<Instruction> = heal.map(heal_log).into_iter().collect();
         iteration.emit_status(&mut instructions);
         instructions.push(Instruction::EstablishSyncStream {
             request,
@@ -683,6 +686,21 @@ impl Iteration {
             }
         }
         Ok(self.finish(out, Vec::new()))
+    }
+}
+
+/// The log line of a healed (or, in legacy mode, detected) stuck write gate.
+fn heal_log(heal: checkpoint_requests::GateHeal) -> Instruction {
+    const FOUND: &str = "The local-write gate was closed with nothing to upload and no write checkpoint requested (an upload was interrupted before its write checkpoint was stored)";
+    match heal {
+        checkpoint_requests::GateHeal::Requested(id) => Instruction::log(
+            Severity::Info,
+            format!("{FOUND}; waiting for checkpoint request {id} instead"),
+        ),
+        checkpoint_requests::GateHeal::LeftToClient => Instruction::log(
+            Severity::Warning,
+            format!("{FOUND}; checkpoints wait until the client fetches a write checkpoint"),
+        ),
     }
 }
 

@@ -112,3 +112,66 @@ fn set_target_reads_sets_and_clears_returning_the_previous_value() {
         "invalid argument: target checkpoint request id must be a non-negative integer. cause: unknown"
     );
 }
+
+#[test]
+fn stuck_gate_is_max_target_with_empty_queue_only() {
+    let db = open_db();
+    assert!(!gate_stuck(&db).unwrap(), "no target");
+    db.execute_batch("INSERT INTO ps_crud(data, tx_id) VALUES ('{}', 1)")
+        .unwrap();
+    close_write_gate(&db).unwrap();
+    assert!(
+        !gate_stuck(&db).unwrap(),
+        "uploads queued: the upload pass requests a checkpoint"
+    );
+    db.execute_batch("DELETE FROM ps_crud").unwrap();
+    assert!(gate_stuck(&db).unwrap(), "uploaded, nothing requested");
+    set_target(&db, TargetArgument::Set(IdArgument(Some(3)))).unwrap();
+    assert!(!gate_stuck(&db).unwrap(), "a write checkpoint is outstanding");
+}
+
+#[test]
+fn heal_requests_one_more_than_any_id_posted_and_never_touches_other_state() {
+    let db = open_db();
+    assert_eq!(
+        heal_stuck_gate(&db, true, 10).unwrap(),
+        None,
+        "nothing stuck: nothing done"
+    );
+    assert_eq!(kv(&db), json!([]));
+
+    db.execute_batch("INSERT INTO ps_kv(key, value) VALUES ('last_requested_checkpoint_request_id', 41)")
+        .unwrap();
+    close_write_gate(&db).unwrap();
+    assert_eq!(heal_stuck_gate(&db, true, 10).unwrap(), Some(GateHeal::Requested(42)));
+    assert_eq!(initial_request_id(&db).unwrap(), 42, "the stream carries the healed id");
+    assert_eq!(
+        kv(&db),
+        json!([
+            [
+                "healed_write_gate",
+                r#"{"action":"requested","at":10,"checkpoint_request_id":42,"mode":"requests"}"#
+            ],
+            ["last_requested_checkpoint_request_id", 41],
+            ["target_checkpoint_request_id", 42]
+        ])
+    );
+}
+
+#[test]
+fn heal_in_legacy_mode_keeps_the_gate_closed_and_records_it() {
+    let db = open_db();
+    close_write_gate(&db).unwrap();
+    assert_eq!(heal_stuck_gate(&db, false, 10).unwrap(), Some(GateHeal::LeftToClient));
+    assert!(write_gate_closed(&db).unwrap());
+    assert_eq!(
+        kv(&db),
+        json!([
+            [
+                "healed_write_gate",
+                r#"{"action":"left to the client","at":10,"mode":"legacy"}"#
+            ],
+            ["target_checkpoint_request_id", MAX_OP_ID]
+        ])
+    );
+}

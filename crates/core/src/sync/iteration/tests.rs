@@ -1054,6 +1054,150 @@ fn applied_write_checkpoint_reports_request_id() {
         .is_none());
 }
 
+// ---- healing a stuck write gate at start (ours, docs/decisions.md) ----
+
+/// The state a crash between emptying `ps_crud` and storing the write checkpoint leaves: `items/s1`
+/// synced, a local write to it uploaded (queue empty), the target still "after upload", and
+/// checkpoint request 5 posted before the write.
+fn stuck_gate() -> rusqlite::Connection {
+    let s = synced_one_row();
+    s.db.execute_batch("INSERT INTO ps_kv(key, value) VALUES ('last_requested_checkpoint_request_id', 5)")
+        .unwrap();
+    s.db.execute("UPDATE items SET name = 'mine' WHERE id = 's1'", [])
+        .unwrap();
+    s.db.execute_batch("DELETE FROM ps_crud").unwrap(); // uploaded; the process dies here
+    assert_eq!(checkpoint_requests::target(&s.db).unwrap(), Some(MAX_OP_ID));
+    s.db
+}
+
+fn heal_record(db: &rusqlite::Connection) -> Value {
+    let text: String = db
+        .query_row("SELECT value FROM ps_kv WHERE key = 'healed_write_gate'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+const STUCK: &str = "The local-write gate was closed with nothing to upload and no write checkpoint requested (an upload was interrupted before its write checkpoint was stored)";
+
+#[test]
+fn start_in_requests_mode_heals_stuck_gate_with_a_fresh_checkpoint_request() {
+    let (mut s, out) = Session::start_with(stuck_gate(), r#"{"checkpoint_mode": "requests"}"#);
+    // One more than the last id posted: the service may have acknowledged 5 before the upload.
+    assert_eq!(
+        out[0],
+        json!({"LogLine": {"severity": "INFO", "line": format!("{STUCK}; waiting for checkpoint request 6 instead")}})
+    );
+    assert_eq!(
+        out[2]["EstablishSyncStream"]["checkpoint_request"]["checkpoint_request_id"],
+        json!("6")
+    );
+    assert_eq!(checkpoint_requests::target(&s.db).unwrap(), Some(6));
+    let record = heal_record(&s.db);
+    assert_eq!(record["mode"], json!("requests"));
+    assert_eq!(record["action"], json!("requested"));
+    assert_eq!(record["checkpoint_request_id"], json!(6));
+    assert!(record["at"].as_i64().unwrap() > 0);
+
+    // A checkpoint from before the service saw request 6 is still held back...
+    s.it.connection_established();
+    s.line(&checkpoint_with_write(2, 5, json!([bucket("b", 3, 3, 2)])));
+    s.line(&data("b", json!([put(2, "items", "s1", 2, json!({"name": "stale"}))])));
+    let out = s.line(&complete(2));
+    assert_eq!(names(&out)[0], "CheckpointDelayedDueToLocalData");
+    assert_eq!(query(&s.db, "SELECT name FROM items"), json!([["mine"]]));
+    // ... and the one that acknowledges it opens the gate.
+    s.line(&diff_with_write(3, 6, json!([bucket("b", 6, 3, 3)]), &[]));
+    s.line(&data("b", json!([put(3, "items", "s1", 3, json!({"name": "mine"}))])));
+    let out = s.line(&complete(3));
+    assert!(names(&out).contains(&"DidCompleteSync".to_owned()), "{out}");
+    assert_eq!(query(&s.db, "SELECT name FROM items"), json!([["mine"]]));
+    assert_eq!(
+        checkpoint_requests::read(&s.db, "last_applied_checkpoint_request_id").unwrap(),
+        Some(6)
+    );
+}
+
+#[test]
+fn start_in_requests_mode_heals_stuck_gate_without_any_earlier_request() {
+    let db = stuck_gate();
+    db.execute_batch("DELETE FROM ps_kv WHERE key = 'last_requested_checkpoint_request_id'")
+        .unwrap();
+    let (s, out) = Session::start_with(db, r#"{"checkpoint_mode": "requests"}"#);
+    // 1 may have been posted by an earlier stream that was never seeded: 2 is fresh.
+    assert_eq!(
+        out[2]["EstablishSyncStream"]["checkpoint_request"]["checkpoint_request_id"],
+        json!("2")
+    );
+    assert_eq!(checkpoint_requests::target(&s.db).unwrap(), Some(2));
+}
+
+#[test]
+fn restart_after_heal_resends_the_healed_request_without_healing_again() {
+    let (s, _) = Session::start_with(stuck_gate(), r#"{"checkpoint_mode": "requests"}"#);
+    let record = heal_record(&s.db);
+    let (s, out) = Session::start_with(s.db, r#"{"checkpoint_mode": "requests"}"#);
+    assert_eq!(names(&out), ["UpdateSyncStatus", "EstablishSyncStream"]);
+    assert_eq!(
+        out[1]["EstablishSyncStream"]["checkpoint_request"]["checkpoint_request_id"],
+        json!("6")
+    );
+    assert_eq!(heal_record(&s.db), record);
+}
+
+#[test]
+fn start_in_legacy_mode_leaves_stuck_gate_closed_for_the_client() {
+    let (mut s, out) = Session::start_with(stuck_gate(), "{}");
+    assert_eq!(
+        out[0],
+        json!({"LogLine": {"severity": "WARNING", "line": format!("{STUCK}; checkpoints wait until the client fetches a write checkpoint")}})
+    );
+    assert_eq!(names(&out)[1..], ["UpdateSyncStatus", "EstablishSyncStream"]);
+    // Reopening would apply checkpoints that may not contain the uploaded write yet.
+    assert_eq!(checkpoint_requests::target(&s.db).unwrap(), Some(MAX_OP_ID));
+    let record = heal_record(&s.db);
+    assert_eq!(
+        (&record["mode"], &record["action"]),
+        (&json!("legacy"), &json!("left to the client"))
+    );
+
+    s.it.connection_established();
+    s.line(&checkpoint_with_write(2, 9, json!([bucket("b", 3, 3, 2)])));
+    s.line(&data("b", json!([put(2, "items", "s1", 2, json!({"name": "stale"}))])));
+    assert_eq!(names(&s.line(&complete(2)))[0], "CheckpointDelayedDueToLocalData");
+    assert_eq!(query(&s.db, "SELECT name FROM items"), json!([["mine"]]));
+    // The client's write checkpoint (legacy: GET /write-checkpoint2.json) opens it as before.
+    checkpoint_requests::set_target(&s.db, TargetArgument::Set(IdArgument(Some(9)))).unwrap();
+    assert!(names(&s.completed_upload()).contains(&"DidCompleteSync".to_owned()));
+}
+
+#[test]
+fn start_with_queued_uploads_is_not_a_stuck_gate() {
+    for mode in [r#"{"checkpoint_mode": "requests"}"#, "{}"] {
+        let db = stuck_gate();
+        local_write(&db, "queued");
+        let (s, out) = Session::start_with(db, mode);
+        assert_eq!(names(&out), ["UpdateSyncStatus", "EstablishSyncStream"], "{mode}");
+        assert_eq!(checkpoint_requests::target(&s.db).unwrap(), Some(MAX_OP_ID));
+        assert_eq!(count(&s.db, "ps_crud"), 1);
+        assert_eq!(checkpoint_requests::last_heal(&s.db).unwrap(), None);
+    }
+}
+
+#[test]
+fn start_with_outstanding_write_checkpoint_is_not_a_stuck_gate() {
+    let db = stuck_gate();
+    checkpoint_requests::set_target(&db, TargetArgument::Set(IdArgument(Some(7)))).unwrap();
+    let (s, out) = Session::start_with(db, r#"{"checkpoint_mode": "requests"}"#);
+    assert_eq!(names(&out), ["UpdateSyncStatus", "EstablishSyncStream"]);
+    assert_eq!(
+        out[1]["EstablishSyncStream"]["checkpoint_request"]["checkpoint_request_id"],
+        json!("7")
+    );
+    assert_eq!(checkpoint_requests::last_heal(&s.db).unwrap(), None);
+}
+
 // ---- token expiry ----
 
 #[test]
