@@ -316,6 +316,14 @@ pub(crate) async fn doctor(path: &Path, as_json: bool) -> Result<(), CliError> {
     for r in reasons {
         println!("  - {}", r.as_str().unwrap_or(""));
     }
+    // What the extension did by itself, e.g. healing a stuck write gate (docs/diagnostics.md).
+    let notes = d["notes"].as_array().cloned().unwrap_or_default();
+    if !notes.is_empty() {
+        println!("notes:");
+    }
+    for n in notes {
+        println!("  - {}", n.as_str().unwrap_or(""));
+    }
     Ok(())
 }
 
