@@ -66,25 +66,7 @@ fn crash_after_upload(svc: &TestService, dir: &tempfile::TempDir) -> PathBuf {
         path_prefix: "/write-checkpoint2.json".into(),
         duration: Duration::from_secs(120),
     });
-    let token = svc.token("alice", Duration::from_secs(600));
-    let mut child = Command::new(BIN)
-        .args([
-            "sync",
-            "--db",
-            path.to_str().unwrap(),
-            "--schema",
-            schema.to_str().unwrap(),
-        ])
-        .args([
-            "--endpoint",
-            &svc.url(),
-            "--token",
-            &token,
-            "--upload-url",
-            &svc.upload_url(),
-        ])
-        .args(["--retry-delay-ms", "100"])
-        .env_remove("POWERSYNC_TOKEN")
+    let mut child = sync_command(svc, &path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -106,6 +88,33 @@ fn crash_after_upload(svc: &TestService, dir: &tempfile::TempDir) -> PathBuf {
     assert_eq!(svc.stats().write_checkpoints, 0);
     assert_eq!(svc.stats().checkpoint_requests, 0);
     path
+}
+
+/// `powersync-client sync` of the database made by [`crash_after_upload`] against `svc`, as alice
+/// (legacy mode, uploads to the service's backend endpoint).
+fn sync_command(svc: &TestService, path: &Path) -> Command {
+    let schema = path.with_file_name("schema.json");
+    let token = svc.token("alice", Duration::from_secs(600));
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "sync",
+            "--db",
+            path.to_str().unwrap(),
+            "--schema",
+            schema.to_str().unwrap(),
+        ])
+        .args([
+            "--endpoint",
+            &svc.url(),
+            "--token",
+            &token,
+            "--upload-url",
+            &svc.upload_url(),
+        ])
+        .args(["--retry-delay-ms", "100"])
+        .env_remove("POWERSYNC_TOKEN");
+    command
 }
 
 async fn diagnostics(db: &PowerSyncDatabase) -> Value {
@@ -176,27 +185,7 @@ fn legacy_mode_start_leaves_the_gate_to_the_client_which_opens_it() {
     let path = crash_after_upload(&svc, &dir);
     let db = path.to_str().unwrap();
 
-    let token = svc.token("alice", Duration::from_secs(600));
-    let o = Command::new(BIN)
-        .args([
-            "sync",
-            "--db",
-            db,
-            "--schema",
-            dir.path().join("schema.json").to_str().unwrap(),
-        ])
-        .args([
-            "--endpoint",
-            &svc.url(),
-            "--token",
-            &token,
-            "--upload-url",
-            &svc.upload_url(),
-        ])
-        .args(["--retry-delay-ms", "100", "--once"])
-        .env_remove("POWERSYNC_TOKEN")
-        .output()
-        .unwrap();
+    let o = sync_command(&svc, &path).arg("--once").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     // The client's upload pass fetched the write checkpoint the extension could not.
     assert_eq!(svc.stats().write_checkpoints, 1);
