@@ -111,12 +111,15 @@ pub fn heal_stuck_gate(db: &Connection, requests_mode: bool, now: i64) -> PsResu
     if !gate_stuck(db)? {
         return Ok(None);
     }
-    let heal = if requests_mode {
-        let id = initial_request_id(db)?.saturating_add(1);
-        write(db, TARGET, id)?;
-        GateHeal::Requested(id)
-    } else {
-        GateHeal::LeftToClient
+    // No fresh id below the sentinel (only after about 9.2e18 requests): nothing the core can ask
+    // for, as in legacy mode.
+    let fresh = initial_request_id(db)?.checked_add(1).filter(|id| *id < MAX_OP_ID);
+    let heal = match fresh {
+        Some(id) if requests_mode => {
+            write(db, TARGET, id)?;
+            GateHeal::Requested(id)
+        }
+        _ => GateHeal::LeftToClient,
     };
     let record = match heal {
         GateHeal::Requested(id) => {
@@ -134,9 +137,13 @@ pub fn heal_stuck_gate(db: &Connection, requests_mode: bool, now: i64) -> PsResu
 
 /// The last recorded [`heal_stuck_gate`] outcome, as stored.
 pub fn last_heal(db: &Connection) -> PsResult<Option<String>> {
-    sql::query_optional(db, "SELECT value FROM ps_kv WHERE key = ?", [GATE_HEAL], |r| {
-        r.get::<_, Option<String>>(0)
-    })
+    // As text whatever its type, so that a value stored by hand cannot fail the diagnostics.
+    sql::query_optional(
+        db,
+        "SELECT CAST(value AS TEXT) FROM ps_kv WHERE key = ?",
+        [GATE_HEAL],
+        |r| r.get::<_, Option<String>>(0),
+    )
     .map(Option::flatten)
 }
 

@@ -175,3 +175,21 @@ fn heal_in_legacy_mode_keeps_the_gate_closed_and_records_it() {
         ])
     );
 }
+
+#[test]
+fn heal_without_a_fresh_id_below_the_sentinel_leaves_the_gate_to_the_client() {
+    let db = open_db();
+    write(&db, LAST_REQUESTED, MAX_OP_ID - 1).unwrap();
+    close_write_gate(&db).unwrap();
+    assert_eq!(heal_stuck_gate(&db, true, 10).unwrap(), Some(GateHeal::LeftToClient));
+    assert_eq!(target(&db).unwrap(), Some(MAX_OP_ID));
+}
+
+#[test]
+fn last_heal_reads_any_stored_value_as_text() {
+    let db = open_db();
+    assert_eq!(last_heal(&db).unwrap(), None);
+    db.execute_batch("INSERT INTO ps_kv(key, value) VALUES ('healed_write_gate', 12)")
+        .unwrap();
+    assert_eq!(last_heal(&db).unwrap().as_deref(), Some("12"));
+}
