@@ -84,7 +84,7 @@ fn help_on_every_command() {
     }
     let (out, _) = text(&run(&["sync", "--help"]));
     assert!(
-        out.contains("\"batch\"") && out.contains("Authorization: Token"),
+        out.contains("\"batch\"") && out.contains("Authorization: Token") && out.contains("--apply-around-pending"),
         "{out}"
     );
 }
@@ -244,6 +244,35 @@ fn once_syncs_uploads_and_inspection_commands_show_it() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let (out, _) = text(&run(&["query", "--db", &f.db(), "SELECT count(*) AS n FROM lists"]));
     assert_eq!(out, "n\n2\n");
+}
+
+/// Issue 21: `--apply-around-pending` turns the database's setting on (and it stays on).
+#[test]
+fn apply_around_pending_turns_the_setting_on() {
+    let svc = service();
+    svc.apply(vec![put("lists", "l1", json!({"name": "groceries"}))])
+        .unwrap();
+    let f = Fixture::new();
+    local_write(&f);
+    let query = |sql: &str| text(&run(&["query", "--db", &f.db(), sql])).0;
+    let setting = "SELECT powersync_config_get('apply_around_pending_uploads') AS around";
+    assert_eq!(query(setting), "around\n0\n");
+    let cmd = format!("echo {}", svc.token("alice", Duration::from_secs(600)));
+    let o = f.sync(
+        &svc.url(),
+        &[
+            "--token-command",
+            &cmd,
+            "--upload-url",
+            &svc.upload_url(),
+            "--once",
+            "--apply-around-pending",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(query(setting), "around\n1\n");
+    assert_eq!(query("SELECT name FROM lists"), "name\ngroceries\n");
+    assert_eq!(svc.rows("todos").len(), 1);
 }
 
 #[test]

@@ -44,13 +44,103 @@ fn positions(history: &[ServerVersion]) -> HashMap<RowKey, HashMap<Option<String
     out
 }
 
+/// The kind of the apply-around probe's violation.
+pub const AROUND: &str = "apply around pending";
+
+/// What one checker looked at: `checked` items of `unit`; its violations have kind `kind`
+/// (the summary prints "lost writes: 0 of 1787 committed writes").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub kind: &'static str,
+    pub checked: usize,
+    pub unit: &'static str,
+}
+
+impl Tally {
+    /// `<kind>: <violations> of <checked> <unit>`.
+    pub fn line(&self, violations: &[Violation]) -> String {
+        let found = violations.iter().filter(|v| v.kind == self.kind).count();
+        format!("{}: {found} of {} {}", self.kind, self.checked, self.unit)
+    }
+}
+
 pub fn check(inp: &Inputs) -> Vec<Violation> {
+    check_counted(inp).0
+}
+
+/// The violations, and what each checker covered.
+pub fn check_counted(inp: &Inputs) -> (Vec<Violation>, Vec<Tally>) {
     let mut out = Vec::new();
-    lost_writes(inp, &mut out);
-    ordering(inp, &mut out);
-    convergence(inp, &mut out);
-    liveness(inp, &mut out);
-    out
+    let writes = lost_writes(inp, &mut out);
+    let (after_own_write, reads) = ordering(inp, &mut out);
+    let rows = convergence(inp, &mut out);
+    let clients = liveness(inp, &mut out);
+    let tallies = vec![
+        Tally {
+            kind: "lost write",
+            checked: writes,
+            unit: "committed writes and deletes",
+        },
+        Tally {
+            kind: "convergence",
+            checked: rows,
+            unit: "client rows compared with the server's after the quiet period",
+        },
+        Tally {
+            kind: "read-your-writes",
+            checked: after_own_write,
+            unit: "reads of a row after an own write",
+        },
+        Tally {
+            kind: "monotonic reads",
+            checked: reads,
+            unit: "reads",
+        },
+        Tally {
+            kind: "liveness",
+            checked: clients,
+            unit: "clients after the quiet period",
+        },
+    ];
+    (out, tallies)
+}
+
+/// The apply-around probe (docs/reliability.md): while `held` has the probe's pending write
+/// `value`, every other row must show the server's version, and the status must count exactly
+/// that one held row. Returns the differences (empty: the probe passed).
+pub fn around_probe_diffs(state: &WorkerState, server: &Rows, held: &(String, String), value: &str) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if state.pending_uploads == 0 {
+        diffs.push("its probe write is not pending (uploads were to fail)".to_string());
+    }
+    if state.held_rows != 1 {
+        diffs.push(format!("its status counts {} held row(s), not 1", state.held_rows));
+    }
+    let empty = BTreeMap::new();
+    let tables: std::collections::BTreeSet<&String> = state.rows.keys().chain(server.keys()).collect();
+    for t in tables {
+        let mine = state.rows.get(t).unwrap_or(&empty);
+        let theirs = server.get(t).unwrap_or(&empty);
+        let ids: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+        for id in ids {
+            let shown = mine.get(id);
+            if (t, id) == (&held.0, &held.1) {
+                if shown != Some(&Some(value.to_string())) {
+                    diffs.push(format!(
+                        "{t}/{id} (held): client {} / its pending write {value}",
+                        show(shown)
+                    ));
+                }
+            } else if shown != theirs.get(id) {
+                diffs.push(format!(
+                    "{t}/{id}: client {} / server {}",
+                    show(shown),
+                    show(theirs.get(id))
+                ));
+            }
+        }
+    }
+    diffs
 }
 
 /// `(client, value)` of every write or delete whose upload the backend rejected (a 4xx the
@@ -71,7 +161,9 @@ fn rejected(inp: &Inputs) -> HashSet<(usize, &str)> {
 /// A delete has no value on the server: it counts as applied when the server removed the row at
 /// an op after the version the transaction deleted (the first op storing the value it read), so
 /// two deletes of one version are not told apart (their outcome is the same).
-fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns the number of committed writes and deletes checked.
+fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
+    let mut checked = 0;
     let stored: HashSet<&str> = inp.server_history.iter().filter_map(|h| h.v.as_deref()).collect();
     let pos = positions(&inp.server_history);
     let rejected = rejected(inp);
@@ -81,6 +173,7 @@ fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
         };
         let c = e.client.unwrap_or(0);
         for w in writes {
+            checked += 1;
             let key = (w.table.clone(), w.id.clone());
             let applied = if w.delete {
                 let versions = pos.get(&key);
@@ -115,13 +208,16 @@ fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
             });
         }
     }
+    checked
 }
 
 /// The version a client showed must never be older than one it showed before, or than its own
 /// committed write (read-your-writes); pending own writes count as the version they become.
 /// "No row" is the version before the row's first op or the one of any of its REMOVE ops, or
 /// the client's own delete while it is pending.
-fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns `(reads with an own write as their floor, all reads)` checked.
+fn ordering(inp: &Inputs, out: &mut Vec<Violation>) -> (usize, usize) {
+    let (mut after_own_write, mut checked) = (0, 0);
     let pos = positions(&inp.server_history);
     let rejected = rejected(inp);
     let clients: std::collections::BTreeSet<usize> = inp.entries.iter().filter_map(|e| e.client).collect();
@@ -140,6 +236,10 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
             for r in reads {
                 let key = (r.table.clone(), r.id.clone());
                 let (f, why, since) = floor.get(&key).cloned().unwrap_or((0, String::new(), e.t));
+                checked += 1;
+                if why.starts_with("own ") {
+                    after_own_write += 1;
+                }
                 let candidates: Vec<i64> = match &r.v {
                     // Its own pending delete: the REMOVE it becomes (if any, it may be rejected)
                     // cannot be told from the others, so it sets no floor, like an own value
@@ -240,9 +340,12 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
             }
         }
     }
+    (after_own_write, checked)
 }
 
-fn convergence(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns the number of client rows compared.
+fn convergence(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
+    let mut compared = 0;
     for (c, fin) in inp.finals.iter().enumerate() {
         let Some(fin) = fin else { continue };
         let mut diffs = Vec::new();
@@ -253,6 +356,7 @@ fn convergence(inp: &Inputs, out: &mut Vec<Violation>) {
             let theirs = inp.server_rows.get(t).unwrap_or(&empty);
             let ids: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
             for id in ids {
+                compared += 1;
                 let (a, b) = (mine.get(id), theirs.get(id));
                 if a != b {
                     diffs.push(format!("{t}/{id}: client {} / server {}", show(a), show(b)));
@@ -267,6 +371,7 @@ fn convergence(inp: &Inputs, out: &mut Vec<Violation>) {
             });
         }
     }
+    compared
 }
 
 fn show(v: Option<&Option<String>>) -> String {
@@ -277,7 +382,8 @@ fn show(v: Option<&Option<String>>) -> String {
     }
 }
 
-fn liveness(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns the number of clients checked.
+fn liveness(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
     for (c, fin) in inp.finals.iter().enumerate() {
         let mut problems = Vec::new();
         match fin {
@@ -311,6 +417,7 @@ fn liveness(inp: &Inputs, out: &mut Vec<Violation>) {
             });
         }
     }
+    inp.finals.len()
 }
 
 /// The client's entries touching `row` (or the values) between `from` and `to`, with the

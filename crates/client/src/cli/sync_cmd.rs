@@ -215,6 +215,7 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
     let options = SyncOptions {
         retry_delay: cfg.retry_delay,
         on_reject: cfg.on_reject,
+        apply_around_pending_uploads: cfg.apply_around_pending,
         ..SyncOptions::default()
     };
     let download_only = cfg.upload_url.is_none();
