@@ -113,8 +113,11 @@ pub fn around_probe_diffs(state: &WorkerState, server: &Rows, held: &(String, St
     if state.pending_uploads == 0 {
         diffs.push("its probe write is not pending (uploads were to fail)".to_string());
     }
-    if state.held_rows != 1 {
-        diffs.push(format!("its status counts {} held row(s), not 1", state.held_rows));
+    if (state.held_rows, state.pending_rows) != (1, 1) {
+        diffs.push(format!(
+            "its status counts {} held row(s) and its diagnostics {}, not 1",
+            state.held_rows, state.pending_rows
+        ));
     }
     let empty = BTreeMap::new();
     let tables: std::collections::BTreeSet<&String> = state.rows.keys().chain(server.keys()).collect();
@@ -395,6 +398,12 @@ fn liveness(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
                 if s.downloading {
                     problems.push("`downloading` is still true".into());
                 }
+                if s.held_rows != 0 || s.pending_rows != 0 {
+                    problems.push(format!(
+                        "rows still held at their local version (status {}, diagnostics {})",
+                        s.held_rows, s.pending_rows
+                    ));
+                }
                 if !s.connected {
                     problems.push("not connected".into());
                 }
@@ -595,6 +604,70 @@ mod tests {
 
     fn kinds(v: &[Violation]) -> Vec<&'static str> {
         v.iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn each_checker_says_what_it_counted() {
+        let e = vec![
+            ok(1, 0, vec![("k1", None)], vec![("k1", "c0.0.1")]),
+            ok(2, 0, vec![("k1", Some("c0.0.1"))], vec![]),
+            ok(3, 1, vec![("k1", Some("c0.0.1")), ("k2", None)], vec![]),
+        ];
+        let inp = inputs(e, vec![sv(1, "k1", "c0.0.1")]);
+        let (found, tallies) = check_counted(&inp);
+        assert!(found.is_empty());
+        let lines: Vec<String> = tallies.iter().map(|t| t.line(&found)).collect();
+        assert_eq!(
+            lines,
+            [
+                "lost write: 0 of 1 committed writes and deletes",
+                "convergence: 0 of 2 client rows compared with the server's after the quiet period",
+                "read-your-writes: 0 of 1 reads of a row after an own write",
+                "monotonic reads: 0 of 4 reads",
+                "liveness: 0 of 2 clients after the quiet period",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_around_probe_wants_server_versions_around_the_held_row() {
+        let versions = [("k0", "srv0"), ("k1", "srv1")];
+        let server: Rows = [(
+            "items".to_string(),
+            versions.iter().map(|(k, v)| (k.to_string(), Some(v.to_string()))).collect(),
+        )]
+        .into_iter()
+        .collect();
+        let held = ("items".to_string(), "k0".to_string());
+        let mut state = WorkerState {
+            rows: server.clone(),
+            pending_uploads: 1,
+            held_rows: 1,
+            pending_rows: 1,
+            ..WorkerState::default()
+        };
+        fn items(s: &mut WorkerState) -> &mut BTreeMap<String, Option<String>> {
+            s.rows.get_mut("items").unwrap()
+        }
+        items(&mut state).insert("k0".into(), Some("c0.0.probe".into()));
+        assert!(around_probe_diffs(&state, &server, &held, "c0.0.probe").is_empty());
+        // Held back as with the setting off: the row without a pending write is still old.
+        items(&mut state).insert("k1".into(), Some("old".into()));
+        assert_eq!(
+            around_probe_diffs(&state, &server, &held, "c0.0.probe"),
+            ["items/k1: client old / server srv1"]
+        );
+        // The held row showing the server's version instead of the pending write.
+        items(&mut state).insert("k1".into(), Some("srv1".into()));
+        items(&mut state).insert("k0".into(), Some("srv0".into()));
+        state.held_rows = 0;
+        assert_eq!(
+            around_probe_diffs(&state, &server, &held, "c0.0.probe"),
+            [
+                "its status counts 0 held row(s) and its diagnostics 1, not 1",
+                "items/k0 (held): client srv0 / its pending write c0.0.probe"
+            ]
+        );
     }
 
     #[test]

@@ -432,11 +432,8 @@ impl Cluster {
     }
 
     /// Polls every worker's state and the service's rows until all agree twice in a row, or
-    /// `timeout` passed. Returns the last states and rows, and how long settling took.
-    async fn settle(
-        &mut self,
-        timeout: Duration,
-    ) -> Result<(Vec<Option<WorkerState>>, observer::Rows, Option<Duration>), RunError> {
+    /// `timeout` passed.
+    async fn settle(&mut self, timeout: Duration) -> Result<Settled, RunError> {
         let quiet_start = Instant::now();
         let mut stable = 0;
         loop {
@@ -446,7 +443,11 @@ impl Cluster {
             let states = self.states().await;
             stable = if settled(&states, &server_rows) { stable + 1 } else { 0 };
             if stable >= 2 || quiet_start.elapsed() > timeout {
-                return Ok((states, server_rows, (stable >= 2).then(|| quiet_start.elapsed())));
+                return Ok(Settled {
+                    states,
+                    server_rows,
+                    after: (stable >= 2).then(|| quiet_start.elapsed()),
+                });
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -462,8 +463,7 @@ impl Cluster {
             message,
             context: Vec::new(),
         };
-        let (_, _, settled_after) = self.settle(self.cfg.quiet_timeout).await?;
-        if settled_after.is_none() {
+        if self.settle(self.cfg.quiet_timeout).await?.after.is_none() {
             let message = format!(
                 "the probe could not start: the clients did not settle within {} s after healing",
                 self.cfg.quiet_timeout.as_secs()
@@ -572,10 +572,20 @@ impl Cluster {
     }
 }
 
+/// The end of a wait for quiet: the last states and rows, and how long settling took (`None`:
+/// it did not settle in time).
+struct Settled {
+    states: Vec<Option<WorkerState>>,
+    server_rows: observer::Rows,
+    after: Option<Duration>,
+}
+
 fn settled(states: &[Option<WorkerState>], server: &observer::Rows) -> bool {
     states.iter().all(|s| {
         s.as_ref().is_some_and(|s| {
             s.pending_uploads == 0
+                && s.held_rows == 0
+                && s.pending_rows == 0
                 && !s.downloading
                 && s.connected
                 && s.has_synced
@@ -692,7 +702,11 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
         true => Some(cl.around_probe().await?),
         false => None,
     };
-    let (finals, server_rows, quiet_after) = cl.settle(cfg.quiet_timeout).await?;
+    let Settled {
+        states: finals,
+        server_rows,
+        after: quiet_after,
+    } = cl.settle(cfg.quiet_timeout).await?;
     cl.nemesis.record(Event::Note {
         text: match quiet_after {
             Some(d) => format!("quiet after {} ms", d.as_millis()),

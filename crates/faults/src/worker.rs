@@ -106,9 +106,14 @@ pub struct WorkerState {
     pub has_synced: bool,
     pub upload_error: Option<String>,
     pub download_error: Option<String>,
-    /// Rows the last checkpoint left at their local version (apply around pending uploads).
+    /// Rows the last checkpoint left at their local version (the status's `held_rows`, with
+    /// apply around pending uploads).
     #[serde(default)]
     pub held_rows: i64,
+    /// Rows recorded with a local write the service has not covered yet (`held_rows` of
+    /// `powersync_diagnostics()`; 0 while the setting is off).
+    #[serde(default)]
+    pub pending_rows: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -254,6 +259,15 @@ async fn state(db: &PowerSyncDatabase) -> Result<WorkerState, powersync_client::
     s.upload_error = st.upload_error.map(|e| e.to_string());
     s.download_error = st.download_error.map(|e| e.to_string());
     s.held_rows = st.held_rows;
+    s.pending_rows = db
+        .query(
+            "SELECT json_extract(powersync_diagnostics(), '$.held_rows') AS n",
+            vec![],
+        )
+        .await?
+        .first()
+        .and_then(|r| r.get_i64("n"))
+        .unwrap_or(-1);
     Ok(s)
 }
 
