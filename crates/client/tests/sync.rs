@@ -398,13 +398,7 @@ impl powersync_client::BackendConnector for LazyConnector {
 async fn uncompleted_upload_is_an_upload_error_and_nothing_is_dropped() {
     let svc = Arc::new(service());
     let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    db.execute(
-        "INSERT INTO todos(id, description, owner_id) VALUES ('k1', 'kept', 'alice')",
-        vec![],
-    )
-    .await
-    .unwrap();
+    let db = db_with_pending_write(&dir).await;
     let lazy = TestConnector::new(svc.clone(), "alice");
     db.connect(Arc::new(LazyConnector(lazy.clone())), fast_options())
         .await
@@ -443,13 +437,7 @@ async fn apply_around_pending_uploads_delivers_other_rows_while_a_write_waits() 
     ])
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    db.execute(
-        "INSERT INTO todos(id, description, owner_id) VALUES ('k1', 'kept', 'alice')",
-        vec![],
-    )
-    .await
-    .unwrap();
+    let db = db_with_pending_write(&dir).await;
     let lazy = TestConnector::new(svc.clone(), "alice");
     let options = SyncOptions {
         apply_around_pending_uploads: true,
