@@ -3,7 +3,7 @@
 //! every written value is unique, so each value a client shows names one server version (or
 //! several, when an upload was applied twice after a lost response).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::history::{Entry, Event};
 use crate::observer::{Rows, ServerVersion};
@@ -107,8 +107,13 @@ pub fn check_counted(inp: &Inputs) -> (Vec<Violation>, Vec<Tally>) {
 
 /// The apply-around probe (docs/reliability.md): while `held` has the probe's pending write
 /// `value`, every other row must show the server's version, and the status must count exactly
-/// that one held row. Returns the differences (empty: the probe passed).
-pub fn around_probe_diffs(state: &WorkerState, server: &Rows, held: &(String, String), value: &str) -> Vec<String> {
+/// that one held row. Returns the rows compared and the differences (none: the probe passed).
+pub fn around_probe_diffs(
+    state: &WorkerState,
+    server: &Rows,
+    held: &(String, String),
+    value: &str,
+) -> (usize, Vec<String>) {
     let mut diffs = Vec::new();
     if state.pending_uploads == 0 {
         diffs.push("its probe write is not pending (uploads were to fail)".to_string());
@@ -119,31 +124,65 @@ pub fn around_probe_diffs(state: &WorkerState, server: &Rows, held: &(String, St
             state.held_rows, state.pending_rows
         ));
     }
-    let empty = BTreeMap::new();
-    let tables: std::collections::BTreeSet<&String> = state.rows.keys().chain(server.keys()).collect();
-    for t in tables {
-        let mine = state.rows.get(t).unwrap_or(&empty);
-        let theirs = server.get(t).unwrap_or(&empty);
-        let ids: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
-        for id in ids {
-            let shown = mine.get(id);
-            if (t, id) == (&held.0, &held.1) {
-                if shown != Some(&Some(value.to_string())) {
-                    diffs.push(format!(
-                        "{t}/{id} (held): client {} / its pending write {value}",
-                        show(shown)
-                    ));
-                }
-            } else if shown != theirs.get(id) {
+    let pairs = row_pairs(&state.rows, server);
+    for p in &pairs {
+        if (p.table, p.id) == (held.0.as_str(), held.1.as_str()) {
+            if p.mine != Some(&Some(value.to_string())) {
                 diffs.push(format!(
-                    "{t}/{id}: client {} / server {}",
-                    show(shown),
-                    show(theirs.get(id))
+                    "{}/{} (held): client {} / its pending write {value}",
+                    p.table,
+                    p.id,
+                    show(p.mine)
                 ));
             }
+        } else if p.mine != p.theirs {
+            diffs.push(p.describe());
         }
     }
-    diffs
+    (pairs.len(), diffs)
+}
+
+/// One row of a client's tables next to the server's (`None`: no such row on that side).
+struct RowPair<'a> {
+    table: &'a str,
+    id: &'a str,
+    mine: Option<&'a Option<String>>,
+    theirs: Option<&'a Option<String>>,
+}
+
+impl RowPair<'_> {
+    fn describe(&self) -> String {
+        format!(
+            "{}/{}: client {} / server {}",
+            self.table,
+            self.id,
+            show(self.mine),
+            show(self.theirs)
+        )
+    }
+}
+
+/// Every row of either side, in table and id order.
+fn row_pairs<'a>(mine: &'a Rows, theirs: &'a Rows) -> Vec<RowPair<'a>> {
+    let mut out = Vec::new();
+    let tables: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+    for t in tables {
+        let (m, o) = (mine.get(t), theirs.get(t));
+        let ids: std::collections::BTreeSet<&String> = m
+            .into_iter()
+            .flat_map(|r| r.keys())
+            .chain(o.into_iter().flat_map(|r| r.keys()))
+            .collect();
+        for id in ids {
+            out.push(RowPair {
+                table: t,
+                id,
+                mine: m.and_then(|r| r.get(id)),
+                theirs: o.and_then(|r| r.get(id)),
+            });
+        }
+    }
+    out
 }
 
 /// `(client, value)` of every write or delete whose upload the backend rejected (a 4xx the
@@ -351,21 +390,13 @@ fn convergence(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
     let mut compared = 0;
     for (c, fin) in inp.finals.iter().enumerate() {
         let Some(fin) = fin else { continue };
-        let mut diffs = Vec::new();
-        let tables: std::collections::BTreeSet<&String> = fin.rows.keys().chain(inp.server_rows.keys()).collect();
-        let empty = BTreeMap::new();
-        for t in tables {
-            let mine = fin.rows.get(t).unwrap_or(&empty);
-            let theirs = inp.server_rows.get(t).unwrap_or(&empty);
-            let ids: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
-            for id in ids {
-                compared += 1;
-                let (a, b) = (mine.get(id), theirs.get(id));
-                if a != b {
-                    diffs.push(format!("{t}/{id}: client {} / server {}", show(a), show(b)));
-                }
-            }
-        }
+        let pairs = row_pairs(&fin.rows, &inp.server_rows);
+        compared += pairs.len();
+        let diffs: Vec<String> = pairs
+            .iter()
+            .filter(|p| p.mine != p.theirs)
+            .map(RowPair::describe)
+            .collect();
         if !diffs.is_empty() {
             out.push(Violation {
                 kind: "convergence",
@@ -634,7 +665,10 @@ mod tests {
         let versions = [("k0", "srv0"), ("k1", "srv1")];
         let server: Rows = [(
             "items".to_string(),
-            versions.iter().map(|(k, v)| (k.to_string(), Some(v.to_string()))).collect(),
+            versions
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
         )]
         .into_iter()
         .collect();
@@ -646,15 +680,15 @@ mod tests {
             pending_rows: 1,
             ..WorkerState::default()
         };
-        fn items(s: &mut WorkerState) -> &mut BTreeMap<String, Option<String>> {
+        fn items(s: &mut WorkerState) -> &mut std::collections::BTreeMap<String, Option<String>> {
             s.rows.get_mut("items").unwrap()
         }
         items(&mut state).insert("k0".into(), Some("c0.0.probe".into()));
-        assert!(around_probe_diffs(&state, &server, &held, "c0.0.probe").is_empty());
+        assert_eq!(around_probe_diffs(&state, &server, &held, "c0.0.probe"), (2, vec![]));
         // Held back as with the setting off: the row without a pending write is still old.
         items(&mut state).insert("k1".into(), Some("old".into()));
         assert_eq!(
-            around_probe_diffs(&state, &server, &held, "c0.0.probe"),
+            around_probe_diffs(&state, &server, &held, "c0.0.probe").1,
             ["items/k1: client old / server srv1"]
         );
         // The held row showing the server's version instead of the pending write.
@@ -662,7 +696,7 @@ mod tests {
         items(&mut state).insert("k0".into(), Some("srv0".into()));
         state.held_rows = 0;
         assert_eq!(
-            around_probe_diffs(&state, &server, &held, "c0.0.probe"),
+            around_probe_diffs(&state, &server, &held, "c0.0.probe").1,
             [
                 "its status counts 0 held row(s) and its diagnostics 1, not 1",
                 "items/k0 (held): client srv0 / its pending write c0.0.probe"

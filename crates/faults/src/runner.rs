@@ -530,10 +530,13 @@ impl Cluster {
                     .await
                     .and_then(|r| r.state);
                 let diffs = match &state {
-                    Some(state) => checker::around_probe_diffs(state, &server, &held, &value),
+                    Some(state) => {
+                        let (compared, diffs) = checker::around_probe_diffs(state, &server, &held, &value);
+                        outcome.0 = compared;
+                        diffs
+                    }
                     None => vec!["it did not answer for its state".to_string()],
                 };
-                outcome.0 = server.values().map(|rows| rows.len()).sum::<usize>() + 1;
                 if diffs.is_empty() {
                     self.nemesis.record(Event::Note {
                         text: format!("apply-around probe passed after {} ms", start.elapsed().as_millis()),

@@ -72,13 +72,23 @@ fn pending_writes_buckets_and_the_write_checkpoint_are_explained() {
 fn applying_around_pending_uploads_reports_the_held_rows() {
     let db = open_with(ITEMS);
     let d = diagnostics(&db);
-    assert_eq!((d["apply_around_pending_uploads"].clone(), d["held_rows"].clone()), (json!(false), json!(0)));
-    db.query_row("SELECT powersync_config_set('apply_around_pending_uploads', 1)", [], |_| Ok(()))
-        .unwrap();
+    assert_eq!(
+        (d["apply_around_pending_uploads"].clone(), d["held_rows"].clone()),
+        (json!(false), json!(0))
+    );
+    db.query_row(
+        "SELECT powersync_config_set('apply_around_pending_uploads', 1)",
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
     local_write(&db, "x");
     local_write(&db, "y");
     let d = diagnostics(&db);
-    assert_eq!((d["apply_around_pending_uploads"].clone(), d["held_rows"].clone()), (json!(true), json!(2)));
+    assert_eq!(
+        (d["apply_around_pending_uploads"].clone(), d["held_rows"].clone()),
+        (json!(true), json!(2))
+    );
     assert_eq!(
         d["held_back"],
         json!([
