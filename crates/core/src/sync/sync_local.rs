@@ -1,5 +1,7 @@
 //! Publishing downloaded data into the app's tables (docs/protocol.md, "Publishing"), once a checkpoint's
-//! checksums are valid and the local-write gate is open.
+//! checksums are valid and the local-write gate is open, or, with `apply_around_pending_uploads`
+//! on, to every row without a pending local write (docs/protocol.md, "Applying around pending
+//! uploads").
 
 use std::collections::{HashMap, HashSet};
 
