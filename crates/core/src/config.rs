@@ -5,7 +5,8 @@
 //!
 //! The one setting, `apply_around_pending_uploads` (docs/protocol.md, "Applying around pending
 //! uploads"), also keeps the set of rows with local writes the service has not covered yet:
-//! `ps_pending_rows`, filled by a trigger on `ps_crud`. Both exist only while it is on.
+//! `ps_pending_rows`, filled by a trigger on `ps_crud`. The table is created when the setting is
+//! first turned on; the trigger exists only while it is on.
 
 use rusqlite::{ffi, Connection};
 
