@@ -111,23 +111,32 @@ client-tests:
 # Convergence under faults (crates/faults, docs/reliability.md): client processes with random
 # transactions behind a fault proxy, a nemesis scheduled from SEED, then the checkers. A
 # violation exits 1 with the history around it and the command that replays it.
+# AROUND=1: the clients apply checkpoints around pending uploads (apply_around_pending_uploads),
+# and the apply-around probe runs after the faults.
 SEED ?= 1
 CLIENTS ?= 4
 DURATION ?= 60
+AROUND ?=
 faults:
 	$(TOOLS_PROFILE) $(CARGO) build --release -p powersync-faults -p powersync-test-service
-	$(RELEASE)/powersync-faults run --seed $(SEED) --clients $(CLIENTS) --duration $(DURATION)
+	$(RELEASE)/powersync-faults run --seed $(SEED) --clients $(CLIENTS) --duration $(DURATION) $(if $(AROUND),--apply-around-pending)
 
 # The short run of make test and CI: fixed seeds, about a minute.
 # Seeds 30, 34 and 41 together schedule every kind of fault (`powersync-faults schedule`; checked
 # by the schedule tests), nine upload-reject faults among them.
 FAULTS_SHORT_SEEDS ?= 30,34,41
+# And one seed with apply_around_pending_uploads on, the apply-around probe included.
+FAULTS_SHORT_AROUND_SEEDS ?= 30
+FAULTS_SHORT_RUN := target/debug/powersync-faults run --clients 3 --duration 12 --quiet-timeout 30
+# $(call faults_short,FLAGS): one short run, once more on a violation (see below).
+faults_short = $(FAULTS_SHORT_RUN) $(1) || \
+	  { echo "faults-short: a violation (above); running the same seeds once more to tell a timing flake on a loaded machine from a bug"; \
+	    $(FAULTS_SHORT_RUN) $(1); }
 # Debug binaries: client-tests has built them already, so CI spends no extra build on this.
 faults-short:
 	$(CARGO) build -p powersync-faults -p powersync-test-service
-	@target/debug/powersync-faults run --seed $(FAULTS_SHORT_SEEDS) --clients 3 --duration 12 --quiet-timeout 30 || \
-	  { echo "faults-short: a violation (above); running the same seeds once more to tell a timing flake on a loaded machine from a bug"; \
-	    target/debug/powersync-faults run --seed $(FAULTS_SHORT_SEEDS) --clients 3 --duration 12 --quiet-timeout 30; }
+	@$(call faults_short,--seed $(FAULTS_SHORT_SEEDS))
+	@$(call faults_short,--seed $(FAULTS_SHORT_AROUND_SEEDS) --apply-around-pending --out target/faults-around)
 
 vectors: build
 	$(CARGO) test -p libpowersync-tests --test vectors -- --nocapture

@@ -219,6 +219,7 @@ mod tests {
                 },
             }],
             internal_last_applied_checkpoint_request_id: Some(8),
+            held_rows: None,
         };
         let request = || w::StreamingSyncRequest {
             buckets: vec![w::BucketRequest {

@@ -284,6 +284,11 @@ impl PowerSyncDatabase {
         options.validate().map_err(Error::Options)?;
         self.disconnect().await;
         let lock = self.take_sync_lock(options.lock_wait).await?;
+        if options.apply_around_pending_uploads {
+            // Before the first checkpoint, on the connection that syncs (docs/client.md).
+            self.execute_rows("SELECT powersync_config_set('apply_around_pending_uploads', 1)", vec![])
+                .await?;
+        }
         self.inner
             .stream_errors
             .lock()

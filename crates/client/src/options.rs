@@ -49,6 +49,10 @@ pub struct SyncOptions {
     pub on_reject: crate::OnReject,
     /// What `connect` does when another sync holds this database's lock. Default: fail.
     pub lock_wait: crate::LockWait,
+    /// Turn on `apply_around_pending_uploads` for this database before syncing (docs/client.md):
+    /// checkpoints then reach every row without a pending local write while uploads wait. The
+    /// setting is stored in the database and stays on; `false` (the default) leaves it as it is.
+    pub apply_around_pending_uploads: bool,
 }
 
 impl Default for SyncOptions {
@@ -66,6 +70,7 @@ impl Default for SyncOptions {
             ndjson_only: false,
             on_reject: crate::OnReject::Retry,
             lock_wait: crate::LockWait::Fail,
+            apply_around_pending_uploads: false,
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct SyncStatus {
     /// uploaded and acknowledged yet (a `CheckpointDelayedDueToLocalData`); cleared when a
     /// checkpoint is applied or the connection ends.
     pub waiting_for_uploads: bool,
+    /// With `apply_around_pending_uploads` on: rows the last checkpoint left at their local
+    /// version because their writes are not confirmed by the service yet (0 otherwise).
+    pub held_rows: i64,
     /// Sorted by ascending priority number.
     pub priority_status: Vec<PriorityStatus>,
     pub streams: Vec<StreamStatus>,
@@ -146,6 +149,7 @@ impl SyncStatus {
             })
             .collect();
         self.last_applied_checkpoint_request_id = core.internal_last_applied_checkpoint_request_id;
+        self.held_rows = core.held_rows.unwrap_or(0);
     }
 
     /// The status after a disconnect: the last extension state, but offline.
@@ -154,6 +158,7 @@ impl SyncStatus {
         self.connecting = false;
         self.downloading = false;
         self.waiting_for_uploads = false;
+        self.held_rows = 0;
         self.progress.clear();
     }
 

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
-use powersync_test_service::Fault;
+use powersync_test_service::{Fault, TestService};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_powersync-client");
@@ -84,7 +84,7 @@ fn help_on_every_command() {
     }
     let (out, _) = text(&run(&["sync", "--help"]));
     assert!(
-        out.contains("\"batch\"") && out.contains("Authorization: Token"),
+        out.contains("\"batch\"") && out.contains("Authorization: Token") && out.contains("--apply-around-pending"),
         "{out}"
     );
 }
@@ -191,14 +191,21 @@ fn rejecting_backend_exit_5_and_write_kept() {
     assert!(out.contains("PUT todos/c1"), "{out}");
 }
 
-#[test]
-fn once_syncs_uploads_and_inspection_commands_show_it() {
+/// A service with list `l1` ("groceries"), a database with one local write, and a
+/// `--token-command` for alice.
+fn a_list_and_a_local_write() -> (TestService, Fixture, String) {
     let svc = service();
     svc.apply(vec![put("lists", "l1", json!({"name": "groceries"}))])
         .unwrap();
     let f = Fixture::new();
     local_write(&f);
     let cmd = format!("echo {}", svc.token("alice", Duration::from_secs(600)));
+    (svc, f, cmd)
+}
+
+#[test]
+fn once_syncs_uploads_and_inspection_commands_show_it() {
+    let (svc, f, cmd) = a_list_and_a_local_write();
     let o = f.sync(
         &svc.url(),
         &["--token-command", &cmd, "--upload-url", &svc.upload_url(), "--once"],
@@ -244,6 +251,30 @@ fn once_syncs_uploads_and_inspection_commands_show_it() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let (out, _) = text(&run(&["query", "--db", &f.db(), "SELECT count(*) AS n FROM lists"]));
     assert_eq!(out, "n\n2\n");
+}
+
+/// Issue 21: `--apply-around-pending` turns the database's setting on (and it stays on).
+#[test]
+fn apply_around_pending_turns_the_setting_on() {
+    let (svc, f, cmd) = a_list_and_a_local_write();
+    let query = |sql: &str| text(&run(&["query", "--db", &f.db(), sql])).0;
+    let setting = "SELECT powersync_config_get('apply_around_pending_uploads') AS around";
+    assert_eq!(query(setting), "around\n0\n");
+    let o = f.sync(
+        &svc.url(),
+        &[
+            "--token-command",
+            &cmd,
+            "--upload-url",
+            &svc.upload_url(),
+            "--once",
+            "--apply-around-pending",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(query(setting), "around\n1\n");
+    assert_eq!(query("SELECT name FROM lists"), "name\ngroceries\n");
+    assert_eq!(svc.rows("todos").len(), 1);
 }
 
 #[test]

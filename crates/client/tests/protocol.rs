@@ -508,13 +508,7 @@ impl BackendConnector for DownBackend {
 async fn upload_errors_keep_the_connector_error() {
     let svc = Arc::new(service());
     let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    db.execute(
-        "INSERT INTO todos(id, description, owner_id) VALUES ('k1', 'kept', 'alice')",
-        vec![],
-    )
-    .await
-    .unwrap();
+    let db = db_with_pending_write(&dir).await;
     db.connect(Arc::new(DownBackend(TestConnector::new(svc, "alice"))), fast_options())
         .await
         .unwrap();

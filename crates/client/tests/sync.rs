@@ -398,13 +398,7 @@ impl powersync_client::BackendConnector for LazyConnector {
 async fn uncompleted_upload_is_an_upload_error_and_nothing_is_dropped() {
     let svc = Arc::new(service());
     let dir = tempfile::tempdir().unwrap();
-    let db = open_db(&dir);
-    db.execute(
-        "INSERT INTO todos(id, description, owner_id) VALUES ('k1', 'kept', 'alice')",
-        vec![],
-    )
-    .await
-    .unwrap();
+    let db = db_with_pending_write(&dir).await;
     let lazy = TestConnector::new(svc.clone(), "alice");
     db.connect(Arc::new(LazyConnector(lazy.clone())), fast_options())
         .await
@@ -429,6 +423,54 @@ async fn uncompleted_upload_is_an_upload_error_and_nothing_is_dropped() {
     .await;
     db.disconnect().await;
     assert!(!db.status().waiting_for_uploads);
+}
+
+/// Issue 21: with the option, the service's rows arrive while a local write waits for an
+/// upload that never completes; the row with the write keeps its local version, and the status
+/// counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_around_pending_uploads_delivers_other_rows_while_a_write_waits() {
+    let svc = Arc::new(service());
+    svc.apply(vec![
+        put("todos", "k1", json!({"description": "server", "owner_id": "alice"})),
+        put("todos", "t1", json!({"description": "first", "owner_id": "alice"})),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_pending_write(&dir).await;
+    let lazy = TestConnector::new(svc.clone(), "alice");
+    let options = SyncOptions {
+        apply_around_pending_uploads: true,
+        ..fast_options()
+    };
+    db.connect(Arc::new(LazyConnector(lazy.clone())), options)
+        .await
+        .unwrap();
+    eventually("the service's other row applied around the pending write", || async {
+        column(&db, "SELECT description FROM todos ORDER BY id").await == vec!["kept", "first"]
+    })
+    .await;
+    eventually("the status counts the held row", || async {
+        db.status().held_rows == 1 && db.status().synced_since_connect
+    })
+    .await;
+    svc.apply(vec![put(
+        "todos",
+        "t2",
+        json!({"description": "second", "owner_id": "alice"}),
+    )])
+    .unwrap();
+    eventually("a later change arrives too", || async {
+        column(&db, "SELECT description FROM todos ORDER BY id").await == vec!["kept", "first", "second"]
+    })
+    .await;
+    assert_eq!(column(&db, "SELECT count(*) FROM ps_crud").await, vec!["1"]);
+    assert_eq!(
+        column(&db, "SELECT powersync_config_get('apply_around_pending_uploads')").await,
+        vec!["1"]
+    );
+    db.disconnect().await;
+    assert_eq!(db.status().held_rows, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,8 +32,11 @@ pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()>
     }
     sql::execute_batch(
         db,
-        "DELETE FROM ps_crud; DELETE FROM ps_untyped; DELETE FROM ps_updated_rows; DELETE FROM ps_kv WHERE key != 'client_id'; DELETE FROM ps_stream_subscriptions;",
+        "DELETE FROM ps_crud; DELETE FROM ps_untyped; DELETE FROM ps_updated_rows; DELETE FROM ps_kv WHERE key != 'client_id' AND key NOT GLOB 'powersync_config.*'; DELETE FROM ps_stream_subscriptions;",
     )?;
+    // Settings (ours, `crate::config`) belong to the database like its client id and survive;
+    // the rows they held had local writes, which are gone.
+    crate::config::forget_pending_rows(db)?;
     sql::execute_batch(
         db,
         "DELETE FROM ps_sync_state; UPDATE ps_stream_subscriptions SET last_synced_at = NULL",

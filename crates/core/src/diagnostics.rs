@@ -254,12 +254,15 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
         },
     )?;
 
+    let apply_around = crate::config::apply_around_pending(db)?;
+    let held_rows = crate::config::held_row_count(db)?;
     let held_back = held_back(&HeldBack {
         upload_ops,
         transactions: uploads.len(),
         target,
         last_seen,
         buckets: &buckets,
+        around: apply_around.then_some(held_rows),
     });
     Ok(json!({
         "internal_version": internal_version,
@@ -284,6 +287,8 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
         "last_synced": priorities,
         "streams": streams,
         "sync_running_here": crate::sync::iteration_active(state),
+        "apply_around_pending_uploads": apply_around,
+        "held_rows": held_rows,
         "held_back": held_back,
         "notes": healed.as_ref().map(heal_note).into_iter().collect::<Vec<_>>(),
     }))
@@ -316,6 +321,8 @@ struct HeldBack<'a> {
     target: Option<i64>,
     last_seen: Option<i64>,
     buckets: &'a [Vec<Value>],
+    /// With `apply_around_pending_uploads` on: the rows held at their local version.
+    around: Option<i64>,
 }
 
 /// What holds downloaded data back right now, in plain words (empty when nothing does). The
@@ -323,9 +330,18 @@ struct HeldBack<'a> {
 fn held_back(h: &HeldBack) -> Vec<String> {
     let mut reasons = Vec::new();
     if h.upload_ops > 0 {
+        let consequence = match h.around {
+            None => "no checkpoint is applied until they are uploaded",
+            Some(_) => "checkpoints are applied around the rows they touch",
+        };
         reasons.push(format!(
-            "{} local write(s) in {} transaction(s) wait for upload; no checkpoint is applied until they are uploaded",
+            "{} local write(s) in {} transaction(s) wait for upload; {consequence}",
             h.upload_ops, h.transactions
+        ));
+    }
+    if let Some(rows) = h.around.filter(|n| *n > 0) {
+        reasons.push(format!(
+            "{rows} row(s) with local writes keep their local version until the service covers those writes (apply_around_pending_uploads)"
         ));
     }
     match h.target {

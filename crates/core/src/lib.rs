@@ -15,6 +15,7 @@
 
 mod clear;
 mod close;
+mod config;
 mod crud;
 mod diagnostics;
 pub mod entry;
@@ -135,6 +136,10 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
             false,
             diagnostics::diagnostics_fn,
         ),
+        // Ours: per-database settings (docs/sql-api.md, "Settings"). Setting one writes, so it
+        // is not allowed in views, triggers or the schema.
+        f("powersync_config_set", 2, DIRECTONLY, false, config::config_set_fn),
+        f("powersync_config_get", 1, 0, false, config::config_get_fn),
         f(
             "powersync_create_raw_table_crud_trigger",
             3,

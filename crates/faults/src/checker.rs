@@ -3,7 +3,7 @@
 //! every written value is unique, so each value a client shows names one server version (or
 //! several, when an upload was applied twice after a lost response).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::history::{Entry, Event};
 use crate::observer::{Rows, ServerVersion};
@@ -44,12 +44,144 @@ fn positions(history: &[ServerVersion]) -> HashMap<RowKey, HashMap<Option<String
     out
 }
 
+/// The kind of the apply-around probe's violation.
+pub const AROUND: &str = "apply around pending";
+
+/// What one checker looked at: `checked` items of `unit`; its violations have kind `kind`
+/// (the summary prints "lost writes: 0 of 1787 committed writes").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub kind: &'static str,
+    pub checked: usize,
+    pub unit: &'static str,
+}
+
+impl Tally {
+    /// `<kind>: <violations> of <checked> <unit>`.
+    pub fn line(&self, violations: &[Violation]) -> String {
+        let found = violations.iter().filter(|v| v.kind == self.kind).count();
+        format!("{}: {found} of {} {}", self.kind, self.checked, self.unit)
+    }
+}
+
 pub fn check(inp: &Inputs) -> Vec<Violation> {
+    check_counted(inp).0
+}
+
+/// The violations, and what each checker covered.
+pub fn check_counted(inp: &Inputs) -> (Vec<Violation>, Vec<Tally>) {
     let mut out = Vec::new();
-    lost_writes(inp, &mut out);
-    ordering(inp, &mut out);
-    convergence(inp, &mut out);
-    liveness(inp, &mut out);
+    let writes = lost_writes(inp, &mut out);
+    let (after_own_write, reads) = ordering(inp, &mut out);
+    let rows = convergence(inp, &mut out);
+    let clients = liveness(inp, &mut out);
+    let tallies = vec![
+        Tally {
+            kind: "lost write",
+            checked: writes,
+            unit: "committed writes and deletes",
+        },
+        Tally {
+            kind: "convergence",
+            checked: rows,
+            unit: "client rows compared with the server's after the quiet period",
+        },
+        Tally {
+            kind: "read-your-writes",
+            checked: after_own_write,
+            unit: "reads of a row after an own write",
+        },
+        Tally {
+            kind: "monotonic reads",
+            checked: reads,
+            unit: "reads",
+        },
+        Tally {
+            kind: "liveness",
+            checked: clients,
+            unit: "clients after the quiet period",
+        },
+    ];
+    (out, tallies)
+}
+
+/// The apply-around probe (docs/reliability.md): while `held` has the probe's pending write
+/// `value`, every other row must show the server's version, and the status must count exactly
+/// that one held row. Returns the rows compared and the differences (none: the probe passed).
+pub fn around_probe_diffs(
+    state: &WorkerState,
+    server: &Rows,
+    held: &(String, String),
+    value: &str,
+) -> (usize, Vec<String>) {
+    let mut diffs = Vec::new();
+    if state.pending_uploads == 0 {
+        diffs.push("its probe write is not pending (uploads were to fail)".to_string());
+    }
+    if (state.held_rows, state.pending_rows) != (1, 1) {
+        diffs.push(format!(
+            "its status counts {} held row(s) and its diagnostics {}, not 1",
+            state.held_rows, state.pending_rows
+        ));
+    }
+    let pairs = row_pairs(&state.rows, server);
+    for p in &pairs {
+        if (p.table, p.id) == (held.0.as_str(), held.1.as_str()) {
+            if p.mine != Some(&Some(value.to_string())) {
+                diffs.push(format!(
+                    "{}/{} (held): client {} / its pending write {value}",
+                    p.table,
+                    p.id,
+                    show(p.mine)
+                ));
+            }
+        } else if p.mine != p.theirs {
+            diffs.push(p.describe());
+        }
+    }
+    (pairs.len(), diffs)
+}
+
+/// One row of a client's tables next to the server's (`None`: no such row on that side).
+struct RowPair<'a> {
+    table: &'a str,
+    id: &'a str,
+    mine: Option<&'a Option<String>>,
+    theirs: Option<&'a Option<String>>,
+}
+
+impl RowPair<'_> {
+    fn describe(&self) -> String {
+        format!(
+            "{}/{}: client {} / server {}",
+            self.table,
+            self.id,
+            show(self.mine),
+            show(self.theirs)
+        )
+    }
+}
+
+/// Every row of either side, in table and id order.
+fn row_pairs<'a>(mine: &'a Rows, theirs: &'a Rows) -> Vec<RowPair<'a>> {
+    let mut out = Vec::new();
+    let tables: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+    for t in tables {
+        let (m, o) = (mine.get(t), theirs.get(t));
+        let ids: std::collections::BTreeSet<&String> = m
+            .into_iter()
+            .flat_map(|r| r.keys())
+            .chain(o.into_iter().flat_map(|r| r.keys()))
+            .collect();
+        for id in ids {
+            out.push(RowPair {
+                table: t,
+                id,
+                mine: m.and_then(|r| r.get(id)),
+                theirs: o.and_then(|r| r.get(id)),
+            });
+        }
+    }
     out
 }
 
@@ -71,7 +203,9 @@ fn rejected(inp: &Inputs) -> HashSet<(usize, &str)> {
 /// A delete has no value on the server: it counts as applied when the server removed the row at
 /// an op after the version the transaction deleted (the first op storing the value it read), so
 /// two deletes of one version are not told apart (their outcome is the same).
-fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns the number of committed writes and deletes checked.
+fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
+    let mut checked = 0;
     let stored: HashSet<&str> = inp.server_history.iter().filter_map(|h| h.v.as_deref()).collect();
     let pos = positions(&inp.server_history);
     let rejected = rejected(inp);
@@ -81,6 +215,7 @@ fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
         };
         let c = e.client.unwrap_or(0);
         for w in writes {
+            checked += 1;
             let key = (w.table.clone(), w.id.clone());
             let applied = if w.delete {
                 let versions = pos.get(&key);
@@ -115,13 +250,16 @@ fn lost_writes(inp: &Inputs, out: &mut Vec<Violation>) {
             });
         }
     }
+    checked
 }
 
 /// The version a client showed must never be older than one it showed before, or than its own
 /// committed write (read-your-writes); pending own writes count as the version they become.
 /// "No row" is the version before the row's first op or the one of any of its REMOVE ops, or
 /// the client's own delete while it is pending.
-fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns `(reads with an own write as their floor, all reads)` checked.
+fn ordering(inp: &Inputs, out: &mut Vec<Violation>) -> (usize, usize) {
+    let (mut after_own_write, mut checked) = (0, 0);
     let pos = positions(&inp.server_history);
     let rejected = rejected(inp);
     let clients: std::collections::BTreeSet<usize> = inp.entries.iter().filter_map(|e| e.client).collect();
@@ -140,6 +278,10 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
             for r in reads {
                 let key = (r.table.clone(), r.id.clone());
                 let (f, why, since) = floor.get(&key).cloned().unwrap_or((0, String::new(), e.t));
+                checked += 1;
+                if why.starts_with("own ") {
+                    after_own_write += 1;
+                }
                 let candidates: Vec<i64> = match &r.v {
                     // Its own pending delete: the REMOVE it becomes (if any, it may be rejected)
                     // cannot be told from the others, so it sets no floor, like an own value
@@ -240,25 +382,21 @@ fn ordering(inp: &Inputs, out: &mut Vec<Violation>) {
             }
         }
     }
+    (after_own_write, checked)
 }
 
-fn convergence(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns the number of client rows compared.
+fn convergence(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
+    let mut compared = 0;
     for (c, fin) in inp.finals.iter().enumerate() {
         let Some(fin) = fin else { continue };
-        let mut diffs = Vec::new();
-        let tables: std::collections::BTreeSet<&String> = fin.rows.keys().chain(inp.server_rows.keys()).collect();
-        let empty = BTreeMap::new();
-        for t in tables {
-            let mine = fin.rows.get(t).unwrap_or(&empty);
-            let theirs = inp.server_rows.get(t).unwrap_or(&empty);
-            let ids: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
-            for id in ids {
-                let (a, b) = (mine.get(id), theirs.get(id));
-                if a != b {
-                    diffs.push(format!("{t}/{id}: client {} / server {}", show(a), show(b)));
-                }
-            }
-        }
+        let pairs = row_pairs(&fin.rows, &inp.server_rows);
+        compared += pairs.len();
+        let diffs: Vec<String> = pairs
+            .iter()
+            .filter(|p| p.mine != p.theirs)
+            .map(RowPair::describe)
+            .collect();
         if !diffs.is_empty() {
             out.push(Violation {
                 kind: "convergence",
@@ -267,6 +405,7 @@ fn convergence(inp: &Inputs, out: &mut Vec<Violation>) {
             });
         }
     }
+    compared
 }
 
 fn show(v: Option<&Option<String>>) -> String {
@@ -277,7 +416,8 @@ fn show(v: Option<&Option<String>>) -> String {
     }
 }
 
-fn liveness(inp: &Inputs, out: &mut Vec<Violation>) {
+/// Returns the number of clients checked.
+fn liveness(inp: &Inputs, out: &mut Vec<Violation>) -> usize {
     for (c, fin) in inp.finals.iter().enumerate() {
         let mut problems = Vec::new();
         match fin {
@@ -288,6 +428,12 @@ fn liveness(inp: &Inputs, out: &mut Vec<Violation>) {
                 }
                 if s.downloading {
                     problems.push("`downloading` is still true".into());
+                }
+                if s.held_rows != 0 || s.pending_rows != 0 {
+                    problems.push(format!(
+                        "rows still held at their local version (status {}, diagnostics {})",
+                        s.held_rows, s.pending_rows
+                    ));
                 }
                 if !s.connected {
                     problems.push("not connected".into());
@@ -311,6 +457,7 @@ fn liveness(inp: &Inputs, out: &mut Vec<Violation>) {
             });
         }
     }
+    inp.finals.len()
 }
 
 /// The client's entries touching `row` (or the values) between `from` and `to`, with the
@@ -488,6 +635,73 @@ mod tests {
 
     fn kinds(v: &[Violation]) -> Vec<&'static str> {
         v.iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn each_checker_says_what_it_counted() {
+        let e = vec![
+            ok(1, 0, vec![("k1", None)], vec![("k1", "c0.0.1")]),
+            ok(2, 0, vec![("k1", Some("c0.0.1"))], vec![]),
+            ok(3, 1, vec![("k1", Some("c0.0.1")), ("k2", None)], vec![]),
+        ];
+        let inp = inputs(e, vec![sv(1, "k1", "c0.0.1")]);
+        let (found, tallies) = check_counted(&inp);
+        assert!(found.is_empty());
+        let lines: Vec<String> = tallies.iter().map(|t| t.line(&found)).collect();
+        assert_eq!(
+            lines,
+            [
+                "lost write: 0 of 1 committed writes and deletes",
+                "convergence: 0 of 2 client rows compared with the server's after the quiet period",
+                "read-your-writes: 0 of 1 reads of a row after an own write",
+                "monotonic reads: 0 of 4 reads",
+                "liveness: 0 of 2 clients after the quiet period",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_around_probe_wants_server_versions_around_the_held_row() {
+        let versions = [("k0", "srv0"), ("k1", "srv1")];
+        let server: Rows = [(
+            "items".to_string(),
+            versions
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+        )]
+        .into_iter()
+        .collect();
+        let held = ("items".to_string(), "k0".to_string());
+        let mut state = WorkerState {
+            rows: server.clone(),
+            pending_uploads: 1,
+            held_rows: 1,
+            pending_rows: 1,
+            ..WorkerState::default()
+        };
+        fn items(s: &mut WorkerState) -> &mut std::collections::BTreeMap<String, Option<String>> {
+            s.rows.get_mut("items").unwrap()
+        }
+        items(&mut state).insert("k0".into(), Some("c0.0.probe".into()));
+        assert_eq!(around_probe_diffs(&state, &server, &held, "c0.0.probe"), (2, vec![]));
+        // Held back as with the setting off: the row without a pending write is still old.
+        items(&mut state).insert("k1".into(), Some("old".into()));
+        assert_eq!(
+            around_probe_diffs(&state, &server, &held, "c0.0.probe").1,
+            ["items/k1: client old / server srv1"]
+        );
+        // The held row showing the server's version instead of the pending write.
+        items(&mut state).insert("k1".into(), Some("srv1".into()));
+        items(&mut state).insert("k0".into(), Some("srv0".into()));
+        state.held_rows = 0;
+        assert_eq!(
+            around_probe_diffs(&state, &server, &held, "c0.0.probe").1,
+            [
+                "its status counts 0 held row(s) and its diagnostics 1, not 1",
+                "items/k0 (held): client srv0 / its pending write c0.0.probe"
+            ]
+        );
     }
 
     #[test]

@@ -43,6 +43,11 @@ enum Cmd {
         /// The powersync-test-service binary (default: next to this one).
         #[arg(long)]
         service_bin: Option<PathBuf>,
+        /// Clients sync with apply_around_pending_uploads on, and after the faults the
+        /// apply-around probe checks that rows without pending writes reach the server's
+        /// version while a row with one waits.
+        #[arg(long)]
+        apply_around_pending: bool,
     },
     /// Print the fault schedule of a seed (the same seed always gives the same schedule).
     Schedule {
@@ -110,18 +115,37 @@ fn main() -> ExitCode {
             quiet_timeout,
             out,
             service_bin,
-        } => rt.block_on(run_seeds(seeds, clients, duration, quiet_timeout, out, service_bin)),
+            apply_around_pending,
+        } => rt.block_on(run_seeds(
+            seeds,
+            Shape {
+                clients,
+                duration,
+                quiet_timeout,
+                apply_around: apply_around_pending,
+            },
+            out,
+            service_bin,
+        )),
     }
 }
 
-async fn run_seeds(
-    seeds: Vec<u64>,
+/// What every seed of a `run` shares.
+struct Shape {
     clients: usize,
     duration: u64,
     quiet_timeout: u64,
-    out: PathBuf,
-    service_bin: Option<PathBuf>,
-) -> ExitCode {
+    apply_around: bool,
+}
+
+async fn run_seeds(seeds: Vec<u64>, shape: Shape, out: PathBuf, service_bin: Option<PathBuf>) -> ExitCode {
+    let Shape {
+        clients,
+        duration,
+        quiet_timeout,
+        apply_around,
+    } = shape;
+    let around_flag = if apply_around { " --apply-around-pending" } else { "" };
     let self_bin = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
@@ -148,9 +172,11 @@ async fn run_seeds(
             service_bin: service_bin.clone(),
             self_bin: self_bin.clone(),
             replay: format!(
-                "make faults SEED={seed} CLIENTS={clients} DURATION={duration}   (or: {} run --seed {seed} --clients {clients} --duration {duration})",
+                "make faults SEED={seed} CLIENTS={clients} DURATION={duration}{}   (or: {} run --seed {seed} --clients {clients} --duration {duration}{around_flag})",
+                if apply_around { " AROUND=1" } else { "" },
                 self_bin.display()
             ),
+            apply_around,
         };
         match runner::run(cfg.clone()).await {
             Err(e) => {
@@ -172,6 +198,10 @@ async fn run_seeds(
                     faults.join(", "),
                     o.violations.len()
                 );
+                println!("seed {seed}: checks (violations of checked):");
+                for line in &o.checks {
+                    println!("  {line}");
+                }
                 print_violations(&o.violations);
                 if o.violations.is_empty() {
                     passed += 1;

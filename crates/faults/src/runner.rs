@@ -34,6 +34,9 @@ pub struct RunConfig {
     pub self_bin: PathBuf,
     /// The command that replays this run (printed with every violation).
     pub replay: String,
+    /// Workers sync with `apply_around_pending_uploads` on, and the apply-around probe runs
+    /// after the faults (docs/reliability.md).
+    pub apply_around: bool,
 }
 
 /// One violation: its kind, a one-line summary and the full report.
@@ -45,6 +48,8 @@ pub struct Found {
 
 pub struct Outcome {
     pub violations: Vec<Found>,
+    /// One line per checker: what it counted and how many violations it found.
+    pub checks: Vec<String>,
     pub faults: BTreeMap<&'static str, usize>,
     pub committed_txns: usize,
     /// Rows deleted by committed transactions.
@@ -195,6 +200,7 @@ impl Cluster {
             .arg("--history")
             .arg(cfg.out.join(format!("history-c{i}.jsonl")))
             .args(["--seed", &cfg.seed.to_string()])
+            .args(cfg.apply_around.then_some("--apply-around-pending"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file(&cfg.out.join(format!("worker-{i}.log")))?)
@@ -425,6 +431,135 @@ impl Cluster {
         out
     }
 
+    /// Polls every worker's state and the service's rows until all agree twice in a row, or
+    /// `timeout` passed.
+    async fn settle(&mut self, timeout: Duration) -> Result<Settled, RunError> {
+        let quiet_start = Instant::now();
+        let mut stable = 0;
+        loop {
+            let server_rows = observer::server_rows(&self.service.base())
+                .await
+                .map_err(RunError::Setup)?;
+            let states = self.states().await;
+            stable = if settled(&states, &server_rows) { stable + 1 } else { 0 };
+            if stable >= 2 || quiet_start.elapsed() > timeout {
+                return Ok(Settled {
+                    states,
+                    server_rows,
+                    after: (stable >= 2).then(|| quiet_start.elapsed()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The apply-around probe (docs/reliability.md): once everything settled, uploads fail, one
+    /// worker writes one row, and the service changes every other row (one is removed). That
+    /// worker must show the server's version of every other row while its own write still
+    /// waits. Then uploads work again. Returns the rows compared and the violation, if any.
+    async fn around_probe(&mut self) -> Result<(usize, Option<checker::Violation>), RunError> {
+        let violation = |message: String| checker::Violation {
+            kind: checker::AROUND,
+            message,
+            context: Vec::new(),
+        };
+        if self.settle(self.cfg.quiet_timeout).await?.after.is_none() {
+            let message = format!(
+                "the probe could not start: the clients did not settle within {} s after healing",
+                self.cfg.quiet_timeout.as_secs()
+            );
+            return Ok((0, Some(violation(message))));
+        }
+        let seed = self.cfg.seed as usize;
+        let prober = seed % self.workers.len();
+        let held = ("items".to_string(), workload::key(seed % workload::KEYS));
+        let removed = ("accounts".to_string(), workload::key((seed + 1) % workload::KEYS));
+        let value = format!("c{prober}.{}.probe", self.workers[prober].inc);
+        self.nemesis.record(Event::Note {
+            text: format!(
+                "apply-around probe: c{prober} writes {}/{} while uploads fail",
+                held.0, held.1
+            ),
+        });
+        self.service_fault(
+            serde_json::json!({"type": "respond_status", "path_prefix": "/upload", "status": 503, "times": 1_000_000}),
+        )
+        .await;
+        let (table, id, v) = (held.0.clone(), held.1.clone(), value.clone());
+        let wrote = self
+            .request(prober, Duration::from_secs(10), |seq| WorkerCommand::ProbeWrite {
+                seq,
+                table,
+                id,
+                v,
+            })
+            .await;
+        let mut outcome = (0, None);
+        if !wrote.is_some_and(|r| r.ok) {
+            outcome.1 = Some(violation(format!("c{prober} did not commit the probe's write")));
+        } else {
+            let mut ops = Vec::new();
+            for t in workload::TABLES {
+                for k in 0..workload::KEYS {
+                    let row = (t.to_string(), workload::key(k));
+                    if row == held {
+                        continue;
+                    }
+                    ops.push(if row == removed {
+                        serde_json::json!({"op": "DELETE", "type": t, "id": row.1})
+                    } else {
+                        serde_json::json!({"op": "PUT", "type": t, "id": row.1, "data": {"v": format!("srv{seed}.{t}.{k}"), "writer": "service"}})
+                    });
+                }
+            }
+            self.service
+                .admin(
+                    reqwest::Method::POST,
+                    "/admin/apply",
+                    Some(serde_json::json!({ "ops": ops })),
+                )
+                .await
+                .map_err(|e| RunError::Setup(format!("/admin/apply: {e}")))?;
+            let start = Instant::now();
+            loop {
+                let server = observer::server_rows(&self.service.base())
+                    .await
+                    .map_err(RunError::Setup)?;
+                let state = self
+                    .request(prober, Duration::from_secs(5), |seq| WorkerCommand::State { seq })
+                    .await
+                    .and_then(|r| r.state);
+                let diffs = match &state {
+                    Some(state) => {
+                        let (compared, diffs) = checker::around_probe_diffs(state, &server, &held, &value);
+                        outcome.0 = compared;
+                        diffs
+                    }
+                    None => vec!["it did not answer for its state".to_string()],
+                };
+                if diffs.is_empty() {
+                    self.nemesis.record(Event::Note {
+                        text: format!("apply-around probe passed after {} ms", start.elapsed().as_millis()),
+                    });
+                    break;
+                }
+                if start.elapsed() > self.cfg.quiet_timeout {
+                    outcome.1 = Some(violation(format!(
+                        "c{prober} did not show the server's version of the rows without pending writes within {} s while its write to {}/{} waited: {}",
+                        self.cfg.quiet_timeout.as_secs(),
+                        held.0,
+                        held.1,
+                        diffs.join("; ")
+                    )));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let _ = self.service.admin(reqwest::Method::DELETE, "/admin/faults", None).await;
+        Ok(outcome)
+    }
+
     async fn shutdown(&mut self) {
         for w in &mut self.workers {
             w.stdin = None; // EOF: the worker disconnects and exits
@@ -440,10 +575,20 @@ impl Cluster {
     }
 }
 
+/// The end of a wait for quiet: the last states and rows, and how long settling took (`None`:
+/// it did not settle in time).
+struct Settled {
+    states: Vec<Option<WorkerState>>,
+    server_rows: observer::Rows,
+    after: Option<Duration>,
+}
+
 fn settled(states: &[Option<WorkerState>], server: &observer::Rows) -> bool {
     states.iter().all(|s| {
         s.as_ref().is_some_and(|s| {
             s.pending_uploads == 0
+                && s.held_rows == 0
+                && s.pending_rows == 0
                 && !s.downloading
                 && s.connected
                 && s.has_synced
@@ -556,22 +701,15 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
             });
         }
     }
-    let quiet_start = Instant::now();
-    let mut finals;
-    let mut server_rows;
-    let mut stable = 0;
-    loop {
-        server_rows = observer::server_rows(&cl.service.base())
-            .await
-            .map_err(RunError::Setup)?;
-        finals = cl.states().await;
-        stable = if settled(&finals, &server_rows) { stable + 1 } else { 0 };
-        if stable >= 2 || quiet_start.elapsed() > cfg.quiet_timeout {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let quiet_after = (stable >= 2).then(|| quiet_start.elapsed());
+    let probe = match cfg.apply_around {
+        true => Some(cl.around_probe().await?),
+        false => None,
+    };
+    let Settled {
+        states: finals,
+        server_rows,
+        after: quiet_after,
+    } = cl.settle(cfg.quiet_timeout).await?;
     cl.nemesis.record(Event::Note {
         text: match quiet_after {
             Some(d) => format!("quiet after {} ms", d.as_millis()),
@@ -620,7 +758,18 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
         finals,
         t0,
     };
-    let violations = checker::check(&inputs)
+    let (mut violations, tallies) = checker::check_counted(&inputs);
+    let mut checks: Vec<String> = tallies.iter().map(|t| t.line(&violations)).collect();
+    if let Some((rows, found)) = probe {
+        violations.extend(found);
+        let tally = checker::Tally {
+            kind: checker::AROUND,
+            checked: rows,
+            unit: "rows of the probe (all but one without a pending write, which must reach the server's version while the one with it waits)",
+        };
+        checks.push(tally.line(&violations));
+    }
+    let violations = violations
         .iter()
         .map(|v| Found {
             kind: v.kind,
@@ -630,6 +779,7 @@ pub async fn run(cfg: RunConfig) -> Result<Outcome, RunError> {
         .collect();
     Ok(Outcome {
         violations,
+        checks,
         faults: faults_log,
         committed_txns,
         deletes,

@@ -56,6 +56,9 @@ pub struct WorkerArgs {
     pub history: PathBuf,
     #[arg(long)]
     pub seed: u64,
+    /// Sync with the database's `apply_around_pending_uploads` setting on.
+    #[arg(long)]
+    pub apply_around_pending: bool,
 }
 
 /// Commands on stdin, one JSON object a line.
@@ -81,6 +84,14 @@ pub enum Command {
     State {
         seq: u64,
     },
+    /// One logged transaction that writes `v` (unique in the run) to `table/id`: the
+    /// apply-around probe, after the workload stopped.
+    ProbeWrite {
+        seq: u64,
+        table: String,
+        id: String,
+        v: String,
+    },
 }
 
 /// What a worker reports for `state`.
@@ -95,6 +106,14 @@ pub struct WorkerState {
     pub has_synced: bool,
     pub upload_error: Option<String>,
     pub download_error: Option<String>,
+    /// Rows the last checkpoint left at their local version (the status's `held_rows`, with
+    /// apply around pending uploads).
+    #[serde(default)]
+    pub held_rows: i64,
+    /// Rows recorded with a local write the service has not covered yet (`held_rows` of
+    /// `powersync_diagnostics()`; 0 while the setting is off).
+    #[serde(default)]
+    pub pending_rows: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,8 +223,9 @@ impl BackendConnector for Connector {
     }
 }
 
-fn sync_options() -> SyncOptions {
+fn sync_options(apply_around_pending: bool) -> SyncOptions {
     SyncOptions {
+        apply_around_pending_uploads: apply_around_pending,
         retry_delay: Duration::from_millis(300),
         upload_throttle: Duration::from_millis(100),
         // The service sends a keepalive every second: a silent stream is a dead one.
@@ -238,6 +258,16 @@ async fn state(db: &PowerSyncDatabase) -> Result<WorkerState, powersync_client::
     s.has_synced = st.has_synced();
     s.upload_error = st.upload_error.map(|e| e.to_string());
     s.download_error = st.download_error.map(|e| e.to_string());
+    s.held_rows = st.held_rows;
+    s.pending_rows = db
+        .query(
+            "SELECT json_extract(powersync_diagnostics(), '$.held_rows') AS n",
+            vec![],
+        )
+        .await?
+        .first()
+        .and_then(|r| r.get_i64("n"))
+        .unwrap_or(-1);
     Ok(s)
 }
 
@@ -273,12 +303,65 @@ fn reply(r: &Reply) {
     let _ = out.flush();
 }
 
+fn writer_name(args: &WorkerArgs) -> String {
+    format!("c{}", args.client)
+}
+
+/// Runs a write plan as one transaction, logged `invoke` then `ok` or `fail` like every
+/// workload transaction, so the checkers cover it.
+async fn run_logged(
+    db: &PowerSyncDatabase,
+    history: &Recorder,
+    plan: workload::Plan,
+    writer: &str,
+) -> Result<(), String> {
+    history.record(Event::Invoke {
+        op: "txn".into(),
+        writes: plan.writes.clone(),
+    });
+    let w = writer.to_owned();
+    match db
+        .write_transaction(move |tx| workload::run_in_transaction(tx, &plan, &w))
+        .await
+    {
+        Ok((reads, writes)) => {
+            history.record(Event::Ok {
+                op: "txn".into(),
+                reads,
+                writes,
+            });
+            Ok(())
+        }
+        Err(e) => {
+            history.record(Event::Fail {
+                op: "txn".into(),
+                error: e.to_string(),
+            });
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The probe's write: reads and writes each row once.
+async fn logged_transaction(
+    db: &PowerSyncDatabase,
+    history: &Recorder,
+    args: &WorkerArgs,
+    writes: Vec<crate::history::Write1>,
+) -> Result<(), String> {
+    let plan = workload::Plan {
+        reads: writes.iter().map(|w| (w.table.clone(), w.id.clone())).collect(),
+        writes,
+    };
+    run_logged(db, history, plan, &writer_name(args)).await
+}
+
 async fn workload_loop(db: PowerSyncDatabase, args: WorkerArgs, history: Arc<Recorder>, stop: Arc<AtomicBool>) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
         args.seed ^ ((args.client as u64) << 40) ^ ((args.inc as u64) << 20) ^ 0x5eed,
     );
     let mut values = Values::new(args.client, args.inc);
-    let writer = format!("c{}", args.client);
+    let writer = writer_name(&args);
     while !stop.load(Ordering::SeqCst) {
         let plan = workload::plan(&mut rng, &mut values);
         if plan.writes.is_empty() {
@@ -300,26 +383,7 @@ async fn workload_loop(db: PowerSyncDatabase, args: WorkerArgs, history: Arc<Rec
                 }),
             }
         } else {
-            history.record(Event::Invoke {
-                op: "txn".into(),
-                writes: plan.writes.clone(),
-            });
-            let p = plan.clone();
-            let w = writer.clone();
-            match db
-                .write_transaction(move |tx| workload::run_in_transaction(tx, &p, &w))
-                .await
-            {
-                Ok((reads, writes)) => history.record(Event::Ok {
-                    op: "txn".into(),
-                    reads,
-                    writes,
-                }),
-                Err(e) => history.record(Event::Fail {
-                    op: "txn".into(),
-                    error: e.to_string(),
-                }),
-            }
+            let _ = run_logged(&db, &history, plan, &writer).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(20..150))).await;
     }
@@ -353,7 +417,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         http,
         history: history.clone(),
     });
-    db.connect(connector.clone(), sync_options())
+    db.connect(connector.clone(), sync_options(args.apply_around_pending))
         .await
         .map_err(|e| e.to_string())?;
 
@@ -373,7 +437,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         let (seq, result) = match cmd {
             Command::Connect { seq } => (
                 seq,
-                db.connect(connector.clone(), sync_options())
+                db.connect(connector.clone(), sync_options(args.apply_around_pending))
                     .await
                     .map(|_| None)
                     .map_err(|e| e.to_string()),
@@ -395,6 +459,20 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
                 (seq, Ok(None))
             }
             Command::State { seq } => (seq, state(&db).await.map(Some).map_err(|e| e.to_string())),
+            Command::ProbeWrite { seq, table, id, v } => {
+                let write = crate::history::Write1 {
+                    table,
+                    id,
+                    v,
+                    delete: false,
+                };
+                (
+                    seq,
+                    logged_transaction(&db, &history, &args, vec![write])
+                        .await
+                        .map(|_| None),
+                )
+            }
         };
         let r = match result {
             Ok(state) => Reply {

@@ -31,6 +31,11 @@ pub struct SyncStatus {
         deserialize_with = "decimal_string::deserialize"
     )]
     pub internal_last_applied_checkpoint_request_id: Option<i64>,
+    /// Ours: rows kept at their local version by the last checkpoint applied around pending
+    /// uploads in this iteration (docs/protocol.md, "Applying around pending uploads"); omitted
+    /// otherwise, so the object is the reference's whenever that setting is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_rows: Option<i64>,
 }
 
 mod decimal_string {

@@ -55,6 +55,7 @@ fn full_status() -> SyncStatus {
             },
         }],
         internal_last_applied_checkpoint_request_id: Some(8),
+        held_rows: None,
     }
 }
 
@@ -89,6 +90,19 @@ fn status_reading_is_lenient_and_checks_the_request_id() {
         r#"{"connected":false,"connecting":false,"internal_last_applied_checkpoint_request_id":"x"}"#
     )
     .is_err());
+}
+
+#[test]
+fn held_rows_are_reported_only_when_present() {
+    let mut s = SyncStatus {
+        held_rows: Some(3),
+        ..SyncStatus::default()
+    };
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(json, OFFLINE_STATUS.replace('}', r#","held_rows":3}"#));
+    assert_eq!(serde_json::from_str::<SyncStatus>(&json).unwrap(), s);
+    s.held_rows = None;
+    assert_eq!(serde_json::to_string(&s).unwrap(), OFFLINE_STATUS);
 }
 
 /// Every instruction, with the JSON the core writes for it.

@@ -112,6 +112,11 @@ pub(crate) struct SyncArgs {
     /// Delay before reconnecting or retrying an upload, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub retry_delay_ms: u64,
+    /// Apply checkpoints to every row without a pending local write while uploads wait (rows
+    /// with one keep their local version until the service confirms it). Turns on the
+    /// database's apply_around_pending_uploads setting, which stays on.
+    #[arg(long)]
+    pub apply_around_pending: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +198,7 @@ pub(crate) struct SyncConfig {
     pub on_reject: powersync_client::OnReject,
     pub json: bool,
     pub retry_delay: Duration,
+    pub apply_around_pending: bool,
 }
 
 fn parse_stream(s: &str) -> Result<(String, Option<serde_json::Value>), CliError> {
@@ -277,6 +283,7 @@ impl SyncArgs {
                 OnRejectArg::Park => powersync_client::OnReject::Park { after: self.park_after },
             },
             retry_delay: Duration::from_millis(self.retry_delay_ms),
+            apply_around_pending: self.apply_around_pending,
         })
     }
 }

@@ -148,6 +148,20 @@ async fn connect(
     }
 }
 
+/// Whether rows with local writes still wait for the service (`apply_around_pending_uploads`;
+/// never while that setting is off). Read from the database, which the publish that releases
+/// them has committed before its status arrives.
+async fn rows_held(db: &PowerSyncDatabase) -> bool {
+    db.query(
+        "SELECT json_extract(powersync_diagnostics(), '$.held_rows') AS n",
+        vec![],
+    )
+    .await
+    .ok()
+    .and_then(|rows| rows.first().and_then(|r| r.get_i64("n")))
+    .is_some_and(|n| n > 0)
+}
+
 /// A `--stream` the service could not resolve (e.g. unknown), as a flag error.
 fn unknown_stream(db: &PowerSyncDatabase, subscriptions: &[SyncStreamSubscription]) -> Option<(usize, CliError)> {
     let errors = db.stream_errors();
@@ -215,6 +229,7 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
     let options = SyncOptions {
         retry_delay: cfg.retry_delay,
         on_reject: cfg.on_reject,
+        apply_around_pending_uploads: cfg.apply_around_pending,
         ..SyncOptions::default()
     };
     let download_only = cfg.upload_url.is_none();
@@ -254,7 +269,11 @@ pub(crate) async fn run(cfg: SyncConfig, quiet: bool) -> Result<(), CliError> {
                 }
                 if cfg.once {
                     if let Some(r) = judge.judge(&s) {
-                        break r;
+                        // Around pending uploads a checkpoint completes while local writes
+                        // still wait; --once also waits for them (docs/client.md).
+                        if r.is_err() || !rows_held(&db).await {
+                            break r;
+                        }
                     }
                 } else if let Some(e) = download_only_error(download_only, &s) {
                     if !std::mem::replace(&mut reported_download_only, true) {

@@ -168,6 +168,18 @@ pub async fn synced(svc: Arc<TestService>, opts: SyncOptions) -> Connected {
 }
 
 /// Polls `f` until it returns true; fails the test after 15 s.
+/// A database with one local write queued for upload: `todos/k1` = "kept" (owner alice).
+pub async fn db_with_pending_write(dir: &tempfile::TempDir) -> PowerSyncDatabase {
+    let db = open_db(dir);
+    db.execute(
+        "INSERT INTO todos(id, description, owner_id) VALUES ('k1', 'kept', 'alice')",
+        vec![],
+    )
+    .await
+    .unwrap();
+    db
+}
+
 pub async fn eventually<F, Fut>(what: &str, mut f: F)
 where
     F: FnMut() -> Fut,

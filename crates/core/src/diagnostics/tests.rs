@@ -120,6 +120,36 @@ fn a_healed_write_gate_is_shown_with_a_note() {
 }
 
 #[test]
+fn applying_around_pending_uploads_reports_the_held_rows() {
+    let db = open_with(ITEMS);
+    let d = diagnostics(&db);
+    assert_eq!(
+        (d["apply_around_pending_uploads"].clone(), d["held_rows"].clone()),
+        (json!(false), json!(0))
+    );
+    db.query_row(
+        "SELECT powersync_config_set('apply_around_pending_uploads', 1)",
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
+    local_write(&db, "x");
+    local_write(&db, "y");
+    let d = diagnostics(&db);
+    assert_eq!(
+        (d["apply_around_pending_uploads"].clone(), d["held_rows"].clone()),
+        (json!(true), json!(2))
+    );
+    assert_eq!(
+        d["held_back"],
+        json!([
+            "2 local write(s) in 2 transaction(s) wait for upload; checkpoints are applied around the rows they touch",
+            "2 row(s) with local writes keep their local version until the service covers those writes (apply_around_pending_uploads)"
+        ])
+    );
+}
+
+#[test]
 fn tables_give_the_same_per_bucket_and_per_transaction() {
     let db = open_with(ITEMS);
     local_write(&db, "x");

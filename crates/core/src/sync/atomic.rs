@@ -23,9 +23,10 @@ const DATA_LINE_TRIGGERS: &str = "SELECT 1 FROM sqlite_schema WHERE type = 'trig
      UNION ALL SELECT 1 FROM sqlite_temp_schema WHERE type = 'trigger' AND tbl_name COLLATE NOCASE IN ('ps_oplog', 'ps_buckets', 'ps_updated_rows') LIMIT 1";
 
 /// App triggers on any internal table (a publish writes `ps_data__*`, `ps_untyped`,
-/// `ps_buckets`, `ps_updated_rows`, `ps_sync_state`, `ps_kv`, `ps_stream_subscriptions`).
+/// `ps_buckets`, `ps_updated_rows`, `ps_sync_state`, `ps_kv`, `ps_stream_subscriptions`). Our
+/// own trigger on `ps_crud` (`crate::config`) is not one: a publish never writes `ps_crud`.
 const PUBLISH_TRIGGERS: &str =
-    "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND tbl_name LIKE 'ps\\_%' ESCAPE '\\' \
+    "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND tbl_name LIKE 'ps\\_%' ESCAPE '\\' AND name != 'ps_pending_rows_from_crud' \
      UNION ALL SELECT 1 FROM sqlite_temp_schema WHERE type = 'trigger' AND tbl_name LIKE 'ps\\_%' ESCAPE '\\' LIMIT 1";
 
 /// A foreign key of an app table that references an internal table: with `foreign_keys` on, a

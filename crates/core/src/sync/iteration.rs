@@ -301,6 +301,7 @@ impl Iteration {
         self.status.connecting = false;
         self.downloading = false;
         self.status.internal_last_applied_checkpoint_request_id = None;
+        self.status.held_rows = None;
         self.refresh_progress();
         self.emit_status(&mut out);
         out.push(Instruction::CloseSyncStream { hide_disconnect });
@@ -542,7 +543,11 @@ impl Iteration {
             None => match sync_local(db, state, &target, None, &mut self.targets, now)? {
                 SyncLocalResult::Applied => {
                     out.push(Instruction::log(Severity::Debug, "Validated and applied checkpoint"));
-                    self.after_complete_apply(db, &target, now, &mut out)?;
+                    self.after_complete_apply(db, &target, now, None, &mut out)?;
+                }
+                SyncLocalResult::AppliedAround { held_rows } => {
+                    out.push(applied_around_log("Validated and applied checkpoint", held_rows));
+                    self.after_complete_apply(db, &target, now, Some(held_rows), &mut out)?;
                 }
                 SyncLocalResult::PendingLocalChanges => {
                     out.push(Instruction::CheckpointDelayedDueToLocalData {});
@@ -556,10 +561,17 @@ impl Iteration {
                 }
             },
             Some(p) => match sync_local(db, state, &target, Some(p), &mut self.targets, now)? {
-                SyncLocalResult::Applied => {
+                result @ (SyncLocalResult::Applied | SyncLocalResult::AppliedAround { .. }) => {
                     streams::mark_synced(db, &mut self.streams, Some(p), now)?;
                     status::record_sync(&mut self.status.priority_status, p, now);
                     self.pending = None;
+                    if let SyncLocalResult::AppliedAround { held_rows } = result {
+                        out.push(applied_around_log(
+                            "Validated and applied partial checkpoint",
+                            held_rows,
+                        ));
+                        self.status.held_rows = Some(held_rows);
+                    }
                 }
                 SyncLocalResult::PendingLocalChanges => {
                     out.push(Instruction::CheckpointDelayedDueToLocalData {});
@@ -587,7 +599,8 @@ impl Iteration {
             return Ok(false);
         }
         match sync_local(db, state, target, Some(zero), &mut self.targets, now)? {
-            SyncLocalResult::Applied => {
+            // Priority 0 skips the gate, so nothing is held either.
+            SyncLocalResult::Applied | SyncLocalResult::AppliedAround { .. } => {
                 streams::mark_synced(db, &mut self.streams, Some(zero), now)?;
                 Ok(true)
             }
@@ -602,17 +615,21 @@ impl Iteration {
         }
     }
 
-    /// Status and bookkeeping after a complete checkpoint was published.
+    /// Status and bookkeeping after a complete checkpoint was published; `held_rows` when it was
+    /// applied around pending uploads: its write checkpoint is then not applied, and it stays
+    /// pending so that `completed_upload` can publish the held rows once the service covered
+    /// them.
     fn after_complete_apply(
         &mut self,
         db: &Connection,
         target: &Checkpoint,
         now: i64,
+        held_rows: Option<i64>,
         out: &mut Vec<Instruction>,
     ) -> PsResult<()> {
         // The only fallible step, first: the iteration is unchanged if it fails.
         streams::mark_synced(db, &mut self.streams, None, now)?;
-        let applied = target.write_checkpoint.map(|w| w.0);
+        let applied = target.write_checkpoint.map(|w| w.0).filter(|_| held_rows.is_none());
         if let Some(w) = applied {
             out.push(Instruction::log(
                 Severity::Debug,
@@ -641,7 +658,8 @@ impl Iteration {
             }
         }
         self.refresh_progress();
-        self.pending = None;
+        self.status.held_rows = held_rows;
+        self.pending = held_rows.map(|_| target.clone());
         Ok(())
     }
 
@@ -677,7 +695,14 @@ impl Iteration {
                     Severity::Debug,
                     "Applied pending checkpoint after completed upload",
                 ));
-                self.after_complete_apply(db, &pending, now, &mut out)?;
+                self.after_complete_apply(db, &pending, now, None, &mut out)?;
+            }
+            SyncLocalResult::AppliedAround { held_rows } => {
+                out.push(applied_around_log(
+                    "Applied pending checkpoint after completed upload",
+                    held_rows,
+                ));
+                self.after_complete_apply(db, &pending, now, Some(held_rows), &mut out)?;
             }
             SyncLocalResult::PendingLocalChanges => {
                 out.push(not_applied());
@@ -702,6 +727,15 @@ fn heal_log(heal: checkpoint_requests::GateHeal) -> Instruction {
             format!("{FOUND}; checkpoints wait until the client fetches a write checkpoint"),
         ),
     }
+}
+
+/// The DEBUG log of a checkpoint applied around pending uploads (docs/protocol.md, "Applying
+/// around pending uploads").
+fn applied_around_log(what: &str, held_rows: i64) -> Instruction {
+    Instruction::log(
+        Severity::Debug,
+        format!("{what} around pending uploads; {held_rows} row(s) with local writes keep their local version"),
+    )
 }
 
 /// Download progress of a new target checkpoint (docs/protocol.md, "Bucket storage"): each bucket continues from its stored

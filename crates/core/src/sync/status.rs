@@ -53,6 +53,7 @@ pub fn offline_status(db: &Connection) -> PsResult<SyncStatus> {
         downloading: None,
         streams: crate::sync::streams::stored_stream_statuses(db)?,
         internal_last_applied_checkpoint_request_id: None,
+        held_rows: None,
     })
 }
 

@@ -1,10 +1,13 @@
 //! Publishing downloaded data into the app's tables (docs/protocol.md, "Publishing"), once a checkpoint's
-//! checksums are valid and the local-write gate is open.
+//! checksums are valid and the local-write gate is open, or, with `apply_around_pending_uploads`
+//! on, to every row without a pending local write (docs/protocol.md, "Applying around pending
+//! uploads").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection};
 
+use crate::config;
 use crate::error::{PsError, PsResult};
 use crate::sql;
 use crate::state::DatabaseState;
@@ -18,6 +21,37 @@ pub enum SyncLocalResult {
     Applied,
     /// Local changes not yet acknowledged by the service: nothing was published.
     PendingLocalChanges,
+    /// The gate was closed and applying around pending uploads is on: every row was published
+    /// except the `held_rows` rows with local writes the service has not covered yet
+    /// (docs/protocol.md, "Applying around pending uploads").
+    AppliedAround {
+        held_rows: i64,
+    },
+}
+
+/// Rows with pending local writes, by row type: publishing skips them (a lookup per row
+/// without allocating).
+#[derive(Default)]
+struct HeldRows(HashMap<String, HashSet<String>>);
+
+impl HeldRows {
+    fn load(db: &Connection) -> PsResult<HeldRows> {
+        let mut held = HeldRows::default();
+        for (row_type, row_id) in sql::query_all(db, "SELECT row_type, row_id FROM ps_pending_rows", [], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            held.0.entry(row_type).or_default().insert(row_id);
+        }
+        Ok(held)
+    }
+
+    fn contains(&self, row_type: &str, row_id: &str) -> bool {
+        self.0.get(row_type).is_some_and(|ids| ids.contains(row_id))
+    }
+
+    fn len(&self) -> i64 {
+        self.0.values().map(|ids| ids.len() as i64).sum()
+    }
 }
 
 /// Buckets of `checkpoint` covered by a sync at `priority` (all for a complete sync).
@@ -59,9 +93,16 @@ pub fn sync_local(
             checkpoint_requests::record_seen(db, w.0)?;
         }
     }
-    if priority != Some(Priority(0)) && checkpoint_requests::write_gate_closed(db)? {
-        return Ok(SyncLocalResult::PendingLocalChanges);
-    }
+    // With the gate closed, either nothing is published (the reference) or, when the database
+    // applies around pending uploads, everything but the rows with pending local writes.
+    let held = if priority != Some(Priority(0)) && checkpoint_requests::write_gate_closed(db)? {
+        if !config::apply_around_pending(db)? {
+            return Ok(SyncLocalResult::PendingLocalChanges);
+        }
+        Some(HeldRows::load(db)?)
+    } else {
+        None
+    };
 
     // Which rows to publish, and the latest op's data for each (NULL: delete the row). On a
     // database with applied data the scan must start from each bucket's unapplied ops (CROSS
@@ -119,6 +160,9 @@ pub fn sync_local(
                         "downloaded operation without object_type or object_id",
                     ));
                 };
+                if held.as_ref().is_some_and(|h| h.contains(row_type, row_id)) {
+                    continue;
+                }
                 let data = text(2)?;
                 if !writers.contains_key(row_type) {
                     let writer = targets
@@ -160,6 +204,16 @@ pub fn sync_local(
             sql::execute(db, sql, [&names_json])?;
         }
     }
+    if held.is_some() {
+        // The buckets' ops are applied now, so the publish that follows the write checkpoint
+        // finds the held rows only here and derives them from the oplog again.
+        let sql =
+            "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) SELECT row_type, row_id FROM ps_pending_rows";
+        sql::execute(db, sql, [])?;
+    } else if priority.is_none() {
+        // The gate is open: the service covered every local write.
+        config::forget_pending_rows(db)?;
+    }
     let code = priority.unwrap_or(Priority::FULL_SYNC).0;
     sql::execute(db, "DELETE FROM ps_sync_state WHERE priority < ?", [code])?;
     sql::execute(
@@ -175,11 +229,16 @@ pub fn sync_local(
                 sql::execute(db, sql, params![bucket.bucket, count])?;
             }
         }
-        if let Some(w) = checkpoint.write_checkpoint {
+        // Around pending uploads the write checkpoint is not applied: the held rows still show
+        // local versions.
+        if let (Some(w), None) = (checkpoint.write_checkpoint, &held) {
             checkpoint_requests::record_applied(db, w.0)?;
         }
     }
-    Ok(SyncLocalResult::Applied)
+    Ok(match held {
+        None => SyncLocalResult::Applied,
+        Some(held) => SyncLocalResult::AppliedAround { held_rows: held.len() },
+    })
 }
 
 #[cfg(test)]

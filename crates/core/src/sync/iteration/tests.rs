@@ -1616,3 +1616,58 @@ fn json_table_write_errors_carry_row_context() {
         r#"statement REPLACE INTO "ps_data__j"(id, data) VALUES (?, ?): internal SQLite call returned CONSTRAINT_TRIGGER: boom (context: replacing into j, id = r1, data = {"a": 1})"#
     );
 }
+
+/// Ours (docs/protocol.md, "Applying around pending uploads"): with the setting on, a complete
+/// checkpoint behind pending uploads is applied to every other row (`DidCompleteSync` without a
+/// request id, `held_rows` in the status) and stays pending, so that `completed_upload` applies
+/// the held rows once the service covered them.
+#[test]
+fn around_pending_uploads_a_checkpoint_is_applied_and_held_rows_follow_after_upload() {
+    let mut s = Session::connected();
+    s.db.query_row(
+        "SELECT powersync_config_set('apply_around_pending_uploads', 1)",
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
+    local_write(&s.db, "local1");
+    s.line(&checkpoint_with_write(2, 5, json!([bucket("b", 3, 3, 2)])));
+    s.line(&data(
+        "b",
+        json!([
+            put(1, "items", "s1", 1, json!({"name": "server"})),
+            put(2, "items", "local1", 2, json!({"name": "server", "qty": 2}))
+        ]),
+    ));
+    let out = s.line(&complete(2));
+    let mut status = connected_status(synced(&[i32::MAX as i64]), Value::Null);
+    status["held_rows"] = json!(1);
+    assert_eq!(
+        out,
+        json!([
+            {"LogLine": {"severity": "DEBUG", "line": "Validated and applied checkpoint around pending uploads; 1 row(s) with local writes keep their local version"}},
+            {"DidCompleteSync": {}},
+            {"UpdateSyncStatus": {"status": status}}
+        ])
+    );
+    assert_eq!(
+        query(&s.db, "SELECT id, qty FROM items ORDER BY id"),
+        json!([["local1", 1], ["s1", null]])
+    );
+    assert!(s.it.has_pending_checkpoint());
+
+    // Uploaded and covered by write checkpoint 5: the retry publishes the held row.
+    s.db.execute_batch("DELETE FROM ps_crud").unwrap();
+    checkpoint_requests::set_target(&s.db, TargetArgument::Set(IdArgument(Some(5)))).unwrap();
+    let out = s.completed_upload();
+    assert_eq!(
+        out[2],
+        json!({"DidCompleteSync": {"applied_checkpoint_request_id": "5"}})
+    );
+    assert_eq!(status_of(&out).get("held_rows"), None);
+    assert_eq!(
+        query(&s.db, "SELECT id, qty FROM items ORDER BY id"),
+        json!([["local1", 2], ["s1", null]])
+    );
+    assert!(!s.it.has_pending_checkpoint());
+}

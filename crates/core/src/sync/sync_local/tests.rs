@@ -343,3 +343,114 @@ fn first_sync_plan_yields_the_union_plans_rows_in_its_order() {
         );
     }
 }
+
+fn apply_around(db: &Connection) {
+    db.query_row(
+        "SELECT powersync_config_set('apply_around_pending_uploads', 1)",
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
+}
+
+#[test]
+fn around_pending_uploads_every_row_but_the_held_ones_is_published() {
+    let db = open_db();
+    store(
+        &db,
+        &data("A", json!([put(1, "items", "gone", 1, json!({"name": "old"}))])),
+    );
+    run(&db, &checkpoint_of(&checkpoint(1, json!([bucket("A", 1, 3, 1)]))), None).unwrap();
+    apply_around(&db);
+    local_write(&db, "mine");
+    store(
+        &db,
+        &data(
+            "A",
+            json!([
+                put(2, "items", "mine", 2, json!({"name": "server"})),
+                put(3, "items", "fresh", 4, json!({"name": "new"})),
+                remove(4, "items", "gone", 8)
+            ]),
+        ),
+    );
+    let cp = checkpoint_of(&checkpoint_with_write(4, 3, json!([bucket("A", 15, 3, 3)])));
+    assert_eq!(
+        run(&db, &cp, None).unwrap(),
+        SyncLocalResult::AppliedAround { held_rows: 1 }
+    );
+    // The fresh row and the removal are applied; the row with a pending write keeps it.
+    assert_eq!(
+        items(&db),
+        json!([["fresh", r#"{"name":"new"}"#], ["mine", r#"{"name":"mine","qty":1}"#]])
+    );
+    assert_eq!(
+        query(&db, "SELECT name, last_applied_op, last_op FROM ps_buckets"),
+        json!([["A", 4, 4]])
+    );
+    assert_eq!(query(&db, "SELECT * FROM ps_sync_state"), json!([[i32::MAX, NOW]]));
+    // The held row is re-derived later; the write checkpoint is seen, not applied.
+    assert_eq!(query(&db, "SELECT * FROM ps_updated_rows"), json!([["items", "mine"]]));
+    assert_eq!(
+        query(
+            &db,
+            "SELECT key, value FROM ps_kv WHERE key LIKE '%checkpoint%' ORDER BY key"
+        ),
+        json!([
+            ["last_seen_checkpoint_request_id", 3],
+            [
+                "target_checkpoint_request_id",
+                crate::sync::checkpoint_requests::MAX_OP_ID
+            ]
+        ])
+    );
+
+    // The upload is acknowledged and covered by write checkpoint 3: the gate opens, the held
+    // row gets the server's version and nothing is held any more.
+    db.execute_batch("DELETE FROM ps_crud; UPDATE ps_kv SET value = 3 WHERE key = 'target_checkpoint_request_id'")
+        .unwrap();
+    assert_eq!(run(&db, &cp, None).unwrap(), SyncLocalResult::Applied);
+    assert_eq!(
+        items(&db),
+        json!([["fresh", r#"{"name":"new"}"#], ["mine", r#"{"name":"server"}"#]])
+    );
+    assert_eq!(count(&db, "ps_updated_rows"), 0);
+    assert_eq!(count(&db, "ps_pending_rows"), 0);
+    assert_eq!(
+        query(
+            &db,
+            "SELECT value FROM ps_kv WHERE key = 'last_applied_checkpoint_request_id'"
+        ),
+        json!([[3]])
+    );
+}
+
+#[test]
+fn around_pending_uploads_a_partial_checkpoint_keeps_held_rows_for_later() {
+    let db = open_db();
+    apply_around(&db);
+    local_write(&db, "mine");
+    db.execute_batch("DELETE FROM ps_updated_rows").unwrap();
+    store(
+        &db,
+        &data(
+            "P1",
+            json!([
+                put(1, "items", "mine", 1, json!({"name": "server"})),
+                put(2, "items", "p1", 2, json!({}))
+            ]),
+        ),
+    );
+    let cp = checkpoint_of(&checkpoint(2, json!([bucket("P1", 3, 1, 2), bucket("P3", 0, 3, 0)])));
+    assert_eq!(
+        run(&db, &cp, Some(Priority(1))).unwrap(),
+        SyncLocalResult::AppliedAround { held_rows: 1 }
+    );
+    assert_eq!(
+        items(&db),
+        json!([["mine", r#"{"name":"mine","qty":1}"#], ["p1", "{}"]])
+    );
+    assert_eq!(query(&db, "SELECT * FROM ps_sync_state"), json!([[1, NOW]]));
+    // Its op is applied now, so only ps_updated_rows brings the row back later.
+    assert_eq!(query(&db, "SELECT * FROM ps_updated_rows"), json!([["items", "mine"]]));
+}
