@@ -190,3 +190,132 @@ fn a_tombstone_is_never_taken_for_an_op() {
     assert_eq!(tombstone_op_id(0), -1);
     assert_eq!(tombstone_op_id(7), -8);
 }
+
+/// A file database in WAL mode without automatic checkpoints, so the WAL's frame count after a
+/// transaction is the pages that transaction wrote.
+struct WalDb {
+    conn: Connection,
+    path: std::path::PathBuf,
+}
+
+impl Drop for WalDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
+}
+
+impl WalDb {
+    fn open(name: &str) -> WalDb {
+        let path = std::env::temp_dir().join(format!("ps-bulk-{}-{name}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let conn = Connection::open(&path).unwrap();
+        crate::register_connection(&conn).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA cache_size = -50000; PRAGMA wal_autocheckpoint = 0;
+             BEGIN; SELECT powersync_init(); COMMIT;",
+        )
+        .unwrap();
+        WalDb { conn, path }
+    }
+
+    fn control(&self, op: &str, payload: &str) {
+        self.conn.execute("BEGIN", []).unwrap();
+        self.conn
+            .query_row("SELECT powersync_control(?1, ?2)", [op, payload], |_| Ok(()))
+            .unwrap();
+        self.conn.execute("COMMIT", []).unwrap();
+    }
+
+    /// Frames in the WAL (a passive checkpoint reports them; nothing reads the database, so it
+    /// moves them all and the next transaction starts the WAL over).
+    fn wal_frames(&self) -> i64 {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .unwrap()
+    }
+}
+
+/// Random-looking 32-hex-digit ids, as UUIDs spread over the indexes.
+fn uuid_like(i: u64) -> String {
+    let mix = |mut x: u64| {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    };
+    format!("{:016x}{:016x}", mix(i), mix(i ^ 0xabcdef))
+}
+
+fn put_line(first: u64, ops: u64) -> String {
+    let ops: Vec<String> = (first..first + ops)
+        .map(|i| {
+            format!(
+                r#"{{"op_id":"{}","op":"PUT","object_type":"items","object_id":"{}","checksum":1,"data":"{{\"v\":{i}}}"}}"#,
+                i + 1,
+                uuid_like(i)
+            )
+        })
+        .collect();
+    format!(r#"{{"data":{{"bucket":"b","data":[{}]}}}}"#, ops.join(","))
+}
+
+/// Pages the WAL gained for one 1,000-op line after `before` ops were stored, with or without
+/// the bucket count that lets the checkpoint start bulk mode; and whether bulk mode was on.
+fn pages_of_one_line(name: &str, counted: bool, before: u64, total: u64) -> (i64, bool) {
+    let db = WalDb::open(name);
+    db.control("start", "{}");
+    let count = if counted { format!(r#","count":{total}"#) } else { String::new() };
+    let checkpoint = format!(
+        r#"{{"checkpoint":{{"last_op_id":"{total}","buckets":[{{"bucket":"b","checksum":{total}{count}}}]}}}}"#
+    );
+    db.control("line_text", &checkpoint);
+    for first in (0..before).step_by(1000) {
+        db.control("line_text", &put_line(first, 1000));
+    }
+    db.wal_frames();
+    db.control("line_text", &put_line(before, 1000));
+    let pages = db.wal_frames();
+    (pages, active(&db.conn).unwrap())
+}
+
+#[test]
+fn a_bulk_data_line_writes_the_pages_of_its_rows_not_random_index_pages() {
+    // 1,000 ops of about 120 bytes each fill some 30 to 40 pages of `ps_oplog`; the per-op path
+    // adds a random leaf of two indexes per op once they span more leaves than a line has ops.
+    let (before, total) = (MIN_OPS as u64 + 10_000, MIN_OPS as u64 + 20_000);
+    let (bulk, bulk_on) = pages_of_one_line("counted", true, before, total);
+    let (probe, probe_on) = pages_of_one_line("uncounted", false, before, total);
+    eprintln!("pages written by one 1,000-op line after {before} ops: bulk {bulk}, per-op {probe}");
+    assert!(bulk_on, "the counted download runs in bulk mode");
+    assert!(!probe_on, "without counts the download stays on the per-op path");
+    assert!(bulk <= 60, "a bulk data line wrote {bulk} pages");
+    assert!(probe >= 4 * bulk, "per-op path {probe} pages against bulk {bulk}");
+}
+
+#[test]
+fn the_line_that_completes_a_counted_download_ends_bulk_mode() {
+    let db = WalDb::open("completes");
+    db.control("start", "{}");
+    let total = MIN_OPS as u64;
+    let checkpoint = format!(
+        r#"{{"checkpoint":{{"last_op_id":"{total}","buckets":[{{"bucket":"b","checksum":{total},"count":{total}}}]}}}}"#
+    );
+    db.control("line_text", &checkpoint);
+    assert!(active(&db.conn).unwrap(), "the checkpoint started bulk mode");
+    let schema_in_bulk = crate::testing::schema(&db.conn);
+    for first in (0..total).step_by(1000) {
+        assert!(active(&db.conn).unwrap(), "still downloading at op {first}");
+        db.control("line_text", &put_line(first, 1000));
+    }
+    assert!(!active(&db.conn).unwrap(), "the last line finished bulk mode");
+    let schema = crate::testing::schema(&db.conn);
+    assert!(schema.len() == schema_in_bulk.len() + 2, "both indexes are back");
+    db.control("line_text", r#"{"checkpoint_complete":{"last_op_id":"0"}}"#);
+    let rows: i64 = db
+        .conn
+        .query_row("SELECT count(*) FROM ps_untyped", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, total as i64);
+}
