@@ -226,8 +226,9 @@ impl Iteration {
         if !bulk::active(db)? {
             return Ok(BulkStep::Off);
         }
-        // Tombstones are stored with negative op ids, so real ones must not be.
-        if line.data.iter().any(|op| op.op_id.0 < 0) {
+        // Tombstones are stored with negative op ids, so real ones must not be. A CLEAR queues
+        // the rows of every op stored before it, which must be the per-op path's survivors.
+        if line.data.iter().any(|op| op.op_id.0 < 0 || op.op == OpType::CLEAR) {
             return Ok(BulkStep::FinishFirst);
         }
         Ok(match self.remaining_after(line) {

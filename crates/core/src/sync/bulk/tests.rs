@@ -34,8 +34,9 @@ impl Rng {
 }
 
 /// Data lines over a small key space, so ops supersede each other often: PUTs, REMOVEs, MOVEs,
-/// ops without identity, and the colliding identities `a/b`+`c` and `a`+`b/c`.
-fn random_lines(seed: u64, buckets: &[&str], lines: usize, first_op: &mut i64) -> Vec<String> {
+/// ops without identity, the colliding identities `a/b`+`c` and `a`+`b/c`, and with `clears`
+/// CLEARs.
+fn random_lines(seed: u64, buckets: &[&str], lines: usize, first_op: &mut i64, clears: bool) -> Vec<String> {
     let mut rng = Rng(seed);
     let mut out = Vec::new();
     for _ in 0..lines {
@@ -54,7 +55,8 @@ fn random_lines(seed: u64, buckets: &[&str], lines: usize, first_op: &mut i64) -
                 0 => r#","subkey":"s1""#,
                 _ => "",
             };
-            let op = match rng.below(10) {
+            let op = match rng.below(if clears { 11 } else { 10 }) {
+                10 => format!(r#"{{"op_id":"{id}","op":"CLEAR","checksum":{checksum}}}"#),
                 0..=5 => format!(
                     r#"{{"op_id":"{id}","op":"PUT","object_type":"{ty}","object_id":"{row}"{subkey},"checksum":{checksum},"data":"{{\"v\":{id}}}"}}"#
                 ),
@@ -135,7 +137,7 @@ fn differential(before: &[String], applied: bool, during: &[String]) {
 fn deferred_supersession_on_a_first_download_matches_the_per_op_path() {
     for seed in 1..40 {
         let mut op = 0;
-        let during = random_lines(seed, &["A", "B"], 30, &mut op);
+        let during = random_lines(seed, &["A", "B"], 30, &mut op, false);
         differential(&[], false, &during);
     }
 }
@@ -144,8 +146,8 @@ fn deferred_supersession_on_a_first_download_matches_the_per_op_path() {
 fn deferred_supersession_of_ops_stored_before_bulk_mode_matches_the_per_op_path() {
     for seed in 100..130 {
         let mut op = 0;
-        let before = random_lines(seed, &["A", "B"], 10, &mut op);
-        let during = random_lines(seed + 1000, &["A", "B", "C"], 30, &mut op);
+        let before = random_lines(seed, &["A", "B"], 10, &mut op, false);
+        let during = random_lines(seed + 1000, &["A", "B", "C"], 30, &mut op, false);
         differential(&before, false, &during);
     }
 }
@@ -154,8 +156,8 @@ fn deferred_supersession_of_ops_stored_before_bulk_mode_matches_the_per_op_path(
 fn tombstones_in_applied_buckets_queue_their_rows_as_the_per_op_path_does() {
     for seed in 200..230 {
         let mut op = 0;
-        let before = random_lines(seed, &["A", "B"], 10, &mut op);
-        let during = random_lines(seed + 1000, &["A", "B"], 30, &mut op);
+        let before = random_lines(seed, &["A", "B"], 10, &mut op, false);
+        let during = random_lines(seed + 1000, &["A", "B"], 30, &mut op, false);
         differential(&before, true, &during);
     }
 }
@@ -266,7 +268,11 @@ fn put_line(first: u64, ops: u64) -> String {
 fn pages_of_one_line(name: &str, counted: bool, before: u64, total: u64) -> (i64, bool) {
     let db = WalDb::open(name);
     db.control("start", "{}");
-    let count = if counted { format!(r#","count":{total}"#) } else { String::new() };
+    let count = if counted {
+        format!(r#","count":{total}"#)
+    } else {
+        String::new()
+    };
     let checkpoint = format!(
         r#"{{"checkpoint":{{"last_op_id":"{total}","buckets":[{{"bucket":"b","checksum":{total}{count}}}]}}}}"#
     );
@@ -318,4 +324,154 @@ fn the_line_that_completes_a_counted_download_ends_bulk_mode() {
         .query_row("SELECT count(*) FROM ps_untyped", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, total as i64);
+}
+
+fn bucket_line(bucket: &str, first: u64, ops: u64) -> String {
+    put_line(first, ops).replace(r#""bucket":"b""#, &format!(r#""bucket":"{bucket}""#))
+}
+
+#[test]
+fn a_partial_checkpoint_in_bulk_mode_publishes_its_buckets_and_bulk_mode_resumes() {
+    let db = WalDb::open("partial");
+    db.control("start", "{}");
+    let big = MIN_OPS as u64 + 2_000;
+    let checkpoint = format!(
+        r#"{{"checkpoint":{{"last_op_id":"{}","buckets":[{{"bucket":"p","checksum":1000,"count":1000,"priority":1}},{{"bucket":"b","checksum":{big},"count":{big},"priority":3}}]}}}}"#,
+        big + 1000
+    );
+    db.control("line_text", &checkpoint);
+    assert!(active(&db.conn).unwrap());
+    db.control("line_text", &bucket_line("p", 0, 1000));
+    db.control("line_text", &bucket_line("b", 1000, 1000));
+    db.control(
+        "line_text",
+        r#"{"partial_checkpoint_complete":{"last_op_id":"2000","priority":1}}"#,
+    );
+    let count = |sql: &str| -> i64 { db.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM ps_untyped"),
+        1000,
+        "exactly the priority-1 bucket"
+    );
+    assert_eq!(count("SELECT count(*) FROM ps_buckets WHERE last_applied_op > 0"), 1);
+    assert!(
+        active(&db.conn).unwrap(),
+        "the rest of the download goes on in bulk mode"
+    );
+    for first in (2000..big + 1000).step_by(1000) {
+        db.control("line_text", &bucket_line("b", first, 1000.min(big + 1000 - first)));
+    }
+    assert!(!active(&db.conn).unwrap());
+    db.control("line_text", r#"{"checkpoint_complete":{"last_op_id":"0"}}"#);
+    assert_eq!(count("SELECT count(*) FROM ps_untyped"), big as i64 + 1000);
+    assert_eq!(count("SELECT count(*) FROM ps_oplog"), big as i64 + 1000);
+}
+
+/// The checksum a bucket ends with after `lines`: every op's checksum added, a CLEAR starting
+/// over from its own.
+fn expected_checksums(lines: &[String]) -> std::collections::BTreeMap<String, u32> {
+    let mut sums = std::collections::BTreeMap::new();
+    for line in lines {
+        let SyncLine::Data(data) = parse_text(line).unwrap() else {
+            unreachable!()
+        };
+        let sum: &mut u32 = sums.entry(data.bucket.to_string()).or_default();
+        for op in &data.data {
+            if op.op == crate::sync::line::OpType::CLEAR {
+                *sum = op.checksum.0;
+            } else {
+                *sum = sum.wrapping_add(op.checksum.0);
+            }
+        }
+    }
+    sums
+}
+
+/// The same session through `powersync_control`, once with bucket counts that start bulk mode
+/// (and never complete by count, so `checkpoint_complete` finishes it) and once without.
+fn session_differential(seed: u64, applied_first: bool) {
+    let mut op = 0;
+    let first = random_lines(seed, &["A", "B"], 12, &mut op, false);
+    let second = random_lines(seed + 7, &["A", "B"], 40, &mut op, true);
+    // A publish refuses PUTs without identity (in either mode): those become MOVEs here.
+    let publishable = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|l| l.replace(r#""op":"PUT","checksum""#, r#""op":"MOVE","checksum""#))
+            .collect()
+    };
+    let (first, second) = (publishable(first), publishable(second));
+    let run = |counted: bool| -> Connection {
+        let db = init();
+        db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        let control = |op: &str, payload: &str| {
+            db.execute("BEGIN", []).unwrap();
+            db.query_row("SELECT powersync_control(?1, ?2)", [op, payload], |_| Ok(()))
+                .unwrap();
+            db.execute("COMMIT", []).unwrap();
+        };
+        control("start", "{}");
+        let mut sent: Vec<String> = Vec::new();
+        let all = [first.clone(), second.clone()].concat();
+        let rounds: Vec<&[String]> = if applied_first {
+            vec![&first, &second]
+        } else {
+            vec![&[], &all]
+        };
+        for (round, lines) in rounds.iter().enumerate() {
+            sent.extend(lines.iter().cloned());
+            let sums = expected_checksums(&sent);
+            let buckets: Vec<String> = ["A", "B"]
+                .iter()
+                .map(|b| {
+                    let count = if counted {
+                        format!(r#","count":{}"#, MIN_OPS * (round as i64 + 1))
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        r#"{{"bucket":"{b}","checksum":{}{count}}}"#,
+                        sums.get(*b).copied().unwrap_or(0)
+                    )
+                })
+                .collect();
+            let checkpoint = format!(
+                r#"{{"checkpoint":{{"last_op_id":"{}","buckets":[{}]}}}}"#,
+                op + round as i64,
+                buckets.join(",")
+            );
+            control("line_text", &checkpoint);
+            assert_eq!(active(&db).unwrap(), counted, "bulk mode follows the counts");
+            for line in lines.iter() {
+                control("line_text", line);
+            }
+            control("line_text", r#"{"checkpoint_complete":{"last_op_id":"0"}}"#);
+            assert!(!active(&db).unwrap());
+        }
+        db
+    };
+    let (bulk, probe) = (run(true), run(false));
+    // Download progress follows the counts, which only one of the two sessions sent.
+    for db in [&bulk, &probe] {
+        db.execute("UPDATE ps_buckets SET count_at_last = 0, count_since_last = 0", [])
+            .unwrap();
+    }
+    assert_eq!(snapshot(&bulk), snapshot(&probe), "seed {seed}");
+    assert_eq!(crate::testing::schema(&bulk), crate::testing::schema(&probe));
+    let published = |db: &Connection| -> Vec<String> {
+        let mut s = db
+            .prepare("SELECT json_array(type, id, data) FROM ps_untyped ORDER BY type, id")
+            .unwrap();
+        let rows = s.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(published(&bulk), published(&probe), "seed {seed}");
+}
+
+#[test]
+fn sessions_in_bulk_mode_end_as_on_the_per_op_path_with_clears_and_applied_buckets() {
+    for seed in 300..312 {
+        session_differential(seed, false);
+        session_differential(seed, true);
+    }
 }
