@@ -30,6 +30,8 @@ pub fn clear(db: &Connection, state: &DatabaseState, flags: i32) -> PsResult<()>
         refuse_while_syncing(state)?;
         sql::execute_batch(db, "UPDATE ps_buckets SET last_applied_op = 0")?;
     }
+    // A bulk download's dropped indexes are built again (over nothing, after a full clear).
+    crate::sync::bulk::finish(db)?;
     sql::execute_batch(
         db,
         "DELETE FROM ps_crud; DELETE FROM ps_untyped; DELETE FROM ps_updated_rows; DELETE FROM ps_kv WHERE key != 'client_id' AND key NOT GLOB 'powersync_config.*'; DELETE FROM ps_stream_subscriptions;",

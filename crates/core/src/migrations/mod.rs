@@ -25,6 +25,11 @@ pub fn migrate(db: &Connection, target: i64) -> PsResult<()> {
     let start = current_version(db)?;
     let mut current = start;
 
+    // Down steps rename and rebuild `ps_oplog`: a bulk download left unfinished (its indexes
+    // dropped) is completed first, so they move the table as the reference knows it.
+    if current > target {
+        crate::sync::bulk::finish(db)?;
+    }
     while current > target {
         run_down_step(db, target, current)?;
         let after = current_version(db)?;
@@ -232,7 +237,24 @@ UPDATE ps_buckets SET op_checksum = (
 );
 ";
 
-const V5_UP: &str = "\
+/// The two `ps_oplog` indexes that bulk ingest drops while a large download runs and builds
+/// again, sorted, before publishing (`sync::bulk`): the same text as the version-5 schema, so
+/// `sqlite_master` reads the same afterwards.
+macro_rules! oplog_row_index {
+    () => {
+        "CREATE INDEX ps_oplog_row ON ps_oplog (row_type, row_id)"
+    };
+}
+macro_rules! oplog_key_index {
+    () => {
+        "CREATE INDEX ps_oplog_key ON ps_oplog (bucket, key)"
+    };
+}
+pub(crate) const OPLOG_ROW_INDEX: &str = oplog_row_index!();
+pub(crate) const OPLOG_KEY_INDEX: &str = oplog_key_index!();
+
+const V5_UP: &str = concat!(
+    "\
 ALTER TABLE ps_buckets RENAME TO ps_buckets_old;
 ALTER TABLE ps_oplog RENAME TO ps_oplog_old;
 CREATE TABLE ps_buckets(
@@ -254,9 +276,13 @@ CREATE TABLE ps_oplog(
   key TEXT,
   data TEXT,
   hash INTEGER NOT NULL) STRICT;
-CREATE INDEX ps_oplog_row ON ps_oplog (row_type, row_id);
+",
+    oplog_row_index!(),
+    ";
 CREATE INDEX ps_oplog_opid ON ps_oplog (bucket, op_id);
-CREATE INDEX ps_oplog_key ON ps_oplog (bucket, key);
+",
+    oplog_key_index!(),
+    ";
 CREATE TABLE ps_updated_rows(
   row_type TEXT,
   row_id TEXT,
@@ -278,7 +304,8 @@ UPDATE ps_buckets SET
     WHERE old.bucket = ps_buckets.name AND (old.superseded != 0 OR old.op != 3))) & 0xffffffff;
 DROP TABLE ps_buckets_old;
 DROP TABLE ps_oplog_old;
-";
+"
+);
 
 const V7_UP: &str = "\
 CREATE TABLE ps_sync_state (

@@ -13,6 +13,7 @@ use crate::error::PsResult;
 use crate::kv;
 use crate::schema::model::Schema;
 use crate::state::DatabaseState;
+use crate::sync::bulk;
 use crate::sync::instruction::{
     BucketChange, BucketRequest, CheckpointRequest, Diagnostics, Instruction, Severity, StreamingSyncRequest,
     StreamsRequest, SubscriptionRequest, ValueType,
@@ -20,7 +21,7 @@ use crate::sync::instruction::{
 use crate::sync::line::{Checkpoint, DataLine, OpType, Priority, SyncLine};
 use crate::sync::row_targets::RowTargets;
 use crate::sync::status::{self, BucketProgress, Downloading, SyncStatus};
-use crate::sync::storage;
+use crate::sync::storage::{self, Supersede};
 use crate::sync::streams::{self, StreamKey, TrackedStream};
 use crate::sync::sync_local::{buckets_in_range, sync_local, SyncLocalResult};
 use crate::sync::{checkpoint_requests, now_micros};
@@ -110,6 +111,9 @@ pub struct Iteration {
     bucket_streams: Vec<Vec<usize>>,
     /// Bucket progress entries visited so far (what the work-shape test counts).
     progress_visits: u64,
+    /// Ops of `target` still to download by its buckets' counts (0 where it has none): the
+    /// download is complete, and bulk mode ends, when it reaches 0.
+    remaining: i64,
     /// The subscriptions the stream was opened with.
     requested: Vec<SubscriptionRequest>,
     streams: Vec<TrackedStream>,
@@ -129,6 +133,10 @@ impl Iteration {
     /// Starts an iteration; returns it with its first instructions.
     pub fn start(db: &Connection, options: StartOptions) -> PsResult<(Iteration, Vec<Instruction>)> {
         let now = now_micros();
+        // A bulk download cut off by a crash or a closed app is finished (its indexes built,
+        // superseded ops resolved) before a new stream starts; the new checkpoint decides afresh
+        // whether what is left is large enough for bulk mode.
+        bulk::finish(db)?;
         let mut status = status::offline_status(db)?;
         status.connecting = true;
         // The iteration reports the streams as they were before the refresh and cleanup below,
@@ -183,6 +191,7 @@ impl Iteration {
             download_groups: Downloading { groups: Vec::new() },
             bucket_streams: Vec::new(),
             progress_visits: 0,
+            remaining: 0,
             requested,
             streams: tracked,
             diagnostics: options.diagnostics.map(|_| HashMap::new()),
@@ -211,6 +220,37 @@ impl Iteration {
                 &self.progress,
                 self.downloading,
             );
+        }
+    }
+
+    /// What bulk mode does with a data line (`sync::bulk`). Also decides whether the line needs
+    /// the call's savepoint: finishing runs DDL and multi-row statements.
+    pub(crate) fn bulk_step(&self, db: &Connection, line: &DataLine) -> PsResult<BulkStep> {
+        if !bulk::active(db)? {
+            return Ok(BulkStep::Off);
+        }
+        // Tombstones are stored with negative op ids, so real ones must not be. A CLEAR queues
+        // the rows of every op stored before it, which must be the per-op path's survivors.
+        if line.data.iter().any(|op| op.op_id.0 < 0 || op.op == OpType::CLEAR) {
+            return Ok(BulkStep::FinishFirst);
+        }
+        Ok(match self.remaining_after(line) {
+            0 => BulkStep::AppendThenFinish,
+            _ => BulkStep::Append,
+        })
+    }
+
+    /// `remaining` once `line` is counted.
+    fn remaining_after(&self, line: &DataLine) -> i64 {
+        let i = self.progress.partition_point(|(name, _)| name.as_str() < &*line.bucket);
+        match self.progress.get(i) {
+            Some((name, progress)) if *name == *line.bucket => {
+                let before = bucket_remaining(progress);
+                let mut after = *progress;
+                after.since_last = after.since_last.saturating_add(line.data.len() as i64);
+                self.remaining - (before - bucket_remaining(&after))
+            }
+            _ => self.remaining,
         }
     }
 
@@ -381,7 +421,19 @@ impl Iteration {
                 self.track(db, checkpoint, &mut out, &mut diagnostics)?;
             }
             SyncLine::Data(data) => {
-                storage::apply_data_line(db, &data, raw_size)?;
+                let step = self.bulk_step(db, &data)?;
+                if step == BulkStep::FinishFirst {
+                    bulk::finish(db)?;
+                }
+                let mode = match step {
+                    BulkStep::Append | BulkStep::AppendThenFinish => Supersede::Deferred,
+                    BulkStep::Off | BulkStep::FinishFirst => Supersede::Probe,
+                };
+                storage::apply_data_line(db, &data, raw_size, mode)?;
+                if step == BulkStep::AppendThenFinish {
+                    bulk::finish(db)?;
+                }
+                self.remaining = self.remaining_after(&data);
                 if let Some(i) = self.count_downloaded(&data.bucket, data.data.len() as i64) {
                     self.bucket_state_diagnostics(&mut diagnostics, Some(i));
                 }
@@ -439,6 +491,9 @@ impl Iteration {
     ) -> PsResult<()> {
         let (tracked, warnings) = streams::reconcile(db, &checkpoint, &self.requested)?;
         let progress = load_progress(db, &checkpoint)?;
+        let remaining = progress.iter().map(|(_, p)| bucket_remaining(p)).sum();
+        bulk::maybe_enter(db, remaining)?;
+        self.remaining = remaining;
         self.streams = tracked;
         out.extend(warnings);
         self.progress = progress;
@@ -521,6 +576,8 @@ impl Iteration {
         priority: Option<Priority>,
     ) -> PsResult<Outcome> {
         let target = self.target.clone().expect("checked by the caller");
+        // Publishing reads the oplog by row: a bulk download's indexes are built first.
+        let was_bulk = bulk::finish(db)?;
         let failures = storage::validate_checksums(db, buckets_in_range(&target, priority))?;
         if !failures.is_empty() {
             for failure in &failures {
@@ -563,6 +620,11 @@ impl Iteration {
             Some(p) => match sync_local(db, state, &target, Some(p), &mut self.targets, now)? {
                 result @ (SyncLocalResult::Applied | SyncLocalResult::AppliedAround { .. }) => {
                     streams::mark_synced(db, &mut self.streams, Some(p), now)?;
+                    // The rest of a large download goes on in bulk mode (the savepoint that
+                    // finishing it needed is open).
+                    if was_bulk {
+                        bulk::maybe_enter(db, self.remaining)?;
+                    }
                     status::record_sync(&mut self.status.priority_status, p, now);
                     self.pending = None;
                     if let SyncLocalResult::AppliedAround { held_rows } = result {
@@ -765,6 +827,24 @@ fn load_progress(db: &Connection, checkpoint: &Checkpoint) -> PsResult<Vec<(Stri
         ));
     }
     Ok(progress)
+}
+
+/// Ops a bucket still has to download by its count (0 without one).
+fn bucket_remaining(p: &BucketProgress) -> i64 {
+    (p.target_count - p.at_last.saturating_add(p.since_last)).max(0)
+}
+
+/// What bulk mode does with one data line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BulkStep {
+    /// Bulk mode is off: the per-op path.
+    Off,
+    /// Append without probing.
+    Append,
+    /// Append, then finish bulk mode: the line completes the download.
+    AppendThenFinish,
+    /// Finish bulk mode, then the per-op path (ops with negative ids).
+    FinishFirst,
 }
 
 /// What kind of JSON value each property of an object holds, in document order.

@@ -6,6 +6,7 @@
 
 mod atomic;
 mod bson;
+pub mod bulk;
 pub mod checkpoint_requests;
 mod command;
 pub mod direct_tables;
@@ -41,7 +42,7 @@ use crate::sql;
 use crate::state::DatabaseState;
 use command::Command;
 use instruction::to_json;
-use iteration::{Iteration, Outcome};
+use iteration::{BulkStep, Iteration, Outcome};
 use line::SyncLine;
 
 /// Now in microseconds since the Unix epoch, truncated to whole milliseconds (what the
@@ -173,9 +174,12 @@ impl Drop for CallSavepoint<'_> {
 /// `atomic` finds nothing that could fail after its first write.
 fn guard_line(db: &Connection, iteration: &Iteration, line: &SyncLine, savepoint: &mut CallSavepoint) -> PsResult<()> {
     let needed = match line {
-        SyncLine::Data(data) => atomic::data_line_needs_savepoint(db, data)?,
+        SyncLine::Data(data) => {
+            atomic::data_line_needs_savepoint(db, data)?
+                || !matches!(iteration.bulk_step(db, data)?, BulkStep::Off | BulkStep::Append)
+        }
         SyncLine::CheckpointComplete | SyncLine::PartialCheckpointComplete(_) => {
-            atomic::publish_needs_savepoint(db, iteration.targets())?
+            atomic::publish_needs_savepoint(db, iteration.targets())? || bulk::active(db)?
         }
         _ => true,
     };
@@ -233,7 +237,7 @@ fn dispatch(
         Command::ConnectionEstablished => on_iteration(client, &mut |it| Ok(it.connection_established())),
         Command::ConnectionEnd => on_iteration(client, &mut |it| Ok(it.disconnect())),
         Command::CompletedUpload => on_iteration(client, &mut |it| {
-            if atomic::publish_needs_savepoint(db, it.targets())? {
+            if atomic::publish_needs_savepoint(db, it.targets())? || bulk::active(db)? {
                 savepoint.begin()?;
             }
             it.completed_upload(db, state)

@@ -7,10 +7,20 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{PsError, PsResult};
 use crate::sql;
+use crate::sync::bulk;
 use crate::sync::line::{BucketChecksum, Checksum, DataLine, OpType};
 
+/// How a data line finds the ops its ops supersede.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supersede {
+    /// Probe `ps_oplog_key` for each op and resolve at once.
+    Probe,
+    /// Bulk mode (`sync::bulk`): append only; `bulk::finish` resolves them later.
+    Deferred,
+}
+
 /// Applies one `data` line (docs/protocol.md, "Bucket storage"). `raw_size` is the byte length of the line as received.
-pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsResult<()> {
+pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize, mode: Supersede) -> PsResult<()> {
     let sql = "INSERT INTO ps_buckets(name) VALUES(?) ON CONFLICT DO NOTHING";
     sql::execute(db, sql, [&line.bucket])?;
     let sql = "SELECT id, last_applied_op FROM ps_buckets WHERE name = ?";
@@ -56,7 +66,22 @@ pub fn apply_data_line(db: &Connection, line: &DataLine, raw_size: usize) -> PsR
                 // only the `(bucket, op_id)` index changes, instead of three index deletes and
                 // three inserts (the stored contents are the same either way).
                 let mut reuse: Option<i64> = None;
-                if has_key {
+                if has_key && mode == Supersede::Deferred {
+                    if op.op == OpType::REMOVE {
+                        let tombstone = bulk::tombstone_op_id(op.op_id.0);
+                        insert
+                            .execute(params![
+                                bucket_id,
+                                tombstone,
+                                key,
+                                op.object_type,
+                                op.object_id,
+                                None::<&str>,
+                                0
+                            ])
+                            .map_err(|e| PsError::sqlite(Some(INSERT), e))?;
+                    }
+                } else if has_key {
                     // Probe first and delete by rowid only on a hit: most ops supersede nothing,
                     // and a plain index probe costs a fraction of DELETE ... RETURNING.
                     let found: Vec<(i64, i64, bool)> = probe
@@ -272,7 +297,7 @@ mod tests {
         let db = open();
         db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
         let text = r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","object_type":"items","object_id":"r1","checksum":1,"data":"{}"},{"op_id":"2","op":"REMOVE","object_type":"items","object_id":"r1","checksum":2},{"op_id":"3","op":"MOVE","checksum":4},{"op_id":"4","op":"PUT","object_type":"items","object_id":"r2","subkey":"sk1","checksum":8,"data":"{}"},{"op_id":"5","op":"PUT","object_type":"unknown_tbl","object_id":"u1","checksum":16,"data":"{}"}]}}"#;
-        apply_data_line(&db, &data_line(text), text.len()).unwrap();
+        apply_data_line(&db, &data_line(text), text.len(), Supersede::Probe).unwrap();
         let bucket: (i64, i64, i64, i64) = db
             .query_row(
                 "SELECT last_op, add_checksum, op_checksum, count_since_last FROM ps_buckets",
@@ -298,7 +323,7 @@ mod tests {
         let db = open();
         db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
         let text = r#"{"data":{"bucket":"bad","data":[{"op_id":"1","op":"PUT","object_type":"t","object_id":"a","checksum":3000000000,"data":"{}"},{"op_id":"2","op":"PUT","object_type":"t","object_id":"b","checksum":3000000000,"data":"{}"}]}}"#;
-        apply_data_line(&db, &data_line(text), text.len()).unwrap();
+        apply_data_line(&db, &data_line(text), text.len(), Supersede::Probe).unwrap();
         let hash: i64 = db
             .query_row("SELECT hash FROM ps_oplog WHERE op_id = 1", [], |r| r.get(0))
             .unwrap();
@@ -358,11 +383,11 @@ mod tests {
         let db = open();
         db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
         let first = r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","object_type":"items","object_id":"r1","checksum":1,"data":"{\"v\":1}"},{"op_id":"2","op":"PUT","object_type":"items","object_id":"r2","checksum":2,"data":"{}"}]}}"#;
-        apply_data_line(&db, &data_line(first), first.len()).unwrap();
+        apply_data_line(&db, &data_line(first), first.len(), Supersede::Probe).unwrap();
         db.execute("UPDATE ps_buckets SET last_applied_op = last_op", [])
             .unwrap();
         let second = r#"{"data":{"bucket":"A","data":[{"op_id":"3","op":"PUT","object_type":"items","object_id":"r1","checksum":4,"data":"{\"v\":2}"}]}}"#;
-        apply_data_line(&db, &data_line(second), second.len()).unwrap();
+        apply_data_line(&db, &data_line(second), second.len(), Supersede::Probe).unwrap();
         let some = |s: &str| Some(s.to_string());
         // Same rowid as op 1: the row was updated, not deleted and inserted again.
         assert_eq!(
@@ -406,9 +431,9 @@ mod tests {
         let db = open();
         db.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;").unwrap();
         let first = r#"{"data":{"bucket":"A","data":[{"op_id":"1","op":"PUT","object_type":"a/b","object_id":"c","checksum":1,"data":"{}"},{"op_id":"2","op":"PUT","object_type":"x","object_id":"y","checksum":1,"data":"{}"}]}}"#;
-        apply_data_line(&db, &data_line(first), first.len()).unwrap();
+        apply_data_line(&db, &data_line(first), first.len(), Supersede::Probe).unwrap();
         let second = r#"{"data":{"bucket":"A","data":[{"op_id":"3","op":"PUT","object_type":"a","object_id":"b/c","checksum":2,"data":"{}"}]}}"#;
-        apply_data_line(&db, &data_line(second), second.len()).unwrap();
+        apply_data_line(&db, &data_line(second), second.len(), Supersede::Probe).unwrap();
         let some = |s: &str| Some(s.to_string());
         assert_eq!(
             oplog(&db),

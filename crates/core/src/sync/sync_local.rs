@@ -82,6 +82,8 @@ pub fn sync_local(
     targets: &mut RowTargets,
     now: i64,
 ) -> PsResult<SyncLocalResult> {
+    // Every publish reads the oplog by row: a bulk download's indexes are built first.
+    crate::sync::bulk::finish(db)?;
     let range = buckets_in_range(checkpoint, priority);
     let names: Vec<&str> = range.iter().map(|b| b.bucket.as_str()).collect();
     let names_json = serde_json::to_string(&names).expect("strings always serialise");

@@ -271,7 +271,9 @@ pub fn checkpoint_of(text: &str) -> crate::sync::line::Checkpoint {
 /// Stores a `data` line (docs/protocol.md, "Bucket storage") without an iteration.
 pub fn store(db: &Connection, text: &str) {
     match parse(text) {
-        SyncLine::Data(d) => crate::sync::storage::apply_data_line(db, &d, text.len()).unwrap(),
+        SyncLine::Data(d) => {
+            crate::sync::storage::apply_data_line(db, &d, text.len(), crate::sync::storage::Supersede::Probe).unwrap()
+        }
         other => panic!("not a data line: {other:?}"),
     }
 }
