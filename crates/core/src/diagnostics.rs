@@ -254,6 +254,11 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
         },
     )?;
 
+    let bulk_download = crate::sync::bulk::active(db)?;
+    let mut notes: Vec<String> = healed.as_ref().map(heal_note).into_iter().collect();
+    if bulk_download {
+        notes.push(BULK_NOTE.to_owned());
+    }
     let apply_around = crate::config::apply_around_pending(db)?;
     let held_rows = crate::config::held_row_count(db)?;
     let held_back = held_back(&HeldBack {
@@ -290,9 +295,13 @@ pub fn collect(db: &Connection, state: &DatabaseState) -> PsResult<Json> {
         "apply_around_pending_uploads": apply_around,
         "held_rows": held_rows,
         "held_back": held_back,
-        "notes": healed.as_ref().map(heal_note).into_iter().collect::<Vec<_>>(),
+        "bulk_download": bulk_download,
+        "notes": notes,
     }))
 }
+
+/// The note while a large download is stored in bulk (`sync::bulk`).
+const BULK_NOTE: &str = "a large download is being stored in bulk: ps_oplog's indexes ps_oplog_row and ps_oplog_key are left out until it is complete, then built in one pass (superseded operations are resolved then too)";
 
 /// The sentence for the last stuck-gate heal `start` recorded (docs/diagnostics.md, "`notes`").
 fn heal_note(record: &Json) -> String {

@@ -214,3 +214,22 @@ fn another_internal_version_is_reported_not_an_error() {
     assert_eq!(d["internal_version_supported"], true);
     assert!(d["held_back"][0].as_str().unwrap().contains("version 10"));
 }
+
+#[test]
+fn a_bulk_download_is_reported_with_a_note() {
+    let db = open_with(ITEMS);
+    assert_eq!(diagnostics(&db)["bulk_download"], json!(false));
+    assert!(crate::sync::bulk::maybe_enter(&db, crate::sync::bulk::MIN_OPS).unwrap());
+    let d = diagnostics(&db);
+    assert_eq!(d["bulk_download"], json!(true));
+    assert!(d["notes"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("a large download is being stored in bulk"));
+    crate::sync::bulk::finish(&db).unwrap();
+    let d = diagnostics(&db);
+    assert_eq!(
+        (d["bulk_download"].clone(), d["notes"].clone()),
+        (json!(false), json!([]))
+    );
+}
