@@ -72,9 +72,18 @@ pub fn maybe_enter(db: &Connection, remaining: i64) -> PsResult<bool> {
     if remaining < stored {
         return Ok(false);
     }
+    // Stored ops with negative ids (never sent by a real service) would read as tombstones.
+    let negative = sql::query_optional(db, NEGATIVE_OP_IDS, [], |_| Ok(()))?.is_some();
+    if negative {
+        return Ok(false);
+    }
     sql::execute_batch(db, "DROP INDEX ps_oplog_row; DROP INDEX ps_oplog_key")?;
     Ok(true)
 }
+
+/// One seek per bucket on `(bucket, op_id)`.
+const NEGATIVE_OP_IDS: &str =
+    "SELECT 1 FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id < 0 LIMIT 1";
 
 /// The `(bucket, key)` groups that may hold more than their newest op: keys stored more than
 /// once (one pass over the rebuilt `(bucket, key)` index), and tombstones (a range of each

@@ -475,3 +475,13 @@ fn sessions_in_bulk_mode_end_as_on_the_per_op_path_with_clears_and_applied_bucke
         session_differential(seed, true);
     }
 }
+
+#[test]
+fn stored_ops_with_negative_ids_keep_the_per_op_path() {
+    let db = init();
+    let line = r#"{"data":{"bucket":"A","data":[{"op_id":"-5","op":"PUT","object_type":"items","object_id":"x","checksum":1,"data":"{}"}]}}"#;
+    apply(&db, line, Supersede::Probe);
+    assert!(!maybe_enter(&db, MIN_OPS).unwrap(), "the op would read as a tombstone");
+    db.execute("DELETE FROM ps_oplog", []).unwrap();
+    assert!(maybe_enter(&db, MIN_OPS).unwrap());
+}
