@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use libpowersync_tests::open_path_with_extension;
 use libpowersync_tests::reliability::{
-    applied, checkpoint_lines, control, create_database, env_number, line, long_run, view_checkpoint, ChildProcess,
-    TempDir,
+    applied, bulk_data_lines, bulk_live_rows, bulk_view_checkpoint, checkpoint_lines, control, create_database,
+    env_number, line, long_run, view_checkpoint, ChildProcess, TempDir,
 };
 use rusqlite::{Connection, ErrorCode};
 
@@ -102,6 +102,94 @@ fn readers_against_one_writer() -> Result<(), String> {
     let db = open_path_with_extension(path.to_str().unwrap());
     assert_eq!(view_checkpoint(&db), Ok(Some(checkpoints)));
     too_few.map_or(Ok(()), Err)
+}
+
+/// The same invariant on the bulk path (`sync::bulk`): a writer process syncs the bulk workload
+/// (tests/support/reliability.rs), a first download of 24,000 ops and then a second checkpoint of
+/// 24,000 more that rewrites every row, both in bulk mode (the indexes dropped, then built again
+/// by the line that completes the download), while reader processes check the views: no
+/// checkpoint or exactly one whole checkpoint in every snapshot, never going back, and no read
+/// fails while the indexes are dropped and created under them.
+#[test]
+fn readers_never_see_a_partial_bulk_checkpoint() {
+    for attempt in 1..=3 {
+        match readers_against_a_bulk_writer() {
+            Ok(()) => return,
+            Err(too_few) if attempt < 3 => eprintln!("attempt {attempt} inconclusive: {too_few}"),
+            Err(too_few) => panic!("{too_few} in three attempts"),
+        }
+    }
+}
+
+fn readers_against_a_bulk_writer() -> Result<(), String> {
+    let readers = if long_run() { 3 } else { 2 };
+    let dir = TempDir::new("bulk-concurrency");
+    let path = dir.path().join("app.db");
+    create_database(&path, "wal");
+    let stop = dir.path().join("stop");
+    let db_env = ("PS_DB", path.display().to_string());
+    let readers: Vec<ChildProcess> = (0..readers)
+        .map(|_| {
+            ChildProcess::spawn(
+                CHILD,
+                "bulk-reader",
+                &[db_env.clone(), ("PS_STOP_FILE", stop.display().to_string())],
+            )
+        })
+        .collect();
+    for reader in &readers {
+        assert_eq!(
+            reader.next_report(None).as_deref(),
+            Some("ready"),
+            "a reader did not start"
+        );
+    }
+    let writer = ChildProcess::spawn(CHILD, "bulk-sync-writer", &[db_env, ("PS_PAUSE_MS", "10".into())]);
+    let mut published = Vec::new();
+    while let Some(report) = writer.next_report(None) {
+        if report == "done" {
+            break;
+        }
+        published.push(report);
+    }
+    writer.wait_success("the writer");
+    // Each download went through bulk mode: every line but the one completing it left the
+    // indexes dropped.
+    let lines = bulk_data_lines(1, &Default::default()).len();
+    assert_eq!(
+        published,
+        [format!("cp 1 done {}", lines - 1), format!("cp 2 done {}", lines - 1)],
+        "the writer's checkpoints and its lines in bulk mode"
+    );
+    std::fs::write(&stop, "").unwrap();
+
+    let mut problem = None;
+    let mut in_bulk = 0;
+    for (i, reader) in readers.into_iter().enumerate() {
+        let reports = reader.drain();
+        let last = reports.last().cloned().unwrap_or_default();
+        assert!(!last.starts_with("violation"), "reader {i} saw {last}");
+        let words: Vec<u64> = last
+            .strip_prefix("seen ")
+            .unwrap_or_else(|| panic!("reader {i} reported {reports:?}"))
+            .split(' ')
+            .map(|w| w.parse().unwrap())
+            .collect();
+        in_bulk += words[2];
+        if words[1] < 2 {
+            problem = Some(format!(
+                "reader {i} saw only {} checkpoints in {} reads",
+                words[1], words[0]
+            ));
+        }
+        reader.wait_success("a reader");
+    }
+    if in_bulk == 0 {
+        problem = Some("no reader read while bulk mode was on".into());
+    }
+    let db = open_path_with_extension(path.to_str().unwrap());
+    assert_eq!(bulk_view_checkpoint(&db, &bulk_live_rows()), Ok(Some(2)));
+    problem.map_or(Ok(()), Err)
 }
 
 #[test]
