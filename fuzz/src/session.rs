@@ -252,7 +252,10 @@ pub fn run(data: &[u8]) {
 /// The exact SQL of the oplog indexes that bulk mode drops.
 const OPLOG_INDEXES: [(&str, &str); 2] = [
     ("ps_oplog_key", "CREATE INDEX ps_oplog_key ON ps_oplog (bucket, key)"),
-    ("ps_oplog_row", "CREATE INDEX ps_oplog_row ON ps_oplog (row_type, row_id)"),
+    (
+        "ps_oplog_row",
+        "CREATE INDEX ps_oplog_row ON ps_oplog (row_type, row_id)",
+    ),
 ];
 
 fn bulk_mode(db: &Connection) -> bool {
