@@ -40,22 +40,7 @@ fn readers_against_one_writer() -> Result<(), String> {
     let stop = dir.path().join("stop");
     let db_env = ("PS_DB", path.display().to_string());
 
-    let readers: Vec<ChildProcess> = (0..readers)
-        .map(|_| {
-            ChildProcess::spawn(
-                CHILD,
-                "view-reader",
-                &[db_env.clone(), ("PS_STOP_FILE", stop.display().to_string())],
-            )
-        })
-        .collect();
-    for reader in &readers {
-        assert_eq!(
-            reader.next_report(None).as_deref(),
-            Some("ready"),
-            "a reader did not start"
-        );
-    }
+    let readers = spawn_readers("view-reader", readers, &path, &stop);
     let writer = ChildProcess::spawn(
         CHILD,
         "sync-writer",
@@ -81,15 +66,7 @@ fn readers_against_one_writer() -> Result<(), String> {
 
     let mut too_few = None;
     for (i, reader) in readers.into_iter().enumerate() {
-        let reports = reader.drain();
-        let last = reports.last().cloned().unwrap_or_default();
-        assert!(!last.starts_with("violation"), "reader {i} saw {last}");
-        let words: Vec<u64> = last
-            .strip_prefix("seen ")
-            .unwrap_or_else(|| panic!("reader {i} reported {reports:?}"))
-            .split(' ')
-            .map(|w| w.parse().unwrap())
-            .collect();
+        let words = reader_result(i, reader);
         // A reader that saw only one state would not have tested anything.
         if words[1] < 2 {
             too_few = Some(format!(
@@ -97,7 +74,6 @@ fn readers_against_one_writer() -> Result<(), String> {
                 words[1], words[0]
             ));
         }
-        reader.wait_success("a reader");
     }
     let db = open_path_with_extension(path.to_str().unwrap());
     assert_eq!(view_checkpoint(&db), Ok(Some(checkpoints)));
@@ -128,22 +104,7 @@ fn readers_against_a_bulk_writer() -> Result<(), String> {
     create_database(&path, "wal");
     let stop = dir.path().join("stop");
     let db_env = ("PS_DB", path.display().to_string());
-    let readers: Vec<ChildProcess> = (0..readers)
-        .map(|_| {
-            ChildProcess::spawn(
-                CHILD,
-                "bulk-reader",
-                &[db_env.clone(), ("PS_STOP_FILE", stop.display().to_string())],
-            )
-        })
-        .collect();
-    for reader in &readers {
-        assert_eq!(
-            reader.next_report(None).as_deref(),
-            Some("ready"),
-            "a reader did not start"
-        );
-    }
+    let readers = spawn_readers("bulk-reader", readers, &path, &stop);
     let writer = ChildProcess::spawn(CHILD, "bulk-sync-writer", &[db_env, ("PS_PAUSE_MS", "10".into())]);
     let mut published = Vec::new();
     while let Some(report) = writer.next_report(None) {
@@ -166,15 +127,7 @@ fn readers_against_a_bulk_writer() -> Result<(), String> {
     let mut problem = None;
     let mut in_bulk = 0;
     for (i, reader) in readers.into_iter().enumerate() {
-        let reports = reader.drain();
-        let last = reports.last().cloned().unwrap_or_default();
-        assert!(!last.starts_with("violation"), "reader {i} saw {last}");
-        let words: Vec<u64> = last
-            .strip_prefix("seen ")
-            .unwrap_or_else(|| panic!("reader {i} reported {reports:?}"))
-            .split(' ')
-            .map(|w| w.parse().unwrap())
-            .collect();
+        let words = reader_result(i, reader);
         in_bulk += words[2];
         if words[1] < 2 {
             problem = Some(format!(
@@ -182,7 +135,6 @@ fn readers_against_a_bulk_writer() -> Result<(), String> {
                 words[1], words[0]
             ));
         }
-        reader.wait_success("a reader");
     }
     if in_bulk == 0 {
         problem = Some("no reader read while bulk mode was on".into());
@@ -190,6 +142,38 @@ fn readers_against_a_bulk_writer() -> Result<(), String> {
     let db = open_path_with_extension(path.to_str().unwrap());
     assert_eq!(bulk_view_checkpoint(&db, &bulk_live_rows()), Ok(Some(2)));
     problem.map_or(Ok(()), Err)
+}
+
+/// Starts `n` reader processes of `role` on `path`, each until `stop` exists, once they are ready.
+fn spawn_readers(role: &str, n: u64, path: &std::path::Path, stop: &std::path::Path) -> Vec<ChildProcess> {
+    let envs = [
+        ("PS_DB", path.display().to_string()),
+        ("PS_STOP_FILE", stop.display().to_string()),
+    ];
+    let readers: Vec<ChildProcess> = (0..n).map(|_| ChildProcess::spawn(CHILD, role, &envs)).collect();
+    for reader in &readers {
+        assert_eq!(
+            reader.next_report(None).as_deref(),
+            Some("ready"),
+            "a reader did not start"
+        );
+    }
+    readers
+}
+
+/// The numbers of reader `i`'s final `seen ...` report, once it exited; a violation fails.
+fn reader_result(i: usize, reader: ChildProcess) -> Vec<u64> {
+    let reports = reader.drain();
+    let last = reports.last().cloned().unwrap_or_default();
+    assert!(!last.starts_with("violation"), "reader {i} saw {last}");
+    let words = last
+        .strip_prefix("seen ")
+        .unwrap_or_else(|| panic!("reader {i} reported {reports:?}"))
+        .split(' ')
+        .map(|w| w.parse().unwrap())
+        .collect();
+    reader.wait_success("a reader");
+    words
 }
 
 #[test]
