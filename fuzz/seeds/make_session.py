@@ -57,10 +57,11 @@ second = (
     + checkpoint(1) + data(1, 1, 1) + data(0, 7) + control("Partial", 0, 1)
     + data(1, 7) + data(2, 0) + data(2, 7, 1) + control("Complete", 1)
 )
-# A restart in the middle of a bulk download: `start` must finish it, the rest resumes.
+# A restart in the middle of a bulk download (8 new ops, at least the 6 stored): `start` must
+# finish it, the rest resumes.
 restart = (
-    first + put(0, 3, 1) + put(3, 1, 1) + remove(3) + put(6) + put(6, 1, 1)
-    + checkpoint() + data(0, 1) + control("Start", 0, 0) + control("Established")
+    first + put(0, 3, 1) + put(3, 1, 1) + remove(3) + put(6) + put(6, 1, 1) + put(0, 1, 3) + put(3, 2, 2)
+    + remove(0) + checkpoint() + data(0, 1) + control("Start", 0, 0) + control("Established")
     + checkpoint() + data(0, 7) + control("Complete", 0)
 )
 out = HERE / "session"
