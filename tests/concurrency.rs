@@ -18,11 +18,15 @@ const CHILD: &str = env!("CARGO_BIN_EXE_ps-test-child");
 
 #[test]
 fn readers_never_see_a_partial_checkpoint() {
-    // A reader that was not scheduled while the checkpoints went by saw too few states to have
-    // tested anything: that run is inconclusive (not a pass) and is repeated, up to three times.
-    // A violation fails at once.
+    up_to_three_runs(readers_against_one_writer);
+}
+
+/// A reader that was not scheduled while the checkpoints went by saw too few states to have
+/// tested anything: that run (`Err`) is inconclusive (not a pass) and is repeated, up to three
+/// times. A violation fails at once (the run panics).
+fn up_to_three_runs(run: fn() -> Result<(), String>) {
     for attempt in 1..=3 {
-        match readers_against_one_writer() {
+        match run() {
             Ok(()) => return,
             Err(too_few) if attempt < 3 => eprintln!("attempt {attempt} inconclusive: {too_few}"),
             Err(too_few) => panic!("{too_few} in three attempts"),
@@ -88,13 +92,7 @@ fn readers_against_one_writer() -> Result<(), String> {
 /// fails while the indexes are dropped and created under them.
 #[test]
 fn readers_never_see_a_partial_bulk_checkpoint() {
-    for attempt in 1..=3 {
-        match readers_against_a_bulk_writer() {
-            Ok(()) => return,
-            Err(too_few) if attempt < 3 => eprintln!("attempt {attempt} inconclusive: {too_few}"),
-            Err(too_few) => panic!("{too_few} in three attempts"),
-        }
-    }
+    up_to_three_runs(readers_against_a_bulk_writer);
 }
 
 fn readers_against_a_bulk_writer() -> Result<(), String> {
