@@ -10,7 +10,7 @@ use std::time::Duration;
 use libpowersync_tests::open_path_with_extension;
 use libpowersync_tests::reliability::{
     applied, bulk_data_lines, bulk_live_rows, bulk_view_checkpoint, checkpoint_lines, control, create_database,
-    env_number, line, long_run, view_checkpoint, ChildProcess, TempDir,
+    env_number, line, long_run, view_checkpoint, ChildProcess, TempDir, BULK_VIEW,
 };
 use rusqlite::{Connection, ErrorCode};
 
@@ -138,7 +138,8 @@ fn readers_against_a_bulk_writer() -> Result<(), String> {
         problem = Some("no reader read while bulk mode was on".into());
     }
     let db = open_path_with_extension(path.to_str().unwrap());
-    assert_eq!(bulk_view_checkpoint(&db, &bulk_live_rows()), Ok(Some(2)));
+    let mut view = db.prepare(BULK_VIEW).unwrap();
+    assert_eq!(bulk_view_checkpoint(&mut view, &bulk_live_rows()), Ok(Some(2)));
     problem.map_or(Ok(()), Err)
 }
 

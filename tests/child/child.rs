@@ -7,7 +7,7 @@ use std::time::Duration;
 use libpowersync_tests::open_path_with_extension;
 use libpowersync_tests::reliability::{
     applied, bulk_checkpoint, bulk_complete, bulk_data_lines, bulk_live_rows, bulk_mode, bulk_view_checkpoint,
-    checkpoint_lines, control, line, report, request_positions, sync_checkpoint, view_checkpoint,
+    checkpoint_lines, control, line, report, request_positions, sync_checkpoint, view_checkpoint, BULK_VIEW,
 };
 use rusqlite::Connection;
 
@@ -212,11 +212,16 @@ fn bulk_sync_writer() {
 
 /// Checks the bulk workload's views over and over until `$PS_STOP_FILE` exists: every snapshot
 /// is no checkpoint or one whole checkpoint, never an older one than before, and no read fails
-/// (the oplog indexes are dropped and built under it). Each round also reads `ps_oplog` through a
-/// cached statement that uses `ps_oplog_row` when it exists, and looks whether bulk mode is on.
-/// Reports `seen <reads> <checkpoints seen> <reads in bulk mode>`.
+/// (the oplog indexes are dropped and built under it). Its statements are prepared once, before
+/// the writer starts, so SQLite must re-prepare them across the schema changes. Each round also
+/// reads `ps_oplog` by `(row_type, row_id)` (on `ps_oplog_row` when it exists) and looks whether
+/// bulk mode is on. Reports `seen <reads> <checkpoints seen> <reads in bulk mode>`.
 fn bulk_reader() {
     let db = open();
+    let mut view = db.prepare(BULK_VIEW).unwrap();
+    let mut oplog = db
+        .prepare("SELECT count(*) FROM ps_oplog WHERE row_type = 'items' AND row_id = ?")
+        .unwrap();
     let stop = std::path::PathBuf::from(env("PS_STOP_FILE"));
     let live = bulk_live_rows();
     let probe = live.iter().next().unwrap().clone();
@@ -228,7 +233,7 @@ fn bulk_reader() {
         std::process::exit(1);
     };
     while !stop.exists() {
-        match bulk_view_checkpoint(&db, &live) {
+        match bulk_view_checkpoint(&mut view, &live) {
             Ok(cp) if cp < last => fail(format!("checkpoint {cp:?} after {last:?}")),
             Ok(cp) => {
                 last = cp;
@@ -236,10 +241,7 @@ fn bulk_reader() {
             }
             Err(e) => fail(e),
         }
-        let oplog = db
-            .prepare_cached("SELECT count(*) FROM ps_oplog WHERE row_type = 'items' AND row_id = ?")
-            .and_then(|mut s| s.query_row([&probe], |r| r.get::<_, i64>(0)));
-        if let Err(e) = oplog {
+        if let Err(e) = oplog.query_row([&probe], |r| r.get::<_, i64>(0)) {
             fail(format!("reading ps_oplog: {e}"));
         }
         match bulk_mode(&db) {

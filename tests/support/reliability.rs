@@ -477,12 +477,15 @@ pub fn bulk_mode(db: &Connection) -> rusqlite::Result<bool> {
     )
 }
 
-/// The checkpoint the bulk workload's views show, in one statement (one snapshot): no rows, or
-/// exactly the rows of `live`, all carrying one checkpoint number.
-pub fn bulk_view_checkpoint(db: &Connection, live: &std::collections::BTreeSet<String>) -> Result<Option<u64>, String> {
-    let mut stmt = db
-        .prepare_cached("SELECT id, cp FROM items ORDER BY id")
-        .map_err(|e| e.to_string())?;
+/// The statement [`bulk_view_checkpoint`] runs.
+pub const BULK_VIEW: &str = "SELECT id, cp FROM items ORDER BY id";
+
+/// The checkpoint the bulk workload's views show, read by `stmt` ([`BULK_VIEW`], one snapshot):
+/// no rows, or exactly the rows of `live`, all carrying one checkpoint number.
+pub fn bulk_view_checkpoint(
+    stmt: &mut rusqlite::Statement,
+    live: &std::collections::BTreeSet<String>,
+) -> Result<Option<u64>, String> {
     let rows: Vec<(String, i64)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .and_then(|rows| rows.collect())
