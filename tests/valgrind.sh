@@ -15,6 +15,7 @@ export PS_CHILD_WRAPPER="$valgrind_cmd"
 export PS_UNDER_VALGRIND=1
 export PS_LEAK_CONNECTIONS=60
 export PS_CRASH_POINTS=4
+export PS_BULK_CRASH_POINTS=2
 export PS_CONCURRENCY_CHECKPOINTS=6
 passed=0
 for binary in $binaries; do
@@ -23,6 +24,6 @@ for binary in $binaries; do
   passed=$((passed + 1))
 done
 echo "valgrind: $passed passed, 0 failed"
-unset PS_CHILD_WRAPPER PS_UNDER_VALGRIND PS_LEAK_CONNECTIONS PS_CRASH_POINTS PS_CONCURRENCY_CHECKPOINTS
+unset PS_CHILD_WRAPPER PS_UNDER_VALGRIND PS_LEAK_CONNECTIONS PS_CRASH_POINTS PS_BULK_CRASH_POINTS PS_CONCURRENCY_CHECKPOINTS
 echo "long runs: crash consistency and concurrency (PS_RELIABILITY_LONG=1)"
 PS_RELIABILITY_LONG=1 cargo test -p libpowersync-tests --test crash --test concurrency

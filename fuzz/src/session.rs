@@ -11,7 +11,13 @@
 //!   the call may publish: the service's rows at the tracked checkpoint for a complete
 //!   checkpoint, those rows' new ops within the priority range for a partial one, and nothing
 //!   new while local writes are queued (the gate);
+//! - after a successful `start` or `checkpoint_complete` (each finishes a bulk download,
+//!   `sync::bulk`), both oplog indexes exist with the reference's SQL;
 //! - at the end, `PRAGMA integrity_check` is ok.
+//!
+//! Fuzzing builds (`--cfg fuzzing`) take bulk mode from 4 ops on, so a checkpoint announcing a
+//! few ops by its buckets' counts reaches it. `PS_FUZZ_BULK_STATS=1` prints, at every power of two
+//! of inputs run, how many reached bulk mode.
 //!
 //! Raw lines and rolled-back control calls make the client's storage unknowable to the model;
 //! from then on only the first two checks and integrity apply.
@@ -216,6 +222,8 @@ struct Session {
     crud: CrudModel,
     /// False once the client's storage may differ from what the model can predict.
     trusted: bool,
+    /// Whether bulk mode was on after some call.
+    reached_bulk: bool,
 }
 
 pub fn run(data: &[u8]) {
@@ -238,6 +246,51 @@ pub fn run(data: &[u8]) {
         s.run_step(step);
     }
     common::check_integrity(&s.db);
+    bulk_stats(s.reached_bulk);
+}
+
+/// The exact SQL of the oplog indexes that bulk mode drops.
+const OPLOG_INDEXES: [(&str, &str); 2] = [
+    ("ps_oplog_key", "CREATE INDEX ps_oplog_key ON ps_oplog (bucket, key)"),
+    (
+        "ps_oplog_row",
+        "CREATE INDEX ps_oplog_row ON ps_oplog (row_type, row_id)",
+    ),
+];
+
+fn bulk_mode(db: &Connection) -> bool {
+    db.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'ps_oplog_opid') \
+         AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'ps_oplog_key')",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn check_oplog_indexes(db: &Connection, cmd: &Cmd) {
+    for (name, sql) in OPLOG_INDEXES {
+        let stored: Option<String> = db
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
+                [name],
+                |r| r.get(0),
+            )
+            .ok();
+        assert_eq!(stored.as_deref(), Some(sql), "index {name} after {cmd:?}");
+    }
+}
+
+/// Counts inputs, and those that reached bulk mode; prints both when `PS_FUZZ_BULK_STATS` is set.
+fn bulk_stats(reached: bool) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    static BULK: AtomicU64 = AtomicU64::new(0);
+    let run = RUN.fetch_add(1, Ordering::Relaxed) + 1;
+    let bulk = BULK.fetch_add(reached as u64, Ordering::Relaxed) + reached as u64;
+    if run.is_power_of_two() && std::env::var_os("PS_FUZZ_BULK_STATS").is_some() {
+        eprintln!("session: bulk mode reached in {bulk} of {run} inputs");
+    }
 }
 
 impl Session {
@@ -248,6 +301,7 @@ impl Session {
             stream: None,
             crud: CrudModel::default(),
             trusted: true,
+            reached_bulk: false,
         }
     }
 
@@ -608,6 +662,10 @@ impl Session {
         match &result {
             Ok(value) => {
                 let instructions = common::text(value);
+                if matches!(cmd, Cmd::Start { .. } | Cmd::Complete { .. }) {
+                    check_oplog_indexes(&self.db, &cmd);
+                }
+                self.reached_bulk |= bulk_mode(&self.db);
                 if after != before {
                     assert!(
                         matches!(

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use libpowersync_tests::open_path_with_extension;
 use libpowersync_tests::reliability::{
-    applied, checkpoint_lines, control, line, report, sync_checkpoint, view_checkpoint,
+    applied, bulk_checkpoint, bulk_complete, bulk_data_lines, bulk_live_rows, bulk_mode, bulk_view_checkpoint,
+    checkpoint_lines, control, line, report, request_positions, sync_checkpoint, view_checkpoint, BULK_VIEW,
 };
 use rusqlite::Connection;
 
@@ -30,8 +31,33 @@ fn main() {
         "crash-writer" => crash_writer(),
         "sync-writer" => sync_writer(),
         "view-reader" => view_reader(),
+        "bulk-writer" => bulk_writer(),
+        "bulk-sync-writer" => bulk_sync_writer(),
+        "bulk-reader" => bulk_reader(),
         other => panic!("unknown role {other}"),
     }
+}
+
+/// Counts progress-handler callbacks (every 64 VM instructions); at callback `kill_at` (> 0)
+/// reports `kill` and waits for the parent's SIGKILL.
+fn kill_switch(db: &Connection, kill_at: u64) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let inner = counter.clone();
+    db.progress_handler(
+        64,
+        Some(move || {
+            let n = inner.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if kill_at > 0 && n == kill_at {
+                report("kill");
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+            false
+        }),
+    )
+    .unwrap();
+    counter
 }
 
 /// Syncs `$PS_ROUNDS` checkpoints (numbered from `$PS_RUN * 100 + 1`), each followed by local
@@ -45,24 +71,7 @@ fn crash_writer() {
     let rounds = env_u64("PS_ROUNDS");
     let kill_at = env_u64("PS_KILL_AT");
     let mut calls = 0u64;
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    {
-        let counter = counter.clone();
-        db.progress_handler(
-            64,
-            Some(move || {
-                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if kill_at > 0 && n == kill_at {
-                    report("kill");
-                    loop {
-                        std::thread::sleep(Duration::from_secs(1));
-                    }
-                }
-                false
-            }),
-        )
-        .unwrap();
-    }
+    let counter = kill_switch(&db, kill_at);
     for round in 0..rounds {
         let cp = run * 100 + round + 1;
         control(&db, "start", None).expect("start");
@@ -152,4 +161,94 @@ fn view_reader() {
         observations += 1;
     }
     report(&format!("seen {observations} {}", seen.len()));
+}
+
+/// The first sync of the bulk workload (checkpoint 1, `reliability::bulk_data_lines`), each line
+/// its own transaction, killed at `$PS_KILL_AT` as `crash-writer` is. Reports, with the callbacks
+/// counted so far, `line <i> begin <calls>` before each data line and `line <i> bulk|indexed`
+/// after it (whether bulk mode is on), `complete begin <calls>` before `checkpoint_complete` and
+/// `finished <calls>`.
+fn bulk_writer() {
+    let db = open();
+    let counter = kill_switch(&db, env_u64("PS_KILL_AT"));
+    let calls = || counter.load(std::sync::atomic::Ordering::Relaxed);
+    let started = control(&db, "start", None).expect("start");
+    line(&db, &bulk_checkpoint(1)).expect("checkpoint");
+    for (i, l) in bulk_data_lines(1, &request_positions(&started)).iter().enumerate() {
+        report(&format!("line {i} begin {}", calls()));
+        line(&db, l).expect("data line");
+        let state = if bulk_mode(&db).unwrap() { "bulk" } else { "indexed" };
+        report(&format!("line {i} {state}"));
+    }
+    report(&format!("complete begin {}", calls()));
+    let done = line(&db, &bulk_complete(1)).expect("checkpoint_complete");
+    assert!(applied(&done), "not applied: {done:?}");
+    report(&format!("finished {}", calls()));
+}
+
+/// Syncs checkpoints 1 and 2 of the bulk workload, each in its own iteration resumed from the
+/// `start` request's positions, pausing `$PS_PAUSE_MS` after each line. Reports
+/// `cp <k> done <lines in bulk mode>`, then `done`.
+fn bulk_sync_writer() {
+    let db = open();
+    let pause = Duration::from_millis(env_u64("PS_PAUSE_MS"));
+    for k in 1..=2 {
+        let started = control(&db, "start", None).expect("start");
+        line(&db, &bulk_checkpoint(k)).expect("checkpoint");
+        let mut bulk = 0;
+        for l in bulk_data_lines(k, &request_positions(&started)) {
+            line(&db, &l).expect("data line");
+            bulk += bulk_mode(&db).unwrap() as u64;
+            std::thread::sleep(pause);
+        }
+        let done = line(&db, &bulk_complete(k)).expect("checkpoint_complete");
+        assert!(applied(&done), "checkpoint {k} not applied: {done:?}");
+        control(&db, "stop", None).expect("stop");
+        report(&format!("cp {k} done {bulk}"));
+        std::thread::sleep(pause * 10);
+    }
+    report("done");
+}
+
+/// Checks the bulk workload's views over and over until `$PS_STOP_FILE` exists: every snapshot
+/// is no checkpoint or one whole checkpoint, never an older one than before, and no read fails
+/// (the oplog indexes are dropped and built under it). Its statements are prepared once, before
+/// the writer starts, so SQLite must re-prepare them across the schema changes. Each round also
+/// reads `ps_oplog` by `(row_type, row_id)` (on `ps_oplog_row` when it exists) and looks whether
+/// bulk mode is on. Reports `seen <reads> <checkpoints seen> <reads in bulk mode>`.
+fn bulk_reader() {
+    let db = open();
+    let mut view = db.prepare(BULK_VIEW).unwrap();
+    let mut oplog = db
+        .prepare("SELECT count(*) FROM ps_oplog WHERE row_type = 'items' AND row_id = ?")
+        .unwrap();
+    let stop = std::path::PathBuf::from(env("PS_STOP_FILE"));
+    let live = bulk_live_rows();
+    let probe = live.iter().next().unwrap().clone();
+    report("ready");
+    let (mut last, mut observations, mut in_bulk) = (None, 0u64, 0u64);
+    let mut seen = std::collections::BTreeSet::new();
+    let fail = |what: String| -> ! {
+        report(&format!("violation {what}"));
+        std::process::exit(1);
+    };
+    while !stop.exists() {
+        match bulk_view_checkpoint(&mut view, &live) {
+            Ok(cp) if cp < last => fail(format!("checkpoint {cp:?} after {last:?}")),
+            Ok(cp) => {
+                last = cp;
+                seen.extend(cp);
+            }
+            Err(e) => fail(e),
+        }
+        if let Err(e) = oplog.query_row([&probe], |r| r.get::<_, i64>(0)) {
+            fail(format!("reading ps_oplog: {e}"));
+        }
+        match bulk_mode(&db) {
+            Ok(on) => in_bulk += on as u64,
+            Err(e) => fail(format!("reading sqlite_master: {e}")),
+        }
+        observations += 1;
+    }
+    report(&format!("seen {observations} {} {in_bulk}", seen.len()));
 }

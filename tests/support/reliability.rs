@@ -311,3 +311,199 @@ pub fn report(text: &str) {
         .expect("report to parent");
     out.flush().expect("report to parent");
 }
+
+/// The bulk workload (tests/crash.rs `bulk_crash_consistency`, tests/concurrency.rs
+/// `readers_never_see_a_partial_bulk_checkpoint`): a download large enough for bulk mode
+/// (`sync::bulk`, at least 20,000 ops), in [`BULK_BUCKETS`] buckets of [`BULK_PER_BUCKET`] ops
+/// per checkpoint, with UUID-like row ids, ops superseded within a line and across lines,
+/// REMOVEs of stored and of never-stored rows, and 1,000-op data lines. Checkpoint `k` holds the
+/// ops of checkpoints `1..=k` (nothing compacted); every checkpoint writes the same rows, each
+/// carrying its checkpoint number, so a mix of two shows.
+pub const BULK_BUCKETS: u64 = 3;
+pub const BULK_PER_BUCKET: u64 = 8_000;
+pub const BULK_CHUNK: usize = 1_000;
+
+/// The exact SQL of the two indexes bulk mode drops (as the reference creates them).
+pub const OPLOG_INDEXES: [(&str, &str); 2] = [
+    ("ps_oplog_key", "CREATE INDEX ps_oplog_key ON ps_oplog (bucket, key)"),
+    (
+        "ps_oplog_row",
+        "CREATE INDEX ps_oplog_row ON ps_oplog (row_type, row_id)",
+    ),
+];
+
+pub fn bulk_bucket(b: u64) -> String {
+    format!("bulk{b}")
+}
+
+/// A UUID-like id, random-looking but reproducible.
+fn bulk_row_id(b: u64, row: u64) -> String {
+    let x = Rng::new(b << 40 | row).next_u64();
+    let y = Rng::new(!(b << 40 | row)).next_u64();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        x >> 32,
+        x >> 16 & 0xffff,
+        x & 0xfff,
+        y >> 52,
+        y & 0xffff_ffff_ffff
+    )
+}
+
+/// Op `j` of a bucket in every checkpoint: `(row, remove)`. Op `j` PUTs row `j`, except: every
+/// 50th (`j % 50 == 11`) rewrites the row of op `j - 3` (superseded in the same line); every 10th
+/// from 5,000 on (`j % 10 == 7`) rewrites the row of op `j - 5000` (superseded across lines);
+/// every 25th from 3,000 on (`j % 25 == 3`) REMOVEs the row of op `j - 3000`; every 1,000th
+/// (`j % 1000 == 999`) REMOVEs a row that never existed.
+fn bulk_op(j: u64) -> (u64, bool) {
+    let row = |j: u64| bulk_op(j).0;
+    if j % 1000 == 999 {
+        (1_000_000 + j, true)
+    } else if j >= 3000 && j % 25 == 3 {
+        (row(j - 3000), true)
+    } else if j % 50 == 11 {
+        (row(j - 3), false)
+    } else if j >= 5000 && j % 10 == 7 {
+        (row(j - 5000), false)
+    } else {
+        (j, false)
+    }
+}
+
+fn bulk_op_id(k: u64, b: u64, j: u64) -> i64 {
+    (((k - 1) * BULK_PER_BUCKET + j) * BULK_BUCKETS + b + 1) as i64
+}
+
+fn bulk_op_checksum(k: u64, b: u64, j: u64) -> u32 {
+    Rng::new(k << 48 | b << 32 | j).next_u64() as u32
+}
+
+/// The `checkpoint` line of checkpoint `k` (true counts and checksums).
+pub fn bulk_checkpoint(k: u64) -> Value {
+    let buckets: Vec<Value> = (0..BULK_BUCKETS)
+        .map(|b| {
+            let checksum = (1..=k)
+                .flat_map(|k| (0..BULK_PER_BUCKET).map(move |j| bulk_op_checksum(k, b, j)))
+                .fold(0u32, u32::wrapping_add);
+            json!({"bucket": bulk_bucket(b), "checksum": checksum, "priority": 3, "count": k * BULK_PER_BUCKET})
+        })
+        .collect();
+    json!({"checkpoint": {"last_op_id": bulk_op_id(k, BULK_BUCKETS - 1, BULK_PER_BUCKET - 1).to_string(),
+        "buckets": buckets}})
+}
+
+pub fn bulk_complete(k: u64) -> Value {
+    json!({"checkpoint_complete": {"last_op_id": bulk_op_id(k, BULK_BUCKETS - 1, BULK_PER_BUCKET - 1).to_string()}})
+}
+
+/// The data lines of checkpoint `k` after the positions `after` (bucket name -> op id, as the
+/// `start` request reports them): each bucket's ops in chunks of [`BULK_CHUNK`], the buckets
+/// taking turns.
+pub fn bulk_data_lines(k: u64, after: &std::collections::HashMap<String, i64>) -> Vec<Value> {
+    let mut per_bucket: Vec<Vec<Value>> = (0..BULK_BUCKETS)
+        .map(|b| {
+            let from = after.get(&bulk_bucket(b)).copied().unwrap_or(0);
+            let ops: Vec<Value> = (1..=k)
+                .flat_map(|k| (0..BULK_PER_BUCKET).map(move |j| (k, j)))
+                .filter(|&(k, j)| bulk_op_id(k, b, j) > from)
+                .map(|(k, j)| {
+                    let (row, remove) = bulk_op(j);
+                    let id = bulk_op_id(k, b, j).to_string();
+                    let checksum = bulk_op_checksum(k, b, j);
+                    let object_id = bulk_row_id(b, row);
+                    if remove {
+                        json!({"op_id": id, "op": "REMOVE", "object_type": "items", "object_id": object_id,
+                            "checksum": checksum})
+                    } else {
+                        let data = json!({"n": j, "cp": k, "v": format!("b{b}-{j}")}).to_string();
+                        json!({"op_id": id, "op": "PUT", "object_type": "items", "object_id": object_id,
+                            "checksum": checksum, "data": data})
+                    }
+                })
+                .collect();
+            ops.chunks(BULK_CHUNK)
+                .map(|chunk| json!({"data": {"bucket": bulk_bucket(b), "data": chunk}}))
+                .rev()
+                .collect()
+        })
+        .collect();
+    let mut lines = Vec::new();
+    while per_bucket.iter().any(|l| !l.is_empty()) {
+        for bucket in &mut per_bucket {
+            lines.extend(bucket.pop());
+        }
+    }
+    lines
+}
+
+/// The row ids every checkpoint of the bulk workload leaves in the views.
+pub fn bulk_live_rows() -> std::collections::BTreeSet<String> {
+    let mut live = std::collections::BTreeSet::new();
+    for b in 0..BULK_BUCKETS {
+        for j in 0..BULK_PER_BUCKET {
+            let (row, remove) = bulk_op(j);
+            let id = bulk_row_id(b, row);
+            if remove {
+                live.remove(&id);
+            } else {
+                live.insert(id);
+            }
+        }
+    }
+    live
+}
+
+/// The bucket positions a `start`'s `EstablishSyncStream` request reports.
+pub fn request_positions(instructions: &[Value]) -> std::collections::HashMap<String, i64> {
+    let mut positions = std::collections::HashMap::new();
+    for instruction in instructions {
+        if let Some(buckets) = instruction.pointer("/EstablishSyncStream/request/buckets") {
+            for b in buckets.as_array().unwrap() {
+                let after = b["after"].as_str().unwrap().parse().unwrap();
+                positions.insert(b["name"].as_str().unwrap().to_owned(), after);
+            }
+        }
+    }
+    positions
+}
+
+/// Whether bulk mode is on (`sync::bulk`: `ps_oplog_opid` exists and `ps_oplog_key` does not).
+pub fn bulk_mode(db: &Connection) -> rusqlite::Result<bool> {
+    db.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'ps_oplog_opid') \
+         AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'ps_oplog_key')",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// The statement [`bulk_view_checkpoint`] runs.
+pub const BULK_VIEW: &str = "SELECT id, cp FROM items ORDER BY id";
+
+/// The checkpoint the bulk workload's views show, read by `stmt` ([`BULK_VIEW`], one snapshot):
+/// no rows, or exactly the rows of `live`, all carrying one checkpoint number.
+pub fn bulk_view_checkpoint(
+    stmt: &mut rusqlite::Statement,
+    live: &std::collections::BTreeSet<String>,
+) -> Result<Option<u64>, String> {
+    let rows: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let cps: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.1).collect();
+    if cps.len() != 1 {
+        return Err(format!("a mix: {} rows with checkpoints {cps:?}", rows.len()));
+    }
+    if rows.len() != live.len() || rows.iter().zip(live).any(|(r, id)| r.0 != *id) {
+        return Err(format!(
+            "a partial checkpoint {}: {} rows, {} expected",
+            first.1,
+            rows.len(),
+            live.len()
+        ));
+    }
+    Ok(Some(first.1 as u64))
+}
