@@ -103,7 +103,7 @@ pub fn finish(db: &Connection) -> PsResult<bool> {
     if !active(db)? {
         return Ok(false);
     }
-    sql::execute_batch(db, OPLOG_KEY_INDEX)?;
+    build_index(db, OPLOG_KEY_INDEX)?;
     resolve_superseded(db)?;
     // Dropped together, but a database someone edited by hand may still have this one.
     let has_row_index = sql::query_optional(
@@ -114,9 +114,32 @@ pub fn finish(db: &Connection) -> PsResult<bool> {
     )?
     .is_some();
     if !has_row_index {
-        sql::execute_batch(db, OPLOG_ROW_INDEX)?;
+        build_index(db, OPLOG_ROW_INDEX)?;
     }
     Ok(true)
+}
+
+/// The page cache, in KiB, while an index is built. SQLite's sorter may hold as much memory as
+/// the page cache's limit before it spills sorted runs to a temporary file; with the cache
+/// already full from the download, that would add up to the cache size again to the peak memory.
+/// Shrinking the cache for the build keeps the peak at the download's.
+const INDEX_BUILD_CACHE_KIB: i64 = 8_000;
+
+/// Runs a `CREATE INDEX` with the page cache (and so the sorter's memory) lowered to
+/// [`INDEX_BUILD_CACHE_KIB`] if it is larger, restoring the connection's setting afterwards,
+/// also when the build fails.
+fn build_index(db: &Connection, create: &str) -> PsResult<()> {
+    let cache: i64 = sql::query_optional(db, "PRAGMA cache_size", [], |r| r.get(0))?.unwrap_or(0);
+    let page_size: i64 = sql::query_optional(db, "PRAGMA page_size", [], |r| r.get(0))?.unwrap_or(4096);
+    // A positive setting counts pages, a negative one KiB.
+    let kib = if cache < 0 { -cache } else { cache * page_size / 1024 };
+    if kib <= INDEX_BUILD_CACHE_KIB {
+        return sql::execute_batch(db, create);
+    }
+    sql::execute_batch(db, &format!("PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB}"))?;
+    let built = sql::execute_batch(db, create);
+    let restored = sql::execute_batch(db, &format!("PRAGMA cache_size = {cache}"));
+    built.and(restored)
 }
 
 /// One op of a `(bucket, key)` group, in arrival order.

@@ -485,3 +485,15 @@ fn stored_ops_with_negative_ids_keep_the_per_op_path() {
     db.execute("DELETE FROM ps_oplog", []).unwrap();
     assert!(maybe_enter(&db, MIN_OPS).unwrap());
 }
+
+#[test]
+fn finishing_restores_the_connections_page_cache_setting() {
+    for setting in [-50_000_i64, 2_000, -100] {
+        let db = init();
+        db.execute_batch(&format!("PRAGMA cache_size = {setting}")).unwrap();
+        enter(&db);
+        assert!(finish(&db).unwrap());
+        let after: i64 = db.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(after, setting);
+    }
+}
