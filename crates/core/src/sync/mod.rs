@@ -14,6 +14,7 @@ pub mod instruction;
 #[cfg(test)]
 mod io_workload;
 pub mod iteration;
+mod json_columns;
 pub mod line;
 pub mod raw_tables;
 pub mod row_targets;

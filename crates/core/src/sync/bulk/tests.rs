@@ -266,7 +266,11 @@ fn put_line(first: u64, ops: u64) -> String {
 fn pages_of_one_line(name: &str, counted: bool, before: u64, total: u64) -> (i64, bool) {
     let db = WalDb::open(name);
     db.control("start", "{}");
-    let count = if counted { format!(r#","count":{total}"#) } else { String::new() };
+    let count = if counted {
+        format!(r#","count":{total}"#)
+    } else {
+        String::new()
+    };
     let checkpoint = format!(
         r#"{{"checkpoint":{{"last_op_id":"{total}","buckets":[{{"bucket":"b","checksum":{total}{count}}}]}}}}"#
     );
