@@ -7,8 +7,8 @@
 //! publishing a checkpoint) therefore run without one when nothing but SQLite itself can fail
 //! once their first write is made: everything that can fail is checked before it. The checks
 //! here decide when that is not so (app triggers or foreign keys on the tables written, app
-//! statements of raw and direct tables, rows that would fail the publish); such calls keep the
-//! savepoint. Every other writing call writes a few pages and keeps it unconditionally.
+//! statements of raw tables, direct tables the app changed, rows that would fail the publish);
+//! such calls keep the savepoint. Every other writing call writes a few pages and keeps it unconditionally.
 
 use rusqlite::types::ValueRef;
 use rusqlite::{ffi, Connection};
