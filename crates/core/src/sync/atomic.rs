@@ -150,31 +150,27 @@ fn direct_writes_cannot_fail(db: &Connection, direct: &DirectTables) -> PsResult
         if exists_with(db, temp, name)? {
             return Ok(false);
         }
-        let stored: Option<Option<String>> = sql::query_optional(
+        // The table and its triggers: the table's SQL must be ours, and every trigger one of ours.
+        let objects: Vec<(String, Option<String>)> = sql::query_all(
             db,
-            "SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?1",
+            "SELECT type, sql FROM main.sqlite_schema WHERE tbl_name = ?1 COLLATE NOCASE AND type IN ('table', 'trigger')",
             [name],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let wanted = direct::create_table_sql(table);
-        if stored.flatten().as_deref() != Some(wanted.trim_end_matches(';')) {
-            return Ok(false);
-        }
         let Ok(triggers) = direct::triggers(table) else {
             return Ok(false);
         };
+        let wanted_table = direct::create_table_sql(table);
         let ours = [&triggers.insert, &triggers.update, &triggers.delete];
-        let stored_triggers: Vec<Option<String>> = sql::query_all(
-            db,
-            "SELECT sql FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE",
-            [name],
-            |r| r.get(0),
-        )?;
-        let is_ours = |sql: &Option<String>| {
-            sql.as_deref()
-                .is_some_and(|sql| ours.iter().any(|o| !o.is_empty() && o.trim_end_matches(';') == sql))
+        let is_ours = |(kind, sql): &(String, Option<String>)| {
+            let Some(sql) = sql.as_deref() else { return false };
+            match kind.as_str() {
+                "table" => wanted_table.trim_end_matches(';') == sql,
+                _ => ours.iter().any(|o| !o.is_empty() && o.trim_end_matches(';') == sql),
+            }
         };
-        if !stored_triggers.iter().all(is_ours) {
+        let tables = objects.iter().filter(|(kind, _)| kind == "table").count();
+        if tables != 1 || !objects.iter().all(is_ours) {
             return Ok(false);
         }
         if exists_with(db, FALLIBLE_INDEXES, name)? {
