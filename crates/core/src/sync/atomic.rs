@@ -194,7 +194,9 @@ const FALLIBLE_INDEXES: &str = "SELECT 1 FROM pragma_index_list(?1) il \
 /// publish writes, per row it updates, the data of one of that row's ops (the newest, of all
 /// buckets or of a partial publish's), so every op of those rows is checked. On a first sync
 /// every op is a candidate: one pass over `ps_oplog` in rowid order reads them without the
-/// random page reads of an index walk.
+/// random page reads of an index walk. Otherwise the unapplied ops are found by bucket and
+/// `op_id` (`+o.row_type` keeps the planner, whatever its statistics, off the `(row_type, row_id)` index, which would
+/// read every op of the type).
 fn all_data_parses(db: &Connection, t: &DirectTable, first_sync: bool) -> PsResult<bool> {
     let slots = ColumnSlots::new(t.statements.put.params.iter().map(|p| match p {
         StatementParam::Column(c) => Some(c.as_str()),
@@ -204,7 +206,7 @@ fn all_data_parses(db: &Connection, t: &DirectTable, first_sync: bool) -> PsResu
         "SELECT data FROM ps_oplog NOT INDEXED WHERE row_type = ?1 AND data IS NOT NULL"
     } else {
         "WITH updated AS (\
-           SELECT o.row_id FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op WHERE o.row_type = ?1 \
+           SELECT o.row_id FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op WHERE +o.row_type = ?1 \
            UNION SELECT row_id FROM ps_updated_rows WHERE row_type = ?1) \
          SELECT o.data FROM updated u CROSS JOIN ps_oplog o ON o.row_type = ?1 AND o.row_id = u.row_id WHERE o.data IS NOT NULL"
     };
