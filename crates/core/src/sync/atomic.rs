@@ -195,8 +195,8 @@ const FALLIBLE_INDEXES: &str = "SELECT 1 FROM pragma_index_list(?1) il \
 /// buckets or of a partial publish's), so every op of those rows is checked. On a first sync
 /// every op is a candidate: one pass over `ps_oplog` in rowid order reads them without the
 /// random page reads of an index walk. Otherwise the unapplied ops are found by bucket and
-/// `op_id` (`+o.row_type` keeps the planner, whatever its statistics, off the `(row_type, row_id)` index, which would
-/// read every op of the type).
+/// `op_id` (`+o.row_type` keeps the planner, whatever its statistics, off the
+/// `(row_type, row_id)` index, which would read every op of the type).
 fn all_data_parses(db: &Connection, t: &DirectTable, first_sync: bool) -> PsResult<bool> {
     let slots = ColumnSlots::new(t.statements.put.params.iter().map(|p| match p {
         StatementParam::Column(c) => Some(c.as_str()),
