@@ -10,6 +10,8 @@
 //! statements of raw tables, direct tables the app changed, rows that would fail the publish);
 //! such calls keep the savepoint. Every other writing call writes a few pages and keeps it unconditionally.
 
+use std::collections::HashMap;
+
 use rusqlite::types::ValueRef;
 use rusqlite::{ffi, Connection};
 
@@ -176,11 +178,8 @@ fn direct_writes_cannot_fail(db: &Connection, direct: &DirectTables) -> PsResult
         if exists_with(db, FALLIBLE_INDEXES, name)? {
             return Ok(false);
         }
-        if !table.columns.is_empty() && !all_data_parses(db, t, first_sync)? {
-            return Ok(false);
-        }
     }
-    Ok(true)
+    all_data_parses(db, direct, first_sync)
 }
 
 /// Indexes of a table (`?1`) whose maintenance can fail: unique ones other than the primary
@@ -190,40 +189,70 @@ const FALLIBLE_INDEXES: &str = "SELECT 1 FROM pragma_index_list(?1) il \
      OR EXISTS (SELECT 1 FROM pragma_index_xinfo(il.name) x WHERE x.key AND (x.cid = -2 OR x.coll NOT IN ('BINARY', 'NOCASE', 'RTRIM'))) \
      LIMIT 1";
 
-/// Whether every op the publish could write into direct table `t` parses as its put does. A
-/// publish writes, per row it updates, the data of one of that row's ops (the newest, of all
-/// buckets or of a partial publish's), so every op of those rows is checked. On a first sync
-/// every op is a candidate: one pass over `ps_oplog` in rowid order reads them without the
-/// random page reads of an index walk. Otherwise the unapplied ops are found by bucket and
-/// `op_id` (`+o.row_type` keeps the planner, whatever its statistics, off the
-/// `(row_type, row_id)` index, which would read every op of the type).
-fn all_data_parses(db: &Connection, t: &DirectTable, first_sync: bool) -> PsResult<bool> {
-    let slots = ColumnSlots::new(t.statements.put.params.iter().map(|p| match p {
-        StatementParam::Column(c) => Some(c.as_str()),
-        _ => None,
-    }));
-    let sql = if first_sync {
-        "SELECT data FROM ps_oplog NOT INDEXED WHERE row_type = ?1 AND data IS NOT NULL"
-    } else {
-        "WITH updated AS (\
+/// Whether every op the publish could write into a direct table with columns parses as its put
+/// parses it. A publish writes, per row it updates, the data of one of that row's ops (the
+/// newest, of all buckets or of a partial publish's), so every op of those rows is checked. On a
+/// first sync every op is a candidate: one pass over `ps_oplog` in rowid order, for all tables
+/// at once, reads them without the random page reads of an index walk. Otherwise, per table,
+/// the unapplied ops are found by bucket and `op_id` (`+o.row_type` keeps the planner, whatever
+/// its statistics, off the `(row_type, row_id)` index, which would read every op of the type).
+fn all_data_parses(db: &Connection, direct: &DirectTables, first_sync: bool) -> PsResult<bool> {
+    let slots: HashMap<&str, ColumnSlots> = direct
+        .iter()
+        .filter(|t| !t.table.columns.is_empty())
+        .map(|t| (t.table.name.as_str(), column_slots(t)))
+        .collect();
+    if slots.is_empty() {
+        return Ok(true);
+    }
+    if first_sync {
+        let sql = "SELECT row_type, data FROM ps_oplog NOT INDEXED WHERE data IS NOT NULL";
+        let wrap = |e| PsError::sqlite(Some(sql), e);
+        let mut stmt = db.prepare_cached(sql).map_err(wrap)?;
+        let mut rows = stmt.query([]).map_err(wrap)?;
+        while let Some(row) = rows.next().map_err(wrap)? {
+            let ValueRef::Text(row_type) = row.get_ref(0).map_err(wrap)? else {
+                continue;
+            };
+            let table = std::str::from_utf8(row_type).ok().and_then(|t| slots.get(t));
+            if table.is_some_and(|slots| !parses(slots, row.get_ref(1).ok())) {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    let sql = "WITH updated AS (\
            SELECT o.row_id FROM ps_buckets b CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op WHERE +o.row_type = ?1 \
            UNION SELECT row_id FROM ps_updated_rows WHERE row_type = ?1) \
-         SELECT o.data FROM updated u CROSS JOIN ps_oplog o ON o.row_type = ?1 AND o.row_id = u.row_id WHERE o.data IS NOT NULL"
-    };
+         SELECT o.data FROM updated u CROSS JOIN ps_oplog o ON o.row_type = ?1 AND o.row_id = u.row_id WHERE o.data IS NOT NULL";
     let wrap = |e| PsError::sqlite(Some(sql), e);
     let mut stmt = db.prepare_cached(sql).map_err(wrap)?;
-    let mut rows = stmt.query([&t.table.name]).map_err(wrap)?;
-    while let Some(row) = rows.next().map_err(wrap)? {
-        let parses = match row.get_ref(0).map_err(wrap)? {
-            ValueRef::Text(text) => std::str::from_utf8(text).is_ok_and(|data| slots.read(data).is_ok()),
-            // Not text: the publish's own read of it fails, which the savepoint must undo.
-            _ => false,
-        };
-        if !parses {
-            return Ok(false);
+    for (name, slots) in &slots {
+        let mut rows = stmt.query([name]).map_err(wrap)?;
+        while let Some(row) = rows.next().map_err(wrap)? {
+            if !parses(slots, row.get_ref(0).ok()) {
+                return Ok(false);
+            }
         }
     }
     Ok(true)
+}
+
+/// The `Column` sources of a direct table's put, by parameter position.
+fn column_slots(t: &DirectTable) -> ColumnSlots {
+    ColumnSlots::new(t.statements.put.params.iter().map(|p| match p {
+        StatementParam::Column(c) => Some(c.as_str()),
+        _ => None,
+    }))
+}
+
+/// Whether an op's data parses as the put parses it. Data that is not text fails the
+/// publish's own read of it, which the savepoint must undo.
+fn parses(slots: &ColumnSlots, data: Option<ValueRef<'_>>) -> bool {
+    match data {
+        Some(ValueRef::Text(text)) => std::str::from_utf8(text).is_ok_and(|data| slots.read(data).is_ok()),
+        _ => false,
+    }
 }
 
 /// Whether `sql` with its one parameter yields a row.

@@ -119,3 +119,27 @@ fn a_different_or_missing_table_keeps_the_savepoint() {
         .unwrap();
     assert!(needs(&db), "a table d that is not ours");
 }
+
+#[test]
+fn the_first_sync_scan_checks_each_direct_table_and_only_those() {
+    let schema = r#"{"tables":[{"name":"d","columns":[{"name":"a","type":"text"}],"direct":true},{"name":"e","columns":[{"name":"a","type":"text"}],"direct":true},{"name":"bare","columns":[],"direct":true},{"name":"j","columns":[{"name":"a","type":"text"}]}]}"#;
+    let db = open_with(schema);
+    let targets = RowTargets::new(Some(serde_json::from_str(schema).unwrap()));
+    let op = |op_id: i64, row_type: &str, data: &str| {
+        db.execute(
+            "INSERT INTO ps_oplog(bucket, op_id, row_type, row_id, key, data, hash) VALUES (1, ?1, ?2, 'r', 'k', ?3, 0)",
+            rusqlite::params![op_id, row_type, data],
+        )
+        .unwrap();
+    };
+    db.execute_batch("INSERT INTO ps_buckets(id, name) VALUES (1, 'b')")
+        .unwrap();
+    op(1, "d", r#"{"a":"x"}"#);
+    // Data no put parses, of a JSON table, an untyped row and a direct table without columns.
+    op(2, "j", "[1]");
+    op(3, "other", "not json");
+    op(4, "bare", "not json");
+    assert!(!publish_needs_savepoint(&db, &targets).unwrap());
+    op(5, "e", r#"{"a":1e999}"#);
+    assert!(publish_needs_savepoint(&db, &targets).unwrap());
+}
