@@ -13,7 +13,15 @@ use crate::sync::row_writer::{delete_statement, upsert_statement, TableStatement
 /// The direct tables of an iteration, by name.
 #[derive(Debug, Default)]
 pub struct DirectTables {
-    tables: HashMap<String, TableStatements>,
+    tables: HashMap<String, DirectTable>,
+}
+
+/// One synced direct table: its schema table (what `powersync_replace_schema` creates for it,
+/// which `sync::atomic` compares with the database) and its statements.
+#[derive(Debug)]
+pub struct DirectTable {
+    pub table: Table,
+    pub statements: TableStatements,
 }
 
 impl DirectTables {
@@ -27,13 +35,23 @@ impl DirectTables {
             tables: tables
                 .iter()
                 .filter(|t| t.direct && !t.options.local_only)
-                .map(|t| (t.name.clone(), statements(t)))
+                .map(|t| {
+                    let direct = DirectTable {
+                        table: t.clone(),
+                        statements: statements(t),
+                    };
+                    (t.name.clone(), direct)
+                })
                 .collect(),
         }
     }
 
     pub fn get(&self, name: &str) -> Option<&TableStatements> {
-        self.tables.get(name)
+        self.tables.get(name).map(|t| &t.statements)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &DirectTable> {
+        self.tables.values()
     }
 }
 

@@ -14,6 +14,7 @@ pub mod instruction;
 #[cfg(test)]
 mod io_workload;
 pub mod iteration;
+mod json_columns;
 pub mod line;
 pub mod raw_tables;
 pub mod row_targets;
@@ -179,7 +180,7 @@ fn guard_line(db: &Connection, iteration: &Iteration, line: &SyncLine, savepoint
                 || !matches!(iteration.bulk_step(db, data)?, BulkStep::Off | BulkStep::Append)
         }
         SyncLine::CheckpointComplete | SyncLine::PartialCheckpointComplete(_) => {
-            atomic::publish_needs_savepoint(db, iteration.targets())? || bulk::active(db)?
+            bulk::active(db)? || atomic::publish_needs_savepoint(db, iteration.targets())?
         }
         _ => true,
     };
@@ -237,7 +238,7 @@ fn dispatch(
         Command::ConnectionEstablished => on_iteration(client, &mut |it| Ok(it.connection_established())),
         Command::ConnectionEnd => on_iteration(client, &mut |it| Ok(it.disconnect())),
         Command::CompletedUpload => on_iteration(client, &mut |it| {
-            if atomic::publish_needs_savepoint(db, it.targets())? || bulk::active(db)? {
+            if bulk::active(db)? || atomic::publish_needs_savepoint(db, it.targets())? {
                 savepoint.begin()?;
             }
             it.completed_upload(db, state)

@@ -27,10 +27,14 @@ impl RowTargets {
         }
     }
 
-    /// Whether rows may go through app statements (raw tables) or into app-visible typed tables
-    /// (direct tables, with their constraints and triggers): writes that can fail part-way.
-    pub fn writes_app_tables(&self) -> bool {
-        !self.raw.is_empty() || !self.direct.is_empty()
+    /// Whether rows may go through app statements (raw tables): writes that can fail part-way.
+    pub fn has_raw_tables(&self) -> bool {
+        !self.raw.is_empty()
+    }
+
+    /// The direct tables rows may go into (`sync::atomic` checks what their writes can meet).
+    pub fn direct(&self) -> &DirectTables {
+        &self.direct
     }
 
     /// Called once per publish: inferred raw-table statements are rebuilt after a schema change.

@@ -13,6 +13,7 @@ use serde_json::{Map, Value as Json};
 use crate::error::{ErrorKind, PsError, PsResult};
 use crate::schema::model::{PendingStatement, StatementParam};
 use crate::sql::SqlWriter;
+use crate::sync::json_columns::{ColumnSlots, ColumnValue};
 
 /// The put and delete statements of a table that receives synced rows.
 #[derive(Debug, Clone)]
@@ -103,40 +104,39 @@ pub struct TableWriter<'c> {
     name: String,
     put: Slot<'c>,
     delete: Slot<'c>,
+    /// The put's `Column` sources by key, read in one borrowed pass; `None` when the put has a
+    /// `Rest` source, which needs the whole object (raw tables only).
+    columns: Option<ColumnSlots>,
 }
 
 impl<'c> TableWriter<'c> {
     pub fn new(name: &str, statements: TableStatements) -> TableWriter<'c> {
+        let params = &statements.put.params;
+        let columns = (!params.contains(&StatementParam::Rest)).then(|| {
+            ColumnSlots::new(params.iter().map(|p| match p {
+                StatementParam::Column(c) => Some(c.as_str()),
+                _ => None,
+            }))
+        });
         TableWriter {
             name: name.to_owned(),
             put: Slot::new(statements.put),
             delete: Slot::new(statements.delete),
+            columns,
         }
     }
 
     /// Inserts or replaces row `id` with the op's data text `data`.
     pub fn put(&mut self, db: &'c Connection, id: &str, data: &str) -> PsResult<()> {
         let (definition, stmt) = self.put.prepare(db)?;
-        // Statements binding only the id and the data text never parse it.
-        let needs_object = definition
-            .params
-            .iter()
-            .any(|p| matches!(p, StatementParam::Column(_) | StatementParam::Rest));
-        let object = if needs_object { Some(parse_object(data)?) } else { None };
-        let object = object.as_ref();
-        let bind = |e| PsError::sqlite(Some(&definition.sql), e);
-        for (i, param) in definition.params.iter().enumerate() {
-            let index = i + 1;
-            match param {
-                StatementParam::Id => stmt.raw_bind_parameter(index, id),
-                StatementParam::Row => stmt.raw_bind_parameter(index, data),
-                StatementParam::Column(column) => bind_json(stmt, index, object.and_then(|o| o.get(column))),
-                StatementParam::Rest => match object.and_then(|o| rest_of(&definition.params, o)) {
-                    Some(rest) => stmt.raw_bind_parameter(index, rest),
-                    None => stmt.raw_bind_parameter(index, Null),
-                },
+        match &self.columns {
+            // Statements binding only the id and the data text never parse it.
+            Some(columns) if !columns.any() => bind_unparsed(definition, stmt, id, data)?,
+            Some(columns) => {
+                let values = columns.read(data)?;
+                bind_columns(definition, stmt, id, data, &values)?;
             }
-            .map_err(bind)?;
+            None => bind_with_rest(definition, stmt, id, data)?,
         }
         stmt.raw_execute().map_err(|e| {
             PsError::sqlite(Some(&definition.sql), e)
@@ -162,6 +162,58 @@ impl<'c> TableWriter<'c> {
         })?;
         Ok(())
     }
+}
+
+/// Binds a put whose sources are only `Id` and `Row`.
+fn bind_unparsed(definition: &PendingStatement, stmt: &mut CachedStatement<'_>, id: &str, data: &str) -> PsResult<()> {
+    bind_columns(definition, stmt, id, data, &[])
+}
+
+/// Binds a put without a `Rest` source: `values` holds each `Column` source's value by
+/// parameter position (from [`ColumnSlots::read`]).
+fn bind_columns(
+    definition: &PendingStatement,
+    stmt: &mut CachedStatement<'_>,
+    id: &str,
+    data: &str,
+    values: &[ColumnValue<'_>],
+) -> PsResult<()> {
+    for (i, param) in definition.params.iter().enumerate() {
+        let index = i + 1;
+        match param {
+            StatementParam::Id => stmt.raw_bind_parameter(index, id),
+            StatementParam::Row => stmt.raw_bind_parameter(index, data),
+            // `Rest` never reaches here (such puts bind through `bind_with_rest`).
+            StatementParam::Column(_) | StatementParam::Rest => match values.get(i) {
+                Some(ColumnValue::Integer(v)) => stmt.raw_bind_parameter(index, *v),
+                Some(ColumnValue::Real(v)) => stmt.raw_bind_parameter(index, *v),
+                Some(ColumnValue::Text(v)) => stmt.raw_bind_parameter(index, v.as_ref()),
+                Some(ColumnValue::Null) | None => stmt.raw_bind_parameter(index, Null),
+            },
+        }
+        .map_err(|e| PsError::sqlite(Some(&definition.sql), e))?;
+    }
+    Ok(())
+}
+
+/// Binds a put with a `Rest` source through the parsed object (raw tables only).
+fn bind_with_rest(definition: &PendingStatement, stmt: &mut CachedStatement<'_>, id: &str, data: &str) -> PsResult<()> {
+    let object = parse_object(data)?;
+    let bind = |e| PsError::sqlite(Some(&definition.sql), e);
+    for (i, param) in definition.params.iter().enumerate() {
+        let index = i + 1;
+        match param {
+            StatementParam::Id => stmt.raw_bind_parameter(index, id),
+            StatementParam::Row => stmt.raw_bind_parameter(index, data),
+            StatementParam::Column(column) => bind_json(stmt, index, object.get(column)),
+            StatementParam::Rest => match rest_of(&definition.params, &object) {
+                Some(rest) => stmt.raw_bind_parameter(index, rest),
+                None => stmt.raw_bind_parameter(index, Null),
+            },
+        }
+        .map_err(bind)?;
+    }
+    Ok(())
 }
 
 /// The op's data as a JSON object. Numbers beyond f64 range fail here ("number out of range").

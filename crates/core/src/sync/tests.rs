@@ -211,3 +211,47 @@ fn data_line_refused_at_its_last_write_leaves_nothing_behind() {
     );
     assert_eq!(left, json!([[0, 0]]));
 }
+
+/// A publish into our own direct table runs without the savepoint only when every row's data
+/// parses (sync::atomic): a second row whose number is out of range fails the publish, and the
+/// caller's transaction holds neither row, nor the bucket marked applied, nor a sync time. (The
+/// error's code is SQLITE_CORRUPT, as the reference's, after which SQLite refuses the COMMIT, so
+/// the transaction is inspected before it is rolled back.)
+#[test]
+fn direct_table_row_that_fails_to_parse_leaves_nothing_behind() {
+    let schema = r#"{"tables":[{"name":"d","columns":[{"name":"a","type":"integer"}],"direct":true}]}"#;
+    let db = crate::sync::test_support::open_with(schema);
+    ok(&db, "start", format!(r#"{{"schema":{schema}}}"#));
+    let checkpoint =
+        json!({"checkpoint": {"last_op_id": "2", "buckets": [{"bucket": "b", "checksum": 3, "priority": 3}]}});
+    ok(&db, "line_text", checkpoint.to_string());
+    let ops = json!([
+        {"op_id": "1", "op": "PUT", "object_type": "d", "object_id": "a-good", "checksum": 1, "data": r#"{"a":1}"#},
+        {"op_id": "2", "op": "PUT", "object_type": "d", "object_id": "b-bad", "checksum": 2, "data": r#"{"a":1e400}"#},
+    ]);
+    ok(
+        &db,
+        "line_text",
+        json!({"data": {"bucket": "b", "data": ops}}).to_string(),
+    );
+    let state = |db: &Connection| {
+        crate::sync::test_support::query(
+            db,
+            "SELECT (SELECT json_group_array(json_array(name, last_op, last_applied_op)) FROM ps_buckets), \
+             (SELECT count(*) FROM ps_sync_state), (SELECT json_group_array(id) FROM d)",
+        )
+    };
+    let before = state(&db);
+    db.execute_batch("BEGIN").unwrap();
+    let error = db
+        .query_row(
+            "SELECT powersync_control('line_text', ?)",
+            [r#"{"checkpoint_complete":{"last_op_id":"2"}}"#],
+            |_| Ok(()),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("number out of range"), "{error}");
+    assert_eq!(state(&db), before);
+    db.execute_batch("ROLLBACK").unwrap();
+}
