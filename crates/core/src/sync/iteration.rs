@@ -619,12 +619,13 @@ impl Iteration {
             },
             Some(p) => match sync_local(db, state, &target, Some(p), &mut self.targets, now)? {
                 result @ (SyncLocalResult::Applied | SyncLocalResult::AppliedAround { .. }) => {
-                    streams::mark_synced(db, &mut self.streams, Some(p), now)?;
                     // The rest of a large download goes on in bulk mode (the savepoint that
-                    // finishing it needed is open).
+                    // finishing it needed is open). Before `mark_synced`, which changes the
+                    // iteration: an error here leaves it as it was.
                     if was_bulk {
                         bulk::maybe_enter(db, self.remaining)?;
                     }
+                    streams::mark_synced(db, &mut self.streams, Some(p), now)?;
                     status::record_sync(&mut self.status.priority_status, p, now);
                     self.pending = None;
                     if let SyncLocalResult::AppliedAround { held_rows } = result {
