@@ -12,8 +12,8 @@ into <repo>/.cache/reference/. Use --ext to check another build, e.g.
     python3 tools/reference/run_vectors.py --ext target/release/libpowersync.so
     python3 tools/reference/run_vectors.py --show-actual test-vectors/migrations/foo.json
 
-Vectors whose file name starts with `ours-` pin our deliberate decisions (spec README "Our
-decisions"); against a reference build they are expected to fail and are reported on their own
+Vectors whose file name starts with `ours-` pin our deliberate decisions (docs/decisions.md, "Our behaviour
+decisions (D1–D5)"); against a reference build they are expected to fail and are reported on their own
 ("ours- vectors that differ from the reference"), not counted as failures. Against --ext they count
 like any other vector.
 

@@ -167,30 +167,30 @@ for binary in (False, True):
         f"Appendix A.1 replayed with {via(binary)}: full sync of two buckets, incremental checkpoint_diff with an "
         "update and a REMOVE, bucket removal via removed_buckets, token_expires_in, an unknown line, end of "
         "stream, 'No iteration is active' afterwards, restart listing the bucket position, stop twice.",
-        "sync.md Appendix A.1, §3.1, §5, §6.5",
+        "docs/protocol.md",
         a1_initial(binary, checks=False) + a1_diff(binary, checks=False) + a1_remove(binary, checks=False) + a1_end(binary))
     vec(f"sync/fullsync-initial-{k}",
         f"First full sync with {via(binary)}: data lines go to ps_oplog immediately (checksum 3000000000 stored as "
         "signed hash -1294967296, bucket sums unsigned, downloaded_size = raw line size) and become visible in "
         "ps_data__* / the views only at checkpoint_complete, which also records ps_sync_state and progress counters.",
-        "sync.md Appendix A.1, §3.1, §3.3, §5",
+        "docs/protocol.md",
         a1_initial(binary))
     vec(f"sync/fullsync-incremental-diff-{k}",
         f"After a full sync, a checkpoint_diff with an updated bucket ({via(binary)}): the PUT supersedes op 1 "
         "(add_checksum grows), the REMOVE queues items/i2 in ps_updated_rows and the next checkpoint_complete "
         "deletes it from ps_data__items.",
-        "sync.md Appendix A.1, §3.1, §4",
+        "docs/protocol.md",
         a1_initial(binary, checks=False) + a1_diff(binary))
     vec(f"sync/fullsync-bucket-removed-diff-{k}",
         f"checkpoint_diff removed_buckets ({via(binary)}) deletes the bucket and its oplog at once and queues "
         "its rows in ps_updated_rows; the app rows disappear at the next checkpoint_complete.",
-        "sync.md Appendix A.1, §3.2",
+        "docs/protocol.md",
         a1_initial(binary, checks=False) + a1_remove(binary))
     vec(f"sync/fullsync-end-restart-{k}",
         f"End of an iteration ({via(binary)}): token_expires_in 600 and an unknown line type after the first line, "
         "connection 'end' emits the disconnected status + CloseSyncStream, later events fail, and a restart "
         "requests the stored bucket positions; stop twice.",
-        "sync.md Appendix A.1, §6.5",
+        "docs/protocol.md",
         a1_initial(binary, checks=False) + a1_diff(binary, checks=False) + a1_remove(binary, checks=False) + a1_end(binary)
         + [Q(BUCKETS_Q), Q(OFFLINE_Q)])
 
@@ -201,7 +201,7 @@ for binary in (False, True):
     vec(f"sync/fullsync-bucket-removed-checkpoint-{k}",
         f"A second full 'checkpoint' line ({via(binary)}) that omits a bucket deletes that bucket (compared with the "
         "previously tracked checkpoint) and its rows disappear at checkpoint_complete.",
-        "sync.md §3.2, §6.5 (checkpoint)",
+        "docs/protocol.md",
         a1_initial(binary, checks=False) + [
             both(checkpoint("6", [bk("b_items", 3268435457, 3, 2)]), binary),
             Q("select name from ps_buckets order by id"),
@@ -215,7 +215,7 @@ for binary in (False, True):
 vec("sync/fullsync-first-checkpoint-deletes-unlisted",
     "The first checkpoint of an iteration is compared with the bucket names collected at start: buckets "
     "stored from an earlier session but not listed any more are deleted (with their rows at the next complete).",
-    "sync.md §6.5 (checkpoint), §3.2",
+    "docs/protocol.md",
     a1_initial(False, checks=False) + [
         ctl("stop"),
         start(None),
@@ -232,7 +232,7 @@ vec("sync/fullsync-resume-after-reconnect",
     "Interrupted download: the first session stores one bucket's data but ends before checkpoint_complete; "
     "the restart request carries the per-bucket position (last_op of the stored data), and the second session "
     "completes with only the missing data, counting progress from the stored count_since_last.",
-    "sync.md §3.1, §3.3, §6.2 start step 3",
+    "docs/protocol.md",
     [
         start(None),
         line(A1_CHECKPOINT),
@@ -251,7 +251,7 @@ vec("sync/fullsync-resume-after-reconnect",
 vec("sync/fullsync-empty-bucket-no-row",
     "A checkpoint bucket that never receives data (checksum 0) validates as 0 + 0 and gets no ps_buckets row, "
     "so a restart does not list it.",
-    "sync.md §4 (missing row counts as 0 + 0), §6.2 start step 3",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("0", [bk("empty", 0, 3, 0)])),
@@ -294,13 +294,13 @@ for binary in (False, True):
         "(0x%08x numbers), deleted (rows queued in ps_updated_rows), nothing is applied, the iteration ends "
         "with a disconnected UpdateSyncStatus right before CloseSyncStream, and the next start no longer requests "
         "the bad bucket.",
-        "sync.md §4, Appendix A.2; v054.md §5.3",
+        "docs/protocol.md; docs/decisions.md",
         a2(binary))
 
 vec("sync/checksum-mismatch-redownload",
     "After a checksum failure the SDK reconnects; the service resends the deleted bucket from scratch and the "
     "checkpoint then applies; the good bucket kept its unapplied data and is applied too.",
-    "sync.md §4, Appendix A.2; v054.md §5.3",
+    "docs/protocol.md; docs/decisions.md",
     a2(False)[:-1] + [
         line(A2_CHECKPOINT),
         line(data("bad", [put("2", "items", "b", 999, '{"name":"b2"}')])),
@@ -314,7 +314,7 @@ vec("sync/checksum-mismatch-several-buckets",
     "Several failing buckets are listed in ascending (byte-wise) bucket name order, not checkpoint order, "
     "joined by ', '; a bucket without any data counts "
     "as 0 (op) + 0 (add); a failing bucket's add part is shown separately; all failing buckets are deleted.",
-    "sync.md §4; v054.md §5.3",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line(checkpoint("5", [bk("z_missing", 1), bk("ok", 5), bk("a_bad", 4294967295), bk("add_bad", 3), bk("Upper", 9)])),
@@ -333,7 +333,7 @@ vec("sync/checksum-wrapping-sums",
     "Bucket checksums are sums modulo 2^32 of unsigned op checksums: ops 4294967295 + 2 + (-1 = 0xffffffff) "
     "wrap to 0 (checkpoint checksum 0); REMOVE of a never-seen key still contributes its checksum; a later "
     "expected checksum given as -2147483648 equals the unsigned sum 2147483648.",
-    "sync.md §2.2, §3.1, §4",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("3", [bk("w", 0, 3, 3)])),
@@ -353,7 +353,7 @@ vec("sync/checksum-wrapping-sums",
 vec("sync/checksum-mismatch-hex-format",
     "The checksum failure line formats expected/local/op/add as 0x%08x of the unsigned 32-bit values "
     "(expected given as -1 prints 0xffffffff; local op sum 0x80000000).",
-    "sync.md §4; v054.md §5.3",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line(checkpoint("2", [bk("h", -1)])),
@@ -411,19 +411,19 @@ for binary in (False, True):
         f"Appendix A.3 with {via(binary)}: partial_checkpoint_complete at priority 1 applies the priority-0 and "
         "priority-1 buckets only (priority-3 bucket keeps last_applied_op 0), reports priority_status for 1 and "
         "keeps downloading; the complete checkpoint then applies the rest and replaces ps_sync_state.",
-        "sync.md §5, §6.4, §6.5, Appendix A.3",
+        "docs/protocol.md",
         a3_lines(binary) + a3_partial(binary))
     vec(f"sync/partial-bad-checksum-{k}",
         f"Appendix A.3 second half with {via(binary)}: a partial checkpoint whose priority range contains a bucket "
         "with a wrong checksum logs 'Could not apply checkpoint, ...' (0.5.4 uses the complete checkpoint's text), "
         "deletes that bucket and ends the iteration with a disconnected UpdateSyncStatus before CloseSyncStream.",
-        "sync.md §4, Appendix A.3; v054.md §5.3, §5.7",
+        "docs/protocol.md; docs/decisions.md",
         a3_lines(binary) + a3_partial(binary)[:1] + [both(complete("3"), binary)] + a3_bad(binary))
 
 vec("sync/partial-range-ignores-higher-priorities",
     "A partial checkpoint only validates buckets with priority number <= p: a wrong checksum in a priority-3 "
     "bucket does not stop a priority-1 partial, but the following checkpoint_complete fails on it.",
-    "sync.md §4, §5; v054.md §5.3",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line(checkpoint("2", [bk("hi", 1, 1, 1), bk("lo", 999, 3, 1)])),
@@ -441,7 +441,7 @@ vec("sync/partial-priority-status-order",
     "priority_status after several partial and complete applies: a partial at p drops entries with priority "
     "<= p and prepends {p, now}; an earlier complete entry (2147483647) survives a partial; entries are sorted "
     "by priority; ps_sync_state mirrors it.",
-    "sync.md §5 step 8, §6.4",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("3", [bk("p0", 1, 0, 1), bk("p2", 2, 2, 1), bk("p3", 3, 3, 1)])),
@@ -468,7 +468,7 @@ vec("sync/partial-priority-status-order",
 vec("sync/partial-priority-large-and-default",
     "Priorities above 3 are accepted (reported as prio_7), an absent priority means 3, and downloading groups "
     "are keyed by descending priority; a partial at 7 covers every bucket with priority <= 7.",
-    "sync.md §2.2, §6.4",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("3", [{"bucket": "d", "checksum": 1, "count": 1}, bk("seven", 2, 7, 1), bk("zero", 3, 0, 1)])),
@@ -486,7 +486,7 @@ vec("sync/partial-priority-large-and-default",
 vec("sync/partial-ignores-updated-rows",
     "A partial checkpoint does not process ps_updated_rows (rows removed in a priority-0 bucket stay visible "
     "until the next complete checkpoint).",
-    "sync.md §5 step 5",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("1", [bk("p0", 1, 0, 1)])),
@@ -515,7 +515,7 @@ for binary in (False, True):
         "credentials (did_expire false), 31 does nothing, refreshed_token closes the stream with hide_disconnect "
         "true and ends the iteration; 0 and -5 report an expired token and close the stream; every close is "
         "preceded by the disconnected UpdateSyncStatus.",
-        "sync.md §2.7, §6.5, Appendix A.4; v054.md §5.3",
+        "docs/protocol.md; docs/decisions.md",
         [
             start(None),
             both(tok(600), binary, expect=ST_CONNECTED),
@@ -536,7 +536,7 @@ for binary in (False, True):
 vec("sync/token-expiry-bson-int-types",
     "BSON token_expires_in accepts int32 and int64 (values within i32) but rejects a double and an int64 "
     "above i32; the iteration is kept after the error.",
-    "sync.md §2.2, Appendix A.8; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         bline({"token_expires_in": Int32(600)}, expect=ST_CONNECTED),
@@ -552,7 +552,7 @@ vec("sync/token-expiry-bson-int-types",
 vec("sync/token-expiry-json-bad-types",
     "JSON token_expires_in must be an i32 integer: a string, a float, null or a value above i32 range is a "
     "protocol error (the iteration is kept).",
-    "sync.md §2.2; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None), line('{"token_expires_in":"60"}'), kept(expect=ST_CONNECTED),
         start(None), line('{"token_expires_in":60.0}'), kept(expect=ST_CONNECTED),
@@ -564,7 +564,7 @@ vec("sync/token-expiry-json-bad-types",
 vec("sync/token-expiry-keeps-state",
     "token_expires_in and refreshed_token in the middle of a download: the prefetch signal does not disturb "
     "the tracked checkpoint (complete still applies), while refreshed_token ends the iteration and discards it.",
-    "sync.md §6.5; v054.md §5.3",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1, 3, 1)])),
@@ -640,14 +640,14 @@ for binary in (False, True):
         "completed_upload applies it (DidCompleteSync with the id as string, "
         "internal_last_applied_checkpoint_request_id); a priority-1 partial with a closed gate returns "
         "[CheckpointDelayedDueToLocalData].",
-        "sync.md §5 step 4, §5.2, §6.5, Appendix A.5; v054.md §3",
+        "docs/protocol.md; docs/decisions.md",
         a5(binary))
 
 vec("sync/gate-completed-upload-write-checkpoint-too-old",
     "Appendix A.5 second variant: completed_upload while the pending checkpoint has no write_checkpoint and "
     "the target is 7 returns [] and keeps the pending checkpoint (0.5.4); a following diff with "
     "write_checkpoint '7' applies with 'Applied checkpoint request id 7'.",
-    "sync.md §6.5 (completed_upload), Appendix A.5; v054.md §3, §5.6",
+    "docs/protocol.md; docs/decisions.md",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [])),
@@ -668,7 +668,7 @@ vec("sync/gate-completed-upload-crud-remaining",
     "completed_upload with a pending checkpoint whose write_checkpoint reaches the target, while ps_crud still "
     "has rows: the retry fails with a WARNING and the pending checkpoint is kept (0.5.4), so a completed_upload "
     "after ps_crud was emptied applies it.",
-    "sync.md §6.5 (completed_upload); v054.md §3, §5.6",
+    "docs/protocol.md; docs/decisions.md",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [], wc="8")),
@@ -688,7 +688,7 @@ vec("sync/gate-completed-upload-crud-remaining",
 vec("sync/gate-next-checkpoint-applies",
     "A pending checkpoint is retried by the next checkpoint as well: after the upload (ps_crud empty, target "
     "lowered to 8) a new diff carrying write_checkpoint 8 and checkpoint_complete apply without completed_upload.",
-    "sync.md §5.2, §6.5; v054.md §3",
+    "docs/protocol.md; docs/decisions.md",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [])),
@@ -708,7 +708,7 @@ vec("sync/gate-target-above-write-checkpoint",
     "With ps_crud empty the gate still stays closed while the target id exceeds the checkpoint's "
     "write_checkpoint; a later checkpoint whose write_checkpoint reaches it opens the gate. A checkpoint "
     "applied without write_checkpoint clears internal_last_applied_checkpoint_request_id.",
-    "sync.md §5 step 4, §6.4; v054.md §3",
+    "docs/protocol.md; docs/decisions.md",
     a5_first_sync() + [
         ctl("target_checkpoint_request_id", 9),
         line(diff("2", [bk("b", 3, 3, 2)], [], wc="8")),
@@ -732,7 +732,7 @@ vec("sync/gate-partial-priority0-with-crud",
     "Only a partial checkpoint at priority 0 bypasses the gate: with pending local changes a priority-0 "
     "partial applies its bucket, a priority-2 partial returns [CheckpointDelayedDueToLocalData] and changes "
     "nothing.",
-    "sync.md §5 step 4; v054.md §3",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         LOCAL_INSERT,
@@ -753,7 +753,7 @@ vec("sync/gate-partial-priority0-with-crud",
 vec("sync/status-internal-applied-id-lifecycle",
     "internal_last_applied_checkpoint_request_id appears after a complete checkpoint with write_checkpoint, "
     "stays on later diff statuses, is cleared by connection 'end' and absent after restart.",
-    "sync.md §6.4",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1, 3, 1)], wc="5")),
@@ -782,7 +782,7 @@ vec("sync/bson-value-types",
     "Appendix A.8: BSON checkpoint (the exact document quoted in the spec) with int32 checksum -1, int64 count; "
     "op checksums as int64 4294967294 and double 1.0 (sum 0xffffffff); token_expires_in int64; partial "
     "priority int64; stored sums unsigned, hashes signed.",
-    "sync.md §2.2, Appendix A.8",
+    "docs/protocol.md",
     [
         start(None),
         bline(A8_CHECKPOINT, expect='[{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[],"downloading":{"buckets":{"prio_3":{"priority":3,"at_last":0,"since_last":0,"target_count":2}}},"streams":[]}}}]'),
@@ -800,7 +800,7 @@ vec("sync/bson-value-types",
 vec("sync/bson-checksum-types",
     "BSON checksums: int32 (negative = two's complement), int64 up to 4294967295, whole doubles (also "
     "negative) are accepted; priority and count as int64.",
-    "sync.md §2.2",
+    "docs/protocol.md",
     [
         start(None),
         bline(checkpoint("4", [{"bucket": "c", "checksum": Double(4294967295.0), "priority": Int64(1), "count": Int64(4)}])),
@@ -836,7 +836,7 @@ vec("sync/bson-type-errors",
     "BSON documents with wrongly typed values (integer op ids, out-of-range / fractional / string checksums, "
     "embedded document as op data, bad priorities, unknown op, non-document payload) fail with 'Sync protocol error: "
     "invalid binary line. cause: ...' (code 4); the iteration is kept (0.5.4).",
-    "sync.md §2.2, Appendix A.8; README error table; v054.md §5.1",
+    "docs/protocol.md; docs/reliability.md; docs/decisions.md",
     steps)
 
 GOOD = bson_encode(tok(600))
@@ -857,13 +857,13 @@ for label, raw in BSON_MALFORMED:
 vec("sync/bson-malformed",
     "Truncated or garbled BSON (bad length prefix, unknown element type, cut strings, empty input, empty "
     "document) fails with 'invalid binary line' (code 4); the iteration is kept (0.5.4).",
-    "sync.md §2.1, §2.2; README error table; v054.md §5.1",
+    "docs/protocol.md; docs/reliability.md; docs/decisions.md",
     steps)
 
 vec("sync/bson-unknown-line-and-extra-fields",
     "BSON: an unknown top-level key is skipped with a DEBUG 'Unknown sync line' (any payload type); unknown "
     "fields inside known payloads are ignored.",
-    "sync.md §2.1",
+    "docs/protocol.md",
     [
         start(None),
         bline({"some_future_line": {"x": Int64(1), "y": [1, "a", None, True]}}),
@@ -950,14 +950,14 @@ for binary in (False, True):
         f"Appendix A.9 replayed with {via(binary)}: PUT/REMOVE/MOVE in an initial bucket, subkeys, a row type without "
         "table (ps_untyped), the same row in two buckets (newest op wins, falls back after REMOVE), progress reset "
         "of only the bucket that shrank (0.5.4), CLEAR.",
-        "sync.md §3.1, §3.3, §5, Appendix A.9; v054.md §6",
+        "docs/protocol.md; docs/decisions.md",
         a9(binary), client_id="client-a9")
 
 vec("sync/bson-lenient-framing",
     "Unlike JSON lines, the BSON decoder only reads the first element of the top-level document: a second key is "
     "ignored (even a known line type), a wrong final byte instead of the terminating NUL and trailing bytes "
     "after the document are accepted.",
-    "sync.md §2.1 (differs from the JSON rule)",
+    "docs/protocol.md",
     [
         start(None),
         bline({"token_expires_in": 5, "checkpoint_complete": {}}, note="first key wins; FetchCredentials comes before the first-line status"),
@@ -979,7 +979,7 @@ vec("sync/bson-lenient-framing",
 vec("sync/ops-empty-key",
     "PUT/REMOVE ops without object_type/object_id get no key: stored with NULL key/row_type/row_id, never "
     "supersede each other, REMOVE only adds its checksum, nothing goes to ps_updated_rows; a CLEAR removes them.",
-    "sync.md §3.1 (empty key)",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("5", [bk("e", 100, 3)])),
@@ -1001,7 +1001,7 @@ vec("sync/ops-non-initial-supersede",
     "In a bucket that was already applied (last_applied_op > 0) a PUT superseding an earlier op adds the old "
     "hash to add_checksum; a REMOVE of an existing key queues the row in ps_updated_rows; a REMOVE of a key the "
     "bucket never had only adds its checksum.",
-    "sync.md §3.1",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("2", [bk("b", 3, 3, 2)])),
@@ -1023,7 +1023,7 @@ vec("sync/ops-non-initial-supersede",
 vec("sync/ops-put-without-data",
     "A PUT whose data is null or absent is stored with NULL data and acts like a delete at sync_local "
     "(no remaining value -> the row is removed / never created).",
-    "sync.md §2.5, §5 step 5",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("2", [bk("b", 3, 3, 2)])),
@@ -1041,7 +1041,7 @@ vec("sync/ops-put-without-data",
 vec("sync/ops-subkeys",
     "Ops for the same row with different subkeys are separate oplog entries; the newest op_id wins; removing the "
     "newest subkey falls back to the other one.",
-    "sync.md §3.1, §5 step 5",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("2", [bk("b", 3, 3, 2)])),
@@ -1060,7 +1060,7 @@ vec("sync/ops-subkeys",
 vec("sync/ops-untyped-and-local-only",
     "Rows whose type has no synced table go to ps_untyped, including a type that only exists as a local_only "
     "table (ps_data_local__notes stays empty); a REMOVE deletes the row from ps_untyped.",
-    "sync.md §5 step 6",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("3", [bk("b", 7, 3, 3)])),
@@ -1080,7 +1080,7 @@ vec("sync/ops-untyped-and-local-only",
 vec("sync/ops-typed-view-columns",
     "Synced JSON is stored verbatim in ps_data__items and read through the view with CAST(json_extract(...)); "
     "extra keys are kept, missing columns read as NULL.",
-    "sync.md §5 step 6",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("3", [bk("b", 6, 3, 3)])),
@@ -1095,7 +1095,7 @@ vec("sync/ops-bucket-not-in-checkpoint",
     "A data line for a bucket the tracked checkpoint does not list is stored (and the line before any checkpoint "
     "too); since such a bucket was not known at start it survives the first checkpoint and its ops are "
     "published by checkpoint_complete; a restart requests it and the next checkpoint then deletes it.",
-    "sync.md §2.5, §5 step 5, §6.5; v054.md §6",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         ctl("connection", "established"),
@@ -1119,7 +1119,7 @@ vec("sync/ops-bucket-not-in-checkpoint",
 vec("sync/ops-large-op-ids",
     "Op ids and last_op_id are 64-bit: values up to i64::MAX are stored as INTEGER and echoed as decimal "
     "strings in the next request; a leading '+' is accepted by the parser.",
-    "sync.md §2.2",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("9223372036854775807", [bk("big", 3, 3, 2)], wc="9223372036854775806")),
@@ -1135,7 +1135,7 @@ vec("sync/ops-large-op-ids",
 vec("sync/ops-downloaded-size",
     "downloaded_size accumulates the byte length of every data line for the bucket (UTF-8 bytes of the JSON "
     "text including multi-byte characters, or the BSON document size), and is untouched by empty data lines.",
-    "sync.md §3.1 step 4",
+    "docs/protocol.md",
     [
         start(None),
         line(checkpoint("3", [bk("s", 7, 3, 3)])),
@@ -1156,7 +1156,7 @@ vec("sync/ops-downloaded-size",
 vec("sync/start-defaults",
     "start with a NULL payload on a fresh database: connecting status, request with no buckets, parameters "
     "null, include_defaults true; BLOB, INTEGER and REAL payloads are treated like NULL; '{}' is the same.",
-    "sync.md §6.2 start",
+    "docs/protocol.md",
     [
         start(None, expect=start_expect()),
         start({}, expect=start_expect()),
@@ -1168,7 +1168,7 @@ vec("sync/start-defaults",
 
 vec("sync/start-client-id",
     "The request's client_id is ps_kv['client_id'] (the UUID created by powersync_init).",
-    "sync.md §6.2 start step 5",
+    "docs/protocol.md",
     [
         Q("select powersync_client_id()"),
         start(None),
@@ -1178,7 +1178,7 @@ vec("sync/start-client-id",
 vec("sync/start-parameters",
     "start.parameters must be a JSON object (or null); it is re-serialised compactly into the request with keys "
     "sorted (also nested), whereas app_metadata is copied verbatim (whitespace kept) and omitted when null.",
-    "sync.md §6.2 start",
+    "docs/protocol.md",
     [
         start('{"parameters": {"team": "t1", "a": {"z": 1, "b": [1, 2.50, "x"]}}, "app_metadata": {"app_version": "1.2", "n": [1, 2]}}'),
         start('{"parameters": null, "app_metadata": null}'),
@@ -1197,7 +1197,7 @@ vec("sync/start-options",
     "include_defaults false is passed through; checkpoint_mode 'requests' adds checkpoint_request with the "
     "client id and id '1' on a fresh database; unknown keys, a schema without raw tables, active_streams "
     "without subscriptions and diagnostics do not change the request.",
-    "sync.md §6.2 start, §9",
+    "docs/protocol.md",
     [
         start({"include_defaults": False}),
         start({"checkpoint_mode": "requests"}),
@@ -1210,7 +1210,7 @@ vec("sync/start-errors",
     "Invalid start payloads fail with 'invalid argument: . cause: <serde message>' (3091): bad JSON, "
     "wrong types for parameters / include_defaults / diagnostics, unknown checkpoint_mode, schema without "
     "tables, duplicate keys, a JSON array, empty text. A failing start leaves the running iteration untouched.",
-    "sync.md §6.2; README error table",
+    "docs/protocol.md; docs/reliability.md",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1)])),
@@ -1235,7 +1235,7 @@ vec("sync/start-replaces-iteration",
     "start while an iteration is active replaces it silently (no CloseSyncStream from the old one); the old "
     "tracked checkpoint is gone (checkpoint_complete fails; the new iteration is kept), but downloaded data "
     "stays in ps_oplog.",
-    "sync.md §6.2 start step 1; v054.md §5.1, §5.5",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1, 3, 1)])),
@@ -1249,7 +1249,7 @@ vec("sync/start-replaces-iteration",
 vec("sync/start-request-buckets",
     "The request lists every ps_buckets row with pending_delete = 0 as {name, after: last_op as string}, in "
     "rowid order; names are JSON-escaped.",
-    "sync.md §6.2 start step 3",
+    "docs/protocol.md",
     [
         X("insert into ps_buckets(name, last_op) values ('zeta', 7), ('alpha', 9223372036854775807), ('del', 3), ('q\"u\\\\o', -4)"),
         X("update ps_buckets set pending_delete = 1 where name = 'del'"),
@@ -1262,7 +1262,7 @@ vec("sync/start-diagnostics",
     "listing all buckets by name; incremental true for the bucket of a data line), and SchemaChange for the "
     "first type seen per (table, column) or a type change away from non-String; data lines for unknown buckets "
     "get no BucketStateChange.",
-    "sync.md §6.3 HandleDiagnostics; v054.md §6",
+    "docs/protocol.md; docs/decisions.md",
     [
         start({"diagnostics": {}}),
         line(checkpoint("4", [bk("zb", 3, 1, 2), bk("ab", 4, 3, 2)])),
@@ -1284,7 +1284,7 @@ vec("sync/control-stop-and-connection",
     "stop while idle returns []; connection 'established' twice (second returns [] as the status is unchanged); "
     "connection 'end' closes; stop after an active iteration emits the disconnected status and "
     "CloseSyncStream; a BLOB 'end' is accepted as 'end'.",
-    "sync.md §6.2, §6.5",
+    "docs/protocol.md",
     [
         ctl("stop", None, expect="[]"),
         ctl("stop", "ignored payload", expect="[]"),
@@ -1307,7 +1307,7 @@ vec("sync/control-stop-and-connection",
 vec("sync/control-clear-during-iteration",
     "powersync_trigger_resync and a soft powersync_clear (bit 0x02) refuse to run while an iteration is active "
     "(3091, the iteration stays alive); a hard powersync_clear(1) is allowed and wipes the bucket tables.",
-    "sql-api.md §4.10, §4.11; README error table",
+    "docs/sql-api.md; docs/reliability.md",
     a5_first_sync() + [
         X("begin"),
         Q("select powersync_trigger_resync(0)"),
@@ -1333,7 +1333,7 @@ vec("sync/control-clear-during-iteration",
 vec("sync/control-argument-errors",
     "Payload type errors of line_text / line_binary / connection are 3091 and checked before the iteration: "
     "they are reported even when idle, and they leave an active iteration alive.",
-    "sync.md §6.2; README error table",
+    "docs/protocol.md; docs/reliability.md",
     [
         Ctl("line_text", b"{}", note="idle"),
         ctl("line_text", None),
@@ -1360,7 +1360,7 @@ vec("sync/control-argument-errors",
 vec("sync/control-idle-events",
     "While no iteration is active, line_text, line_binary, connection, completed_upload and refreshed_token "
     "fail with 'invalid state: No iteration is active' (21); stop returns [].",
-    "sync.md §6.2",
+    "docs/protocol.md",
     [
         no_iteration("line_text", '{"token_expires_in":60}'),
         no_iteration("line_binary", Bson(tok(60))),
@@ -1378,7 +1378,7 @@ vec("sync/control-idle-events",
 vec("sync/control-requires-transaction",
     "powersync_control outside a transaction fails with 'This function may only be called in transactions.' "
     "(21) for every op, and does not affect an active iteration.",
-    "sync.md §6.1; README error table",
+    "docs/protocol.md; docs/reliability.md",
     [
         Ctl("start", None, tx=False),
         start(None),
@@ -1393,7 +1393,7 @@ vec("sync/control-error-keeps-iteration",
     "line_binary, connection, completed_upload and refreshed_token are still handled; the same holds after a "
     "truncated BSON line, a checkpoint_diff or a partial_checkpoint_complete without checkpoint; stop after "
     "an error closes normally (disconnected status, then CloseSyncStream); a second stop returns [].",
-    "v054.md §5.1, §5.2, §5.3; sync.md §6.1, §6.2",
+    "docs/decisions.md; docs/protocol.md",
     [
         start(None),
         line("garbage"),
@@ -1420,7 +1420,7 @@ vec("sync/control-error-keeps-iteration",
 
 vec("sync/gate-completed-upload-nothing-pending",
     "completed_upload with nothing pending returns [] (also before any checkpoint and after an applied one).",
-    "sync.md §6.5; v054.md §5.3",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         ctl("completed_upload", None, expect="[]"),
@@ -1435,7 +1435,7 @@ vec("sync/gate-completed-upload-nothing-pending",
 vec("sync/gate-checkpoint-drops-pending",
     "A new checkpoint line drops a pending (gate-blocked) checkpoint: completed_upload afterwards has nothing to "
     "apply.",
-    "sync.md §6.5 (checkpoint); v054.md §3",
+    "docs/protocol.md; docs/decisions.md",
     a5_first_sync() + [
         LOCAL_INSERT,
         line(diff("2", [bk("b", 3, 3, 2)], [], wc="3")),
@@ -1468,7 +1468,7 @@ vec("sync/line-malformed-json",
     "Text lines that are not a JSON object with exactly one key fail with 'Sync protocol error: invalid text "
     "line. cause: <serde message>' (code 4); the iteration is kept (0.5.4): invalid JSON, trailing characters, "
     "empty text, {}, arrays, numbers, strings, null, two keys (also a known + an unknown key).",
-    "sync.md §2.1; README error table; v054.md §5.1",
+    "docs/protocol.md; docs/reliability.md; docs/decisions.md",
     reject_each(["not json", '{"token_expires_in":60} x', "", "{}", "[]", "5", '"checkpoint"', "null",
                  '{"token_expires_in":5,"checkpoint_complete":{}}', '{"unknown":1,"token_expires_in":5}',
                  '{"checkpoint_complete":{},"unknown":1}', '{"token_expires_in":60']))
@@ -1477,7 +1477,7 @@ vec("sync/line-whitespace-and-unknown",
     "Whitespace around a JSON line (including a trailing newline) is accepted; an unknown line type is skipped "
     "with a DEBUG LogLine whatever its payload; when the first line of an iteration produces its own "
     "instructions they come before the first 'connected' UpdateSyncStatus.",
-    "sync.md §2.1, §6.4 (emission); v054.md §5.3, §5.4",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line('{"some_future_line":{"x":1}}', expect='[{"LogLine":{"severity":"DEBUG","line":"Unknown sync line"}},{"UpdateSyncStatus":{"status":{"connected":true,"connecting":false,"priority_status":[],"downloading":null,"streams":[]}}}]'),
@@ -1497,7 +1497,7 @@ for binary in (False, True):
         f"checkpoint_diff, checkpoint_complete and partial_checkpoint_complete before any checkpoint ({via(binary)}): "
         "the first two are sync protocol errors (4), the partial variant an invalid state error (21); the "
         "iteration is kept (0.5.4).",
-        "sync.md §6.5; README error table; v054.md §5.1",
+        "docs/protocol.md; docs/reliability.md; docs/decisions.md",
         [
             start(None), both(diff("1", [bk("b", 1)], []), binary), kept(expect=ST_CONNECTED),
             start(None), both(complete("1"), binary), kept(expect=ST_CONNECTED),
@@ -1512,7 +1512,7 @@ vec("sync/line-checkpoint-complete-payload",
     "checkpoint_complete's payload must deserialize as a struct with only ignored fields: any object (fields "
     "ignored) or even an array works, null / numbers / strings fail; partial_checkpoint_complete requires "
     "priority; the iteration is kept after each error (0.5.4).",
-    "sync.md §2.6; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line(checkpoint("1", [bk("b", 1)])),
@@ -1532,7 +1532,7 @@ vec("sync/typing-op-ids",
     "Op ids, last_op_id and write_checkpoint must be strings holding a decimal i64: numbers, empty / non-numeric "
     "/ space-prefixed / overflowing strings are protocol errors; '+5' and '-5' parse; write_checkpoint may "
     "be null or absent. The iteration is kept after each error (0.5.4).",
-    "sync.md §2.2; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     reject_each([
         checkpoint(5, []), checkpoint("abc", []), checkpoint("", []), checkpoint(" 5", []), checkpoint("5 ", []),
         checkpoint("9223372036854775808", []), checkpoint("1.0", []), checkpoint("1", [], wc=7), checkpoint(None, []),
@@ -1552,7 +1552,7 @@ vec("sync/typing-op-ids",
 vec("sync/typing-checksums",
     "Checksums accept integers and whole floats in [-2^31, 2^32-1] (1e3, -1.0, 4294967295.0 included); "
     "4294967296, -2147483649, 1.5, strings, null and booleans are protocol errors (iteration kept, 0.5.4).",
-    "sync.md §2.2; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line('{"checkpoint":{"last_op_id":"4","buckets":[{"bucket":"c","checksum":4294967295.0,"count":4}]}}'),
@@ -1582,7 +1582,7 @@ vec("sync/typing-priorities",
     "'invalid argument: Invalid bucket priority value' nested in the protocol error; floats and strings fail; "
     "count is an optional i64 (null ok, negative passed through to target_count). The iteration is kept after "
     "each error (0.5.4).",
-    "sync.md §2.2; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line('{"checkpoint":{"last_op_id":"1","buckets":[{"bucket":"a","checksum":0,"priority":null,"count":null},{"bucket":"b","checksum":0,"priority":2147483646,"count":-5},{"bucket":"c","checksum":0,"priority":0,"count":9007199254740993}]}}'),
@@ -1602,7 +1602,7 @@ vec("sync/typing-op-fields",
     "Op fields: object_type / object_id / subkey / data must be strings or null; op data holding a JSON object "
     "(not a string) is rejected; op must be one of PUT, REMOVE, MOVE, CLEAR (case-sensitive); op_id, op and "
     "checksum are required. The iteration is kept after each error (0.5.4).",
-    "sync.md §2.2, §2.5; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     reject_each([
         data("b", [{"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "a", "checksum": 1, "data": {"name": "a"}}]),
         data("b", [{"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "a", "checksum": 1, "data": 5}]),
@@ -1633,7 +1633,7 @@ vec("sync/typing-checkpoint-fields",
     "Checkpoint / diff shapes: buckets, updated_buckets and removed_buckets are required; bucket entries need "
     "bucket and checksum; removed_buckets are strings; unknown fields (also 'streams': []) are fine. The "
     "iteration is kept after each error (0.5.4).",
-    "sync.md §2.3, §2.4; v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     reject_each([
         '{"checkpoint":{"last_op_id":"1"}}',
         '{"checkpoint":{"last_op_id":"1","buckets":{}}}',
@@ -1667,7 +1667,7 @@ vec("sync/status-offline",
     "powersync_offline_sync_status() (no transaction needed): is the empty "
     "disconnected status on a fresh database, ignores an active iteration (always connected/connecting false, "
     "downloading null) and lists ps_sync_state rows sorted by priority with has_synced true.",
-    "sync.md §6.4; sql-api.md §4.17",
+    "docs/protocol.md; docs/sql-api.md",
     [
         Q(OFFLINE_Q),
         start(None),
@@ -1687,7 +1687,7 @@ vec("sync/status-offline",
 
 vec("sync/status-offline-before-init",
     "powersync_offline_sync_status() before powersync_init() fails because ps_buckets does not exist.",
-    "sql-api.md §4.17",
+    "docs/sql-api.md",
     [
         Q(OFFLINE_Q, err_prefix="powersync_offline_sync_status: ", note="wrapped SQLite error; the quoted internal SQL may differ"),
         X("begin; select powersync_init(); commit"),
@@ -1699,7 +1699,7 @@ vec("sync/status-progress-across-sessions",
     "Progress counters: count_at_last is set from the checkpoint counts at a complete apply, so a later session's "
     "target_count is count - at_last; counts_since_last of an interrupted session carry over; a checkpoint "
     "whose count is below at_last + since_last resets all counters (ps_buckets too).",
-    "sync.md §3.3, §6.4; v054.md §12",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line(checkpoint("2", [bk("a", 3, 3, 2), bk("b", 0, 1, 0)])),
@@ -1722,7 +1722,7 @@ vec("sync/status-progress-across-sessions",
 vec("sync/start-diagnostics-presence",
     "Diagnostics are enabled by any object under 'diagnostics' (unknown fields ignored) and disabled by null "
     "or absence.",
-    "sync.md §6.2 start, §6.3",
+    "docs/protocol.md",
     [
         start('{"diagnostics": null}'),
         line(checkpoint("1", [bk("a", 0)])),
@@ -1734,7 +1734,7 @@ vec("sync/line-struct-as-array",
     "Line payloads are deserialised like serde structs, which also accept a JSON array with the fields in "
     "declaration order: DataLine [bucket, data], Checkpoint [last_op_id, write_checkpoint, buckets, ...], "
     "checkpoint_complete []; a too short or too long array is an error (iteration kept, 0.5.4).",
-    "sync.md §2 (serde behaviour); v054.md §5.1",
+    "docs/protocol.md; docs/decisions.md",
     [
         start(None),
         line('{"checkpoint":["2",null,[{"bucket":"b","checksum":1}]]}'),
