@@ -844,8 +844,16 @@ pub(crate) enum BulkStep {
     Append,
     /// Append, then finish bulk mode: the line completes the download.
     AppendThenFinish,
-    /// Finish bulk mode, then the per-op path (ops with negative ids).
+    /// Finish bulk mode, then the per-op path (a CLEAR, or ops with negative ids).
     FinishFirst,
+}
+
+impl BulkStep {
+    /// Whether the line finishes bulk mode (DDL and multi-row statements: it needs the call's
+    /// savepoint).
+    pub(crate) fn finishes(self) -> bool {
+        matches!(self, BulkStep::AppendThenFinish | BulkStep::FinishFirst)
+    }
 }
 
 /// What kind of JSON value each property of an object holds, in document order.

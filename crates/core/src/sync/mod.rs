@@ -43,7 +43,7 @@ use crate::sql;
 use crate::state::DatabaseState;
 use command::Command;
 use instruction::to_json;
-use iteration::{BulkStep, Iteration, Outcome};
+use iteration::{Iteration, Outcome};
 use line::SyncLine;
 
 /// Now in microseconds since the Unix epoch, truncated to whole milliseconds (what the
@@ -176,8 +176,7 @@ impl Drop for CallSavepoint<'_> {
 fn guard_line(db: &Connection, iteration: &Iteration, line: &SyncLine, savepoint: &mut CallSavepoint) -> PsResult<()> {
     let needed = match line {
         SyncLine::Data(data) => {
-            atomic::data_line_needs_savepoint(db, data)?
-                || !matches!(iteration.bulk_step(db, data)?, BulkStep::Off | BulkStep::Append)
+            atomic::data_line_needs_savepoint(db, data)? || iteration.bulk_step(db, data)?.finishes()
         }
         SyncLine::CheckpointComplete | SyncLine::PartialCheckpointComplete(_) => {
             bulk::active(db)? || atomic::publish_needs_savepoint(db, iteration.targets())?
