@@ -140,6 +140,12 @@ impl Workload {
         }
     }
 
+    /// Whether the raw build runs a floor of this workload's own phases instead of the plain
+    /// insert (see `FLOOR_SCHEMA`).
+    pub fn has_floor(&self) -> bool {
+        matches!(self, Workload::DirectWrites)
+    }
+
     /// Direct-table workloads: 0.5.4 only.
     pub fn is_direct(&self) -> bool {
         matches!(
@@ -239,6 +245,15 @@ pub fn run(workload: Workload, extension: Option<&Path>, path: &Path) -> Report 
         db.execute_batch(&sql).expect("PS_BENCH_SQL");
     }
     let phases = match extension {
+        None if workload.has_floor() => {
+            // The same phases, on triggers that do in plain SQL the SQLite work that the
+            // reference's trigger text makes any build do (see `FLOOR_SCHEMA`).
+            db.execute_batch(FLOOR_SCHEMA).expect("floor schema");
+            let mut session = Session::new(db, workload, wal);
+            let phases = session.run(workload);
+            let Session { db, wal, .. } = session;
+            return finish(db, phases, wal);
+        }
         None => {
             let total = raw_insert(&db, workload.raw_rows(), workload.row_id());
             wal.sample();
@@ -325,6 +340,46 @@ fn load(db: &Connection, ext: &Path, schema: &str) {
         .expect("schema");
     db.execute_batch("COMMIT").unwrap();
 }
+
+/// The floor of `direct-writes`: what SQLite must do for each local write whatever the
+/// extension, because the triggers are the reference's text byte for byte. Each write still
+/// writes the table and its `id` index, builds the `json_object`s of the trigger text and passes
+/// them through `json()`, and inserts one `ps_crud` row and one `ps_updated_rows` row (the
+/// CRUD virtual table's two statements, here run by the trigger itself). Left out, so that this is
+/// a lower bound: `powersync_in_sync_operation()`, `powersync_strip_subtype()`, `powersync_diff()`
+/// (the update builds both objects, compares them, and stores the two columns that the bench
+/// changes: the diff's result, without its work), the virtual table's call and the transaction id
+/// lookup.
+/// No build that keeps the trigger text can be faster than this.
+const FLOOR_SCHEMA: &str = r#"
+CREATE TABLE ps_crud (id INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT, tx_id INTEGER);
+CREATE TABLE ps_updated_rows(row_type TEXT, row_id TEXT, PRIMARY KEY(row_type, row_id)) STRICT, WITHOUT ROWID;
+CREATE TABLE "items"(id TEXT PRIMARY KEY NOT NULL,"name" ANY,"description" ANY,"qty" ANY,"price" ANY,
+  "created_at" ANY,"owner_id" ANY,"list_id" ANY,"done" ANY,"rank" ANY) STRICT;
+CREATE TRIGGER floor_insert AFTER INSERT ON items FOR EACH ROW BEGIN
+  INSERT INTO ps_crud(tx_id, data) VALUES (1, json_object('op', 'PUT', 'type', 'items', 'id', NEW.id,
+    'data', json(json_object('name', NEW.name, 'description', NEW.description, 'qty', NEW.qty,
+      'price', NEW.price, 'created_at', NEW.created_at, 'owner_id', NEW.owner_id,
+      'list_id', NEW.list_id, 'done', NEW.done, 'rank', NEW.rank))));
+  INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES ('items', NEW.id);
+END;
+CREATE TRIGGER floor_update AFTER UPDATE ON items FOR EACH ROW BEGIN
+  SELECT CASE WHEN (OLD.id != NEW.id) THEN RAISE (ABORT, 'Cannot update id') END;
+  INSERT INTO ps_crud(tx_id, data) SELECT 1, json_object('op', 'PATCH', 'type', 'items', 'id', NEW.id,
+    'data', json(json_object('done', NEW.done, 'qty', NEW.qty)))
+  WHERE json_object('name', OLD.name, 'description', OLD.description, 'qty', OLD.qty,
+      'price', OLD.price, 'created_at', OLD.created_at, 'owner_id', OLD.owner_id,
+      'list_id', OLD.list_id, 'done', OLD.done, 'rank', OLD.rank)
+    IS NOT json_object('name', NEW.name, 'description', NEW.description, 'qty', NEW.qty,
+      'price', NEW.price, 'created_at', NEW.created_at, 'owner_id', NEW.owner_id,
+      'list_id', NEW.list_id, 'done', NEW.done, 'rank', NEW.rank);
+  INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES ('items', NEW.id);
+END;
+CREATE TRIGGER floor_delete AFTER DELETE ON items FOR EACH ROW BEGIN
+  INSERT INTO ps_crud(tx_id, data) VALUES (1, json_object('op', 'DELETE', 'type', 'items', 'id', OLD.id));
+  INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES ('items', OLD.id);
+END;
+"#;
 
 /// The limit: the same rows into a plain table with one prepared statement, in one transaction.
 fn raw_insert(db: &Connection, rows: u64, id: fn(u64) -> String) -> f64 {

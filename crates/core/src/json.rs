@@ -13,10 +13,195 @@ use crate::function::{Call, Output};
 /// The patch that turns `old` into `new` (docs/sql-api.md, "Scalar functions"). Keys come out sorted because
 /// serde_json's default map is ordered by key.
 pub fn diff(old: &str, new: &str) -> PsResult<String> {
+    if let Some(patch) = diff_flat(old, new) {
+        return Ok(patch);
+    }
     match diff_borrowed(old, new) {
         Some(patch) => Ok(patch),
         None => diff_general(old, new),
     }
+}
+
+/// One member of a flat object: its key as written (no escapes) and its value's text.
+type Member<'a> = (&'a str, &'a str);
+
+/// The patch for the objects that SQLite's `json_object` writes, which is what the generated
+/// triggers pass for every local write: compact, keys without escapes, scalar values. A scanner
+/// reads them into sorted member lists without building a map, and one merge walk writes the
+/// patch. `None` for anything else (whitespace, nesting, escapes, duplicate keys, invalid text):
+/// the paths below answer, errors included.
+fn diff_flat(old: &str, new: &str) -> Option<String> {
+    let new = flat_members(new)?;
+    let old = flat_members(old)?;
+    let mut out = String::with_capacity(new.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + 2);
+    out.push('{');
+    let push = |out: &mut String, key: &str, value: &str| {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
+        out.push_str(value);
+    };
+    let (mut n, mut o) = (new.iter().peekable(), old.iter().peekable());
+    loop {
+        let order = match (n.peek(), o.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((nk, _)), Some((ok, _))) => nk.cmp(ok),
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let &(key, value) = n.next()?;
+                if value != "null" {
+                    push(&mut out, key, &printed(value)?);
+                }
+            }
+            std::cmp::Ordering::Greater => {
+                let &(key, value) = o.next()?;
+                if value != "null" {
+                    push(&mut out, key, "null");
+                }
+            }
+            std::cmp::Ordering::Equal => {
+                let (&(key, value), &(_, old_value)) = (n.next()?, o.next()?);
+                match (value == "null", old_value == "null") {
+                    (true, true) => {}
+                    (true, false) => push(&mut out, key, "null"),
+                    (false, true) => push(&mut out, key, &printed(value)?),
+                    (false, false) => {
+                        if !same_value(value, old_value)? {
+                            push(&mut out, key, &printed(value)?);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.push('}');
+    Some(out)
+}
+
+/// The members of a compact object of scalars, sorted by key (as a `BTreeMap<&str, _>` orders
+/// them); `None` unless the text is exactly that, with distinct keys.
+fn flat_members(text: &str) -> Option<Vec<Member<'_>>> {
+    let b = text.as_bytes();
+    if b.len() < 2 || b[0] != b'{' || b[b.len() - 1] != b'}' {
+        return None;
+    }
+    let mut members = Vec::with_capacity(16);
+    let mut i = 1;
+    if b.len() > 2 {
+        loop {
+            let key_end = plain_string_end(b, i)?;
+            let key = &text[i + 1..key_end - 1];
+            if b.get(key_end) != Some(&b':') {
+                return None;
+            }
+            let value_start = key_end + 1;
+            i = scalar_end(b, value_start)?;
+            members.push((key, &text[value_start..i]));
+            match b.get(i)? {
+                b',' => i += 1,
+                b'}' if i == b.len() - 1 => break,
+                _ => return None,
+            }
+        }
+    }
+    // Insertion sort: a row has a handful of columns, and the library's sort, built for size
+    // here, is a heapsort that costs several times more on so few.
+    for i in 1..members.len() {
+        let mut j = i;
+        while j > 0 && members[j - 1].0 > members[j].0 {
+            members.swap(j - 1, j);
+            j -= 1;
+        }
+        if j > 0 && members[j - 1].0 == members[j].0 {
+            return None;
+        }
+    }
+    Some(members)
+}
+
+/// The end (past the closing quote) of a string at `i` without escapes or control characters.
+fn plain_string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let rest = &b[i + 1..];
+    let len = first_special(rest)?;
+    (rest[len] == b'"').then_some(i + 1 + len + 1)
+}
+
+/// The index of the first `"`, `\\` or control character: eight bytes at a time (the
+/// descriptions and names of a row are most of the text that a local write passes here).
+fn first_special(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit of each byte that is zero (exact for the lowest such byte, which is all we use:
+    // a borrow only spreads upwards from a byte that is itself a hit).
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut at = 0;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let hits = zero_bytes(word ^ (ONES * b'"' as u64))
+            | zero_bytes(word ^ (ONES * b'\\' as u64))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    b[at..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| at + p)
+}
+
+/// The end of a scalar at `i`: a plain string, `true`, `false`, `null` or a number in JSON's
+/// grammar.
+fn scalar_end(b: &[u8], i: usize) -> Option<usize> {
+    let word = |w: &[u8]| b[i..].starts_with(w).then_some(i + w.len());
+    match *b.get(i)? {
+        b'"' => plain_string_end(b, i),
+        b't' => word(b"true"),
+        b'f' => word(b"false"),
+        b'n' => word(b"null"),
+        b'-' | b'0'..=b'9' => number_end(b, i),
+        _ => None,
+    }
+}
+
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let digits = |i: usize| b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match digits(i) {
+        0 => return None,
+        n if n > 1 && b[i] == b'0' => return None,
+        n => i += n,
+    }
+    if b.get(i) == Some(&b'.') {
+        match digits(i + 1) {
+            0 => return None,
+            n => i += 1 + n,
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        match digits(i) {
+            0 => return None,
+            n => i += n,
+        }
+    }
+    Some(i)
 }
 
 /// `diff` over fully parsed values: the definition, and the path for every input the borrowed
@@ -59,9 +244,9 @@ fn diff_borrowed(old: &str, new: &str) -> Option<String> {
             continue;
         }
         match old.get(key) {
-            Some(&old_value) if !is_null(old_value) && same_value(value, old_value)? => {}
+            Some(&old_value) if !is_null(old_value) && same_value(value.get(), old_value.get())? => {}
             _ => {
-                patch.insert(key, printed(value)?);
+                patch.insert(key, printed(value.get())?);
             }
         }
     }
@@ -107,8 +292,7 @@ fn prints_as_written(raw: &str) -> bool {
 }
 
 /// The value as serde_json prints it.
-fn printed(value: &RawValue) -> Option<Cow<'_, str>> {
-    let raw = value.get();
+fn printed(raw: &str) -> Option<Cow<'_, str>> {
     if prints_as_written(raw) {
         return Some(Cow::Borrowed(raw));
     }
@@ -118,8 +302,7 @@ fn printed(value: &RawValue) -> Option<Cow<'_, str>> {
 
 /// `Value` equality: text comparison when both print as written (then equal text is equal
 /// value and vice versa), parsed comparison otherwise (`1.0` = `1.00`, `"\u0061"` = `"a"`).
-fn same_value(a: &RawValue, b: &RawValue) -> Option<bool> {
-    let (a, b) = (a.get(), b.get());
+fn same_value(a: &str, b: &str) -> Option<bool> {
     if prints_as_written(a) && prints_as_written(b) {
         return Some(a == b);
     }
@@ -287,19 +470,140 @@ mod tests {
     }
 
     #[test]
-    fn trigger_rows_take_the_borrowed_path() {
-        // What the view triggers pass (json_object of the columns): no Value tree needed.
+    fn flat_diff_matches_the_general_one() {
+        // Random objects from pieces that the flat scanner must accept (the shapes
+        // `json_object` writes) or decline (whitespace, nesting, escapes, duplicate keys, and
+        // text that is not JSON at all): `diff` must give the general path's result or error,
+        // byte for byte, and the flat path must answer for the accepted shapes.
+        let values = [
+            "1",
+            "-7",
+            "0",
+            "-0",
+            "1.25",
+            "100.0",
+            "1e2",
+            "1E+2",
+            "2.5e-3",
+            "123456789012345678",
+            "12345678901234567890123",
+            "\"a\"",
+            "\"é\"",
+            "\"\"",
+            "\"x y\"",
+            "true",
+            "false",
+            "null",
+        ];
+        let declined = [
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "+1",
+            "tru",
+            "\"a\\u0062\"",
+            "\"\u{1}\"",
+            "[1]",
+            "{\"a\":1}",
+            "nul",
+        ];
+        let keys = ["a", "b", "é", "z", "", "qty"];
+        let mut rng = crate::testing::Rng(0x5eed);
+        let object = |rng: &mut crate::testing::Rng| {
+            let members: Vec<String> = (0..rng.below(5))
+                .map(|_| {
+                    let key = keys[rng.below(keys.len() as u64) as usize];
+                    let value = if rng.below(40) == 0 {
+                        declined[rng.below(declined.len() as u64) as usize]
+                    } else {
+                        values[rng.below(values.len() as u64) as usize]
+                    };
+                    match rng.below(20) {
+                        0 => format!("\"{key}\" : {value}"),
+                        1 => format!("\"\\u0061{key}\":{value}"),
+                        _ => format!("\"{key}\":{value}"),
+                    }
+                })
+                .collect();
+            match rng.below(30) {
+                0 => format!("{{ {} }}", members.join(",")),
+                1 => format!("[{}]", members.join(",")),
+                2 => format!("{{{},}}", members.join(",")),
+                _ => format!("{{{}}}", members.join(",")),
+            }
+        };
+        let (mut flat, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let (old, new) = (object(&mut rng), object(&mut rng));
+            let general = diff_general(&old, &new).map_err(|e| e.to_string());
+            assert_eq!(
+                diff(&old, &new).map_err(|e| e.to_string()),
+                general,
+                "diff({old}, {new})"
+            );
+            if let Some(patch) = diff_flat(&old, &new) {
+                assert_eq!(Ok(patch), general, "flat diff({old}, {new})");
+                flat += 1;
+            }
+            total += 1;
+        }
+        // Most cases are flat, and some are not: both paths were exercised.
+        assert!(flat > total / 5 && flat < total, "{flat} of {total} flat");
+    }
+
+    #[test]
+    fn first_special_finds_the_first_quote_backslash_or_control_character() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let mut rng = crate::testing::Rng(0xfeed);
+        let alphabet = [
+            b'a', b'"', b'\\', 0x1f, 0x20, 0x00, 0x7f, 0x80, 0xff, 0x21, 0x5b, 0x5d, 0xa2, 0xdc,
+        ];
+        for _ in 0..20_000 {
+            let len = rng.below(40) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.below(6) == 0 {
+                        alphabet[rng.below(alphabet.len() as u64) as usize]
+                    } else {
+                        b'a' + rng.below(26) as u8
+                    }
+                })
+                .collect();
+            assert_eq!(first_special(&text), naive(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn trigger_rows_take_the_flat_and_borrowed_paths() {
+        // What the triggers pass (json_object of the columns): both fast paths answer, alike.
         let old = r#"{"name":"item 1","qty":1,"price":1.25,"done":0,"owner":null}"#;
         let new = r#"{"name":"item 1","qty":2,"price":1.25,"done":1,"owner":"u"}"#;
-        assert_eq!(
-            diff_borrowed(old, new).as_deref(),
-            Some(r#"{"done":1,"owner":"u","qty":2}"#)
-        );
-        assert_eq!(
-            diff_borrowed("{}", new).as_deref(),
-            Some(r#"{"done":1,"name":"item 1","owner":"u","price":1.25,"qty":2}"#)
-        );
-        // An escaped key needs unescaping: the general path answers.
+        let cases = [
+            (old, new, r#"{"done":1,"owner":"u","qty":2}"#),
+            (
+                "{}",
+                new,
+                r#"{"done":1,"name":"item 1","owner":"u","price":1.25,"qty":2}"#,
+            ),
+            (
+                new,
+                "{}",
+                r#"{"done":null,"name":null,"owner":null,"price":null,"qty":null}"#,
+            ),
+        ];
+        for (old, new, patch) in cases {
+            assert_eq!(diff_flat(old, new).as_deref(), Some(patch));
+            assert_eq!(diff_borrowed(old, new).as_deref(), Some(patch));
+        }
+        // Declined by the flat path: duplicate keys, nesting, invalid numbers.
+        assert_eq!(diff_flat("{}", r#"{"a":1,"a":2}"#), None);
+        assert_eq!(diff("{}", r#"{"a":1,"a":2}"#).unwrap(), r#"{"a":2}"#);
+        assert_eq!(diff_flat("{}", r#"{"a":[1]}"#), None);
+        assert_eq!(diff_flat("{}", r#"{"a":01}"#), None);
+        // An escaped key needs unescaping: both decline, the general path answers.
+        assert_eq!(diff_flat("{}", r#"{"\u0061":1}"#), None);
         assert_eq!(diff_borrowed("{}", r#"{"\u0061":1}"#), None);
         assert_eq!(diff("{}", r#"{"\u0061":1}"#).unwrap(), r#"{"a":1}"#);
     }

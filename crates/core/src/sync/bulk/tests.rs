@@ -3,7 +3,7 @@ use rusqlite::Connection;
 use super::*;
 use crate::sync::line::{parse_text, SyncLine};
 use crate::sync::storage::{apply_data_line, Supersede};
-use crate::testing::open;
+use crate::testing::{open, Rng};
 
 fn init() -> Connection {
     let db = open();
@@ -16,21 +16,6 @@ fn apply(db: &Connection, text: &str, mode: Supersede) {
         panic!("not a data line: {text}")
     };
     apply_data_line(db, &line, text.len(), mode).unwrap();
-}
-
-/// A tiny deterministic generator (xorshift), so the differential cases are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Data lines over a small key space, so ops supersede each other often: PUTs, REMOVEs, MOVEs,

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::sync::test_support::*;
+use crate::testing::Rng;
 
 const NOW: i64 = 1_700_000_000_000_000;
 
@@ -301,13 +302,8 @@ fn first_sync_plan_yields_the_union_plans_rows_in_its_order() {
     // Random oplogs (xorshift, fixed seeds): rows spread over buckets, superseded and removed,
     // some in two buckets, plus queued rows with and without ops.
     for seed in 1..=40u64 {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut next = |n: u64| rng.below(n);
         let db = open_db();
         let mut op_id = 0;
         for bucket in ["a", "b", "c"] {
