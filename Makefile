@@ -195,7 +195,7 @@ check: build
 # which `make test` replays (crates/core/tests/fuzz_regressions.rs). libFuzzer needs nightly flags,
 # hence RUSTC_BOOTSTRAP=1 on the stable toolchain. Runs one target at a time (the machine has 2 cores).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= line_text line_binary replace_schema start_payload crud_insert session
+FUZZ_TARGETS ?= line_text line_binary replace_schema start_payload crud_insert session json_diff
 # `none` runs several times faster; `address` (the default) also catches memory errors in the
 # instrumented Rust code, FFI edge included.
 FUZZ_SANITIZER ?= address

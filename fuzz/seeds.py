@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora fuzz/corpus/<target>/ from the conformance vectors (test-vectors/):
-every sync line, `start` payload and schema JSON the vectors pass, plus each vector's whole
+every sync line, `start` payload, schema JSON and `powersync_diff` pair the vectors pass, plus each vector's whole
 line transcript for the multi-line targets, plus a few hand-made inputs (fuzz/seeds/<target>/).
 Re-running it is idempotent (files are named by content hash). Usage: python3 fuzz/seeds.py"""
 import hashlib
@@ -15,7 +15,7 @@ HAND = ROOT / "fuzz" / "seeds"
 # Keeps the committed corpus small: longer inputs teach the fuzzer nothing the short ones don't.
 MAX_BYTES = 4096
 
-seeds = {t: set() for t in ["line_text", "line_binary", "replace_schema", "start_payload"]}
+seeds = {t: set() for t in ["line_text", "line_binary", "replace_schema", "start_payload", "json_diff"]}
 SCHEMA_CALL = re.compile(r"powersync_replace_schema\('((?:[^']|'')*)'\)")
 
 for path in sorted((ROOT / "test-vectors").rglob("*.json")):
@@ -28,6 +28,8 @@ for path in sorted((ROOT / "test-vectors").rglob("*.json")):
             seeds["replace_schema"].add(m.group(1).replace("''", "'").encode())
         if "powersync_replace_schema" in sql and params and isinstance(params[0], str):
             seeds["replace_schema"].add(params[0].encode())
+        if "powersync_diff(" in sql and len(params) == 2 and all(isinstance(p, str) for p in params):
+            seeds["json_diff"].add(f"{params[0]}\0{params[1]}".encode())
         if "powersync_control" not in sql or len(params) < 2 or not isinstance(params[0], str):
             continue
         op, payload = params[0], params[1]
@@ -41,7 +43,7 @@ for path in sorted((ROOT / "test-vectors").rglob("*.json")):
     if len(text_lines) > 1:
         seeds["line_text"].add("\n".join(text_lines).encode())
 
-for target in ["line_text", "line_binary", "replace_schema", "start_payload", "crud_insert", "session"]:
+for target in ["line_text", "line_binary", "replace_schema", "start_payload", "crud_insert", "session", "json_diff"]:
     out = CORPUS / target
     if out.exists():
         shutil.rmtree(out)

@@ -10,6 +10,7 @@
 
 pub mod common;
 pub mod crud_insert;
+pub mod json_diff;
 pub mod line_binary;
 pub mod line_text;
 pub mod replace_schema;
@@ -28,4 +29,5 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("start_payload", start_payload::run),
     ("crud_insert", crud_insert::run),
     ("session", session::run),
+    ("json_diff", json_diff::run),
 ];

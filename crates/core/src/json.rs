@@ -2,9 +2,7 @@
 //! `powersync_strip_subtype` and `powersync_remove_duplicate_key_encoding`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{PsError, PsResult};
@@ -13,10 +11,7 @@ use crate::function::{Call, Output};
 /// The patch that turns `old` into `new` (docs/sql-api.md, "Scalar functions"). Keys come out sorted because
 /// serde_json's default map is ordered by key.
 pub fn diff(old: &str, new: &str) -> PsResult<String> {
-    if let Some(patch) = diff_flat(old, new) {
-        return Ok(patch);
-    }
-    match diff_borrowed(old, new) {
+    match diff_flat(old, new) {
         Some(patch) => Ok(patch),
         None => diff_general(old, new),
     }
@@ -28,8 +23,8 @@ type Member<'a> = (&'a str, &'a str);
 /// The patch for the objects that SQLite's `json_object` writes, which is what the generated
 /// triggers pass for every local write: compact, keys without escapes, scalar values. A scanner
 /// reads them into sorted member lists without building a map, and one merge walk writes the
-/// patch. `None` for anything else (whitespace, nesting, escapes, duplicate keys, invalid text):
-/// the paths below answer, errors included.
+/// patch. `None` for anything else (whitespace, nesting, escaped keys, duplicate keys, invalid
+/// text): `diff_general` answers, errors included.
 fn diff_flat(old: &str, new: &str) -> Option<String> {
     let new = flat_members(new)?;
     let old = flat_members(old)?;
@@ -102,7 +97,15 @@ fn flat_members(text: &str) -> Option<Vec<Member<'_>>> {
             }
             let value_start = key_end + 1;
             i = scalar_end(b, value_start)?;
-            members.push((key, &text[value_start..i]));
+            let value = &text[value_start..i];
+            // The general path parses every value, and serde_json rejects a number beyond f64's
+            // range or a bad escape wherever it is: in a member the patch leaves out, or one
+            // that a duplicate key overwrites. So each value that is not its own printed form is
+            // parsed here too, and a failure leaves the answer (an error) to the general path.
+            if !prints_as_written(value) && serde_json::from_str::<Value>(value).is_err() {
+                return None;
+            }
+            members.push((key, value));
             match b.get(i)? {
                 b',' => i += 1,
                 b'}' if i == b.len() - 1 => break,
@@ -135,6 +138,20 @@ fn plain_string_end(b: &[u8], i: usize) -> Option<usize> {
     (rest[len] == b'"').then_some(i + 1 + len + 1)
 }
 
+/// The end (past the closing quote) of a string at `i` that may contain escapes (their validity
+/// is the caller's parse to check); `None` on a control character.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut at = i + 1;
+    loop {
+        at += first_special(b.get(at..)?)?;
+        match b[at] {
+            b'"' => return Some(at + 1),
+            b'\\' => at += 2,
+            _ => return None,
+        }
+    }
+}
+
 /// The index of the first `"`, `\\` or control character: eight bytes at a time (the
 /// descriptions and names of a row are most of the text that a local write passes here).
 fn first_special(b: &[u8]) -> Option<usize> {
@@ -165,7 +182,7 @@ fn first_special(b: &[u8]) -> Option<usize> {
 fn scalar_end(b: &[u8], i: usize) -> Option<usize> {
     let word = |w: &[u8]| b[i..].starts_with(w).then_some(i + w.len());
     match *b.get(i)? {
-        b'"' => plain_string_end(b, i),
+        b'"' => string_end(b, i),
         b't' => word(b"true"),
         b'f' => word(b"false"),
         b'n' => word(b"null"),
@@ -228,52 +245,6 @@ fn diff_general(old: &str, new: &str) -> PsResult<String> {
         }
     }
     Ok(serde_json::to_string(&Value::Object(new)).expect("serialising a Value cannot fail"))
-}
-
-/// The same patch as `diff_general`, computed on the raw text of each value: the view triggers
-/// call this for every written row, and building a `Value` tree per row dominated its cost.
-/// Values whose text serde_json would print differently (floats, escaped strings, nested
-/// objects, ...) are re-printed through `Value`; `None` when a key needs unescaping or the input
-/// does not parse, and the general path answers instead.
-fn diff_borrowed(old: &str, new: &str) -> Option<String> {
-    let new: BTreeMap<&str, &RawValue> = serde_json::from_str(new).ok()?;
-    let old: BTreeMap<&str, &RawValue> = serde_json::from_str(old).ok()?;
-    let mut patch: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
-    for (&key, &value) in &new {
-        if is_null(value) {
-            continue;
-        }
-        match old.get(key) {
-            Some(&old_value) if !is_null(old_value) && same_value(value.get(), old_value.get())? => {}
-            _ => {
-                patch.insert(key, printed(value.get())?);
-            }
-        }
-    }
-    for (&key, &old_value) in &old {
-        if !is_null(old_value) && new.get(key).is_none_or(|v| is_null(v)) {
-            patch.insert(key, Cow::Borrowed("null"));
-        }
-    }
-    let mut out = String::with_capacity(new.values().map(|v| v.get().len() + 8).sum::<usize>() + 2);
-    out.push('{');
-    for (i, (key, value)) in patch.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // Borrowed keys contain no escapes, and valid JSON has no raw control characters in
-        // strings: the key prints as it was written.
-        out.push('"');
-        out.push_str(key);
-        out.push_str("\":");
-        out.push_str(value);
-    }
-    out.push('}');
-    Some(out)
-}
-
-fn is_null(value: &RawValue) -> bool {
-    value.get() == "null"
 }
 
 /// Whether serde_json prints this value exactly as written: strings without escapes, `true`,
@@ -420,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn borrowed_diff_matches_the_general_one() {
+    fn fast_diff_matches_the_general_one() {
         let values = [
             "1",
             "1.0",
@@ -513,6 +484,10 @@ mod tests {
             "[1]",
             "{\"a\":1}",
             "nul",
+            "1e400",
+            "-1e400",
+            "\"\\x\"",
+            "\"\\ud800\"",
         ];
         let keys = ["a", "b", "é", "z", "", "qty"];
         let mut rng = crate::testing::Rng(0x5eed);
@@ -581,8 +556,8 @@ mod tests {
     }
 
     #[test]
-    fn trigger_rows_take_the_flat_and_borrowed_paths() {
-        // What the triggers pass (json_object of the columns): both fast paths answer, alike.
+    fn trigger_rows_take_the_flat_path() {
+        // What the triggers pass (json_object of the columns).
         let old = r#"{"name":"item 1","qty":1,"price":1.25,"done":0,"owner":null}"#;
         let new = r#"{"name":"item 1","qty":2,"price":1.25,"done":1,"owner":"u"}"#;
         let cases = [
@@ -597,20 +572,42 @@ mod tests {
                 "{}",
                 r#"{"done":null,"name":null,"owner":null,"price":null,"qty":null}"#,
             ),
+            // Escaped string values are re-printed as serde_json prints them.
+            ("{}", r#"{"s":"a\"b\u00e9\/"}"#, r#"{"s":"a\"bé/"}"#),
         ];
         for (old, new, patch) in cases {
             assert_eq!(diff_flat(old, new).as_deref(), Some(patch));
-            assert_eq!(diff_borrowed(old, new).as_deref(), Some(patch));
         }
-        // Declined by the flat path: duplicate keys, nesting, invalid numbers.
+        // Declined: duplicate keys, nesting, invalid numbers, escaped keys.
         assert_eq!(diff_flat("{}", r#"{"a":1,"a":2}"#), None);
         assert_eq!(diff("{}", r#"{"a":1,"a":2}"#).unwrap(), r#"{"a":2}"#);
         assert_eq!(diff_flat("{}", r#"{"a":[1]}"#), None);
         assert_eq!(diff_flat("{}", r#"{"a":01}"#), None);
-        // An escaped key needs unescaping: both decline, the general path answers.
         assert_eq!(diff_flat("{}", r#"{"\u0061":1}"#), None);
-        assert_eq!(diff_borrowed("{}", r#"{"\u0061":1}"#), None);
         assert_eq!(diff("{}", r#"{"\u0061":1}"#).unwrap(), r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn values_the_patch_leaves_out_are_still_parsed() {
+        // serde_json rejects a number beyond f64's range or a bad escape wherever it is, so the
+        // reference fails on these even though the patch never prints the value (a fuzz finding:
+        // fuzz/regressions/json_diff/).
+        let cases = [
+            ("{}", r#"{"big":1e400,"big":1}"#),
+            (r#"{"a":1e400}"#, "{}"),
+            (r#"{"a":1e400}"#, r#"{"a":1e400}"#),
+            (r#"{"a":"\ud800"}"#, r#"{"a":"\ud800"}"#),
+            (r#"{"a":"\x"}"#, "{}"),
+            ("{}", r#"{"b":1,"a":123456789012345678901234567890e300}"#),
+        ];
+        for (old, new) in cases {
+            assert!(
+                diff_general(old, new).is_err(),
+                "the definition fails on ({old}, {new})"
+            );
+            assert_eq!(diff_flat(old, new), None, "({old}, {new})");
+            assert!(diff(old, new).is_err(), "({old}, {new})");
+        }
     }
 
     #[test]
