@@ -4,8 +4,10 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 
 /// The app schema of the line and session targets: a synced table with typed columns, one with
-/// old values and metadata, an insert-only and a local-only table.
+/// old values and metadata, an insert-only and a local-only table, and a direct table (0.5.4:
+/// sync writes its typed columns itself; [`start_with_checkpoint`] passes the schema to `start`).
 pub const SCHEMA: &str = r#"{"tables":[
+  {"name":"tasks","direct":true,"columns":[{"name":"title","type":"text"},{"name":"n","type":"integer"},{"name":"r","type":"real"}]},
   {"name":"items","columns":[{"name":"v","type":"text"},{"name":"n","type":"integer"}]},
   {"name":"lists","columns":[{"name":"title","type":"text"},{"name":"r","type":"real"}],
    "include_old":true,"include_metadata":true,"ignore_empty_update":true},
@@ -157,11 +159,24 @@ pub fn control(db: &Connection, op: &str, payload: Value) -> rusqlite::Result<Va
 }
 
 /// [`control`] in its own transaction, committed whatever the outcome (as an SDK that ignores
-/// the error would: the atomicity check makes that safe).
+/// the error would: the atomicity check makes that safe). After a call that failed with
+/// `SQLITE_CORRUPT` ("invalid local data", e.g. a value a direct table's column cannot take),
+/// SQLite itself refuses the `COMMIT` ("database disk image is malformed") and rolls the
+/// transaction back, with the reference as with us; it held only that call, which left no trace.
 pub fn control_tx(db: &Connection, op: &str, payload: Value) -> rusqlite::Result<Value> {
     db.execute_batch("BEGIN").unwrap();
     let result = control(db, op, payload);
-    db.execute_batch("COMMIT").unwrap();
+    if let Err(commit) = db.execute_batch("COMMIT") {
+        let corrupt = |e: &rusqlite::Error| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt);
+        assert!(
+            result.as_ref().is_err_and(corrupt) && corrupt(&commit),
+            "COMMIT after powersync_control('{op}') failed: {commit} (the call: {result:?})"
+        );
+        // The failed COMMIT has normally rolled the transaction back already.
+        if !db.is_autocommit() {
+            db.execute_batch("ROLLBACK").unwrap();
+        }
+    }
     result
 }
 
@@ -177,7 +192,8 @@ pub fn text(value: &Value) -> &str {
 /// buckets at different priorities) and a data line, so that lines fed afterwards meet an
 /// iteration that tracks a checkpoint.
 pub fn start_with_checkpoint(db: &Connection) {
-    control_tx(db, "start", Value::Text(r#"{"parameters":{}}"#.into())).expect("start");
+    let start = format!(r#"{{"parameters":{{}},"schema":{SCHEMA}}}"#);
+    control_tx(db, "start", Value::Text(start)).expect("start");
     control_tx(db, "connection", Value::Text("established".into())).expect("connection established");
     control_tx(db, "line_text", Value::Text(FIRST_CHECKPOINT.into())).expect("first checkpoint");
     control_tx(db, "line_text", Value::Text(FIRST_DATA.into())).expect("first data line");

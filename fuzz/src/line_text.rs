@@ -24,11 +24,11 @@ fn line_key(line: &str) -> Option<String> {
     }
 }
 
-/// The synced app data: what the views show.
+/// The synced app data: what the views show, and the direct table's rows.
 pub fn app_data(db: &Connection) -> Vec<String> {
     common::digest(db)
         .into_iter()
-        .filter(|l| l.starts_with("ps_data__") || l.starts_with("ps_untyped:"))
+        .filter(|l| l.starts_with("ps_data__") || l.starts_with("ps_untyped:") || l.starts_with("tasks:"))
         .collect()
 }
 
@@ -79,4 +79,33 @@ pub fn finish(db: &Connection) {
     );
     let _ = common::control_tx(db, "stop", Value::Null);
     common::check_integrity(db);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct table is reachable: the hand-made seed publishes into it (and the invariant
+    /// sees its rows), and its invalid second checkpoint leaves them as they were.
+    #[test]
+    fn the_direct_table_seed_publishes_into_tasks() {
+        let seed = include_str!("../seeds/line_text/direct-table");
+        let db = common::open_with_schema();
+        common::start_with_checkpoint(&db);
+        let lines: Vec<&str> = seed.lines().collect();
+        for line in &lines[..5] {
+            feed(&db, Value::Text((*line).to_owned()), line_key(line).as_deref());
+        }
+        let tasks = |db: &Connection| -> Vec<(String, Option<String>, Option<i64>)> {
+            let mut stmt = db.prepare("SELECT id, title, n FROM tasks ORDER BY id").unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(tasks(&db), vec![("t1".to_owned(), Some("b".to_owned()), Some(3))]);
+        assert_eq!(app_data(&db).iter().filter(|l| l.starts_with("tasks:")).count(), 1);
+        for line in &lines[5..] {
+            feed(&db, Value::Text((*line).to_owned()), line_key(line).as_deref());
+        }
+        assert_eq!(tasks(&db), vec![("t1".to_owned(), Some("b".to_owned()), Some(3))]);
+    }
 }
