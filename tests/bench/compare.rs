@@ -267,8 +267,7 @@ fn main() {
         // A floor runs the workload's own phases; the plain insert has one, "total".
         let floor = workload.has_floor();
         let raw_phase = |name: &str| median(reports.last().unwrap().iter().map(|r| phase(r, name)).collect());
-        let raw_secs = if floor { 0.0 } else { raw_phase("total") };
-        let raw_rate = workload.raw_rows() as f64 / raw_secs;
+        let raw_secs = || raw_phase("total");
         let peak = |b: usize| median(reports[b].iter().map(|r| r.peak_kb as f64).collect()) / 1024.0;
         let size = |b: usize| median(reports[b].iter().map(|r| r.db_bytes as f64).collect()) / 1_048_576.0;
         let has_ref = builds.len() == 3;
@@ -286,7 +285,7 @@ fn main() {
                 if floor {
                     100.0 * raw_phase(name) / ours
                 } else {
-                    100.0 * (units as f64 / ours) / raw_rate
+                    100.0 * (units as f64 / ours) / (workload.raw_rows() as f64 / raw_secs())
                 },
                 if first {
                     format!("{:.1}", peak(0))
@@ -355,7 +354,7 @@ fn main() {
                 "{:<20} {:<9} raw limit {} rows/s, peak {:.1} MB",
                 "",
                 "",
-                rate(workload.raw_rows(), raw_secs),
+                rate(workload.raw_rows(), raw_secs()),
                 peak(builds.len() - 1)
             );
         }
