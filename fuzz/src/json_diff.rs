@@ -2,7 +2,7 @@
 //! byte (the rest of a NUL-free input is the new object, the old one is `{}`).
 //!
 //! Invariant: the result is the oracle's, byte for byte. The oracle is written here from the
-//! function's definition (docs/sql-api.md, "Scalar functions"), on fully parsed values, so it
+//! function's definition (docs/sql-functions.md, "Scalar functions"), on fully parsed values, so it
 //! checks every fast path in the core (the flat scan for `json_object`'s output, the borrowed
 //! one) against the definition: both texts must parse as JSON objects (otherwise both fail), null
 //! members count as absent, and the patch has each changed or added member of `new` and `null`

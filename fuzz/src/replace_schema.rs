@@ -1,6 +1,6 @@
 //! `replace_schema`: the input is a `powersync_replace_schema` JSON document. After a successful
 //! call every generated view is written through (insert, update, delete), and a schema whose names
-//! are distinct is applied a second time, which must change nothing (docs/schema.md, "Reconciling an existing database": equal
+//! are distinct is applied a second time, which must change nothing (docs/schema-sql.md, "Reconciling an existing database": equal
 //! SQL text keeps every object).
 
 use std::collections::HashSet;

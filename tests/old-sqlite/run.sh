@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the extension on SQLite versions around our floor (docs/sql-api.md, "Loading"), from the
+# Runs the extension on SQLite versions around our floor (docs/sql-functions.md, "Loading"), from the
 # amalgamations that old libsqlite3-sys crates ship (fetched by cargo; nothing else is downloaded):
 #   3.37.0  loading must fail with the floor message;
 #   3.38.2  loading works, and the integration tests and all conformance vectors pass.

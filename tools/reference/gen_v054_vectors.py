@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the vectors for the 0.5.4 changes (their spec fields name docs/direct-tables.md or docs/decisions.md, which describe them) by running scripted steps against the
+"""Generates the vectors for the 0.5.4 changes (their spec fields name docs/direct-tables-design.md or docs/decisions.md, which describe them) by running scripted steps against the
 0.5.4 reference (tools/reference/setup054.sh) and recording its results.
 
     python3 tools/reference/gen_v054_vectors.py            # (re)write all of them

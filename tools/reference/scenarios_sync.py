@@ -1307,7 +1307,7 @@ vec("sync/control-stop-and-connection",
 vec("sync/control-clear-during-iteration",
     "powersync_trigger_resync and a soft powersync_clear (bit 0x02) refuse to run while an iteration is active "
     "(3091, the iteration stays alive); a hard powersync_clear(1) is allowed and wipes the bucket tables.",
-    "docs/sql-api.md; docs/reliability.md",
+    "docs/sql-functions.md; docs/reliability.md",
     a5_first_sync() + [
         X("begin"),
         Q("select powersync_trigger_resync(0)"),
@@ -1667,7 +1667,7 @@ vec("sync/status-offline",
     "powersync_offline_sync_status() (no transaction needed): is the empty "
     "disconnected status on a fresh database, ignores an active iteration (always connected/connecting false, "
     "downloading null) and lists ps_sync_state rows sorted by priority with has_synced true.",
-    "docs/protocol.md; docs/sql-api.md",
+    "docs/protocol.md; docs/sql-functions.md",
     [
         Q(OFFLINE_Q),
         start(None),
@@ -1687,7 +1687,7 @@ vec("sync/status-offline",
 
 vec("sync/status-offline-before-init",
     "powersync_offline_sync_status() before powersync_init() fails because ps_buckets does not exist.",
-    "docs/sql-api.md",
+    "docs/sql-functions.md",
     [
         Q(OFFLINE_Q, err_prefix="powersync_offline_sync_status: ", note="wrapped SQLite error; the quoted internal SQL may differ"),
         X("begin; select powersync_init(); commit"),

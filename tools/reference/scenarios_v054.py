@@ -102,47 +102,47 @@ vec("direct/table-default-sql",
     "A direct table (\"direct\": true) is a real STRICT table named like the schema table, every column ANY, with "
     "the /* ps-managed */ marker, its index named after the JSON internal name, and AFTER triggers (delete, insert, "
     "update in creation order) recording PUT / PATCH with options / DELETE; no ps_data__ table and no view.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(ITEMS), q(MASTER_T, "items", expect=ITEMS_SQL),
      q("select count(*) from sqlite_master where name like 'ps_data__%' and type in ('table', 'view')")])
 
 vec("direct/table-local-only-sql",
     "A local-only direct table: marker /* ps-managed local-only */, index named ps_data_local__<name>__<index>, and "
     "only the UPDATE trigger with the id check (no INSERT/DELETE triggers).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("loc", cols("a"), local_only=True, direct=True,
                       indexes=[{"name": "ia", "columns": [{"name": "a", "ascending": True, "type": "text"}]}])),
      q(MASTER_T, "loc")])
 
 vec("direct/table-local-only-insert-only-sql",
     "local_only together with insert_only gives the same SQL as local_only alone (insert_only is ignored).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("loc", cols("a"), local_only=True, insert_only=True, direct=True)), q(MASTER_T, "loc")])
 
 vec("direct/table-insert-only-sql",
     "A synced insert_only direct table: INSERT trigger through powersync_crud_ (manual form, '...));END'), UPDATE "
     "and DELETE triggers are SELECT RAISE(ABORT, 'Unexpected update on insert-only table').",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("logs", cols("msg"), insert_only=True, direct=True)), q(MASTER_T, "logs")])
 
 vec("direct/table-options-sql",
     "include_old (list), include_old_only_when_changed, ignore_empty_update and include_metadata on a direct table: "
     "the PATCH/DELETE inserts carry old_values as for JSON tables, options 28 (include_metadata only sets bit 4), no "
     "metadata columns are added.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("m", [{"name": "a", "type": "text"}, {"name": "b", "type": "integer"}], include_old=["a"],
                       include_old_only_when_changed=True, ignore_empty_update=True, include_metadata=True, direct=True)),
      q(MASTER_T, "m")])
 
 vec("direct/table-include-old-all-sql",
     "include_old: true on a direct table puts every column into old_values (PATCH and DELETE).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("o", cols("a", "b"), include_old=True, direct=True)), q(MASTER_T, "o")])
 
 vec("direct/table-quoting-sql",
     "Identifiers are quoted with doubled '\"', string literals with doubled ''': table we\"ird t'x, column co\"l'x, "
     "index i\"x.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("we\"ird t'x", cols("co\"l'x"), direct=True,
                       indexes=[{"name": "i\"x", "columns": [{"name": "co\"l'x", "ascending": True, "type": "text"}]}])),
      q(MASTER_T, "we\"ird t'x")])
@@ -150,14 +150,14 @@ vec("direct/table-quoting-sql",
 vec("direct/table-zero-columns",
     "A direct table without columns: CREATE TABLE \"z\"(id TEXT PRIMARY KEY NOT NULL /* ps-managed */) STRICT and "
     "triggers with an empty json_object().",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("z", [], direct=True)), q(MASTER_T, "z"),
      x("insert into z(id) values ('a')"), q(CRUD)])
 
 vec("direct/table-over-50-columns",
     "More than 50 columns: the trigger JSON is built with powersync_json_merge over chunks of 50 columns, as for "
     "JSON tables; a local insert records all values.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("wide", cols(*[f"c{i}" for i in range(60)]), direct=True)),
      q("select sql from sqlite_master where name = 'ps_view_insert_wide'"),
      q("select sql from sqlite_master where name = 'ps_view_update_wide'"),
@@ -165,14 +165,14 @@ vec("direct/table-over-50-columns",
 
 vec("direct/error-direct-not-bool",
     "\"direct\" must be a boolean: 1 and null fail like the other flags (3091, serde message after 'cause: ').",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema_err(tbl("e", [], direct=1)), schema_err(tbl("e", [], direct=None)),
      schema_err(tbl("e", [], direct="yes")), q("select count(*) from sqlite_master where name = 'e'")])
 
 vec("direct/error-view-name",
     "A direct table must not have a view_name (even one equal to name): 'Direct tables can't have custom view "
     "names' without position suffix; view_name null is accepted; parse errors elsewhere win over the check.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT,
      schema_err(tbl("e", [], view_name="ev", direct=True),
                 expect_error="powersync_replace_schema: invalid argument: . cause: Direct tables can't have custom view names", prefix=""),
@@ -184,13 +184,13 @@ vec("direct/error-view-name",
 vec("direct/error-view-name-in-start",
     "The view_name check also applies to the schema of a powersync_control('start', ...) payload, with the "
     "serde position of the payload appended.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, ctl("start", '{"schema": {"tables": [{"name": "e", "columns": [], "direct": true, "view_name": "v"}]}}', prefix="")])
 
 vec("direct/error-existing-table",
     "Creating a direct table whose name is taken fails with SQLite's error wrapped (code 1): an existing user table, "
     "a view, an internal table (ps_crud); nothing of the schema stays after rollback.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, x("create table usr(id text primary key)"), x("create view vw as select 1"),
      schema_err(tbl("usr", cols("a"), direct=True)),
      schema_err(tbl("vw", cols("a"), direct=True)),
@@ -200,7 +200,7 @@ vec("direct/error-existing-table",
 vec("direct/error-bad-columns",
     "SQLite refuses some direct tables: a column named id, two columns equal up to case, a name starting with "
     "sqlite_, two schema tables with the same name (all code 1).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema_err(tbl("t", cols("id"), direct=True)),
      schema_err(tbl("t", cols("a", "A"), direct=True)),
      schema_err(tbl("sqlite_x", cols("a"), direct=True)),
@@ -208,7 +208,7 @@ vec("direct/error-bad-columns",
 
 vec("direct/raw-table-direct-ignored",
     "\"direct\" inside a raw table object is ignored: the raw table is accepted and creates nothing.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, x("create table r(id text primary key, a text)"),
      schema(raw=[{"name": "r", "table_name": "r", "direct": True}]),
      q("select type, name from sqlite_master where tbl_name = 'r' order by rowid")])
@@ -221,7 +221,7 @@ SIMPLE = tbl("items", [{"name": "title", "type": "text"}, {"name": "qty", "type"
 vec("direct/local-writes-crud",
     "Local writes go to the table itself; the AFTER triggers record PUT, PATCH (only changed values), PATCH {} for "
     "an update to the same values, DELETE — as for JSON views, with tx ids and the local-write gate in ps_kv.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(SIMPLE),
      x("insert into items(id, title, qty) values ('i1', 'a', 3)"),
      x("update items set qty = 4 where id = 'i1'"),
@@ -238,7 +238,7 @@ vec("direct/local-writes-crud",
 vec("direct/local-write-id-rules",
     "No 'id is required' check on direct tables: a NULL id fails with SQLite's NOT NULL constraint (1299); a "
     "non-text id is converted by the STRICT TEXT column (5 is stored as '5').",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(SIMPLE),
      q("insert into items(id, title) values (NULL, 'x')"),
      x("insert into items(id, title) values (5, 'five')"),
@@ -247,7 +247,7 @@ vec("direct/local-write-id-rules",
 vec("direct/local-write-id-change-aborts",
     "Changing the id of a direct-table row fails with 'Cannot update id' (1811); RAISE(ABORT) undoes the whole "
     "statement, so the row keeps its id and no CRUD row is added.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(SIMPLE), x("insert into items(id, title) values ('i1', 'a')"),
      q("update items set id = 'i2' where id = 'i1'"),
      q("select id, title from items"), q(CRUD)])
@@ -255,7 +255,7 @@ vec("direct/local-write-id-change-aborts",
 vec("direct/local-write-insert-only",
     "Insert-only direct tables keep inserted rows locally (the trigger adds a powersync_crud_ PUT); UPDATE and "
     "DELETE are refused with 'Unexpected update on insert-only table' (1811) and undone.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("logs", cols("msg"), insert_only=True, direct=True)),
      x("insert into logs(id, msg) values ('l1', 'hello')"),
      q("update logs set msg = 'x'"), q("delete from logs"),
@@ -263,7 +263,7 @@ vec("direct/local-write-insert-only",
 
 vec("direct/local-write-local-only",
     "Local-only direct tables record nothing: inserts, updates and deletes leave ps_crud empty and the gate unset.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("loc", cols("a"), local_only=True, direct=True)),
      x("insert into loc(id, a) values ('x', '1')"), x("update loc set a = '2'"),
      q("update loc set id = 'y'"),
@@ -272,7 +272,7 @@ vec("direct/local-write-local-only",
 vec("direct/local-write-options",
     "include_old + only_when_changed + ignore_empty_update on a direct table: an update with equal values records "
     "nothing, a changed update records old values of changed include_old columns, delete records old values.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("m", [{"name": "a", "type": "text"}, {"name": "b", "type": "integer"}], include_old=["a"],
                       include_old_only_when_changed=True, ignore_empty_update=True, include_metadata=True, direct=True)),
      x("insert into m(id, a, b) values ('r', 'x', 1)"),
@@ -281,7 +281,7 @@ vec("direct/local-write-options",
 
 vec("direct/local-write-value-types",
     "Values are whatever the ANY column holds: INTEGER, REAL, TEXT and NULL go into the PUT JSON as such.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("v", cols("i", "r", "t", "n"), direct=True)),
      x("insert into v(id, i, r, t, n) values ('a', 1, 2.5, '3', NULL)"),
      q("select typeof(i), typeof(r), typeof(t), typeof(n) from v"), q(CRUD)])
@@ -292,7 +292,7 @@ vec("direct/local-write-value-types",
 vec("direct/recognise-marker-table-dropped",
     "A user table whose SQL contains /* ps-managed is treated as a direct table: a schema that does not list it "
     "drops it and moves its rows to ps_untyped (NULL columns as null members).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, x('create table mine(id text primary key not null /* ps-managed */, a any, b any) strict'),
      x("insert into mine values ('r1', 'x', NULL)"),
      schema(tbl("other", cols("a"))),
@@ -300,7 +300,7 @@ vec("direct/recognise-marker-table-dropped",
 
 vec("direct/recognise-local-marker-discarded",
     "A table with the local-only marker that the schema no longer lists is dropped and its rows are discarded.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, x('create table mine(id text primary key not null /* ps-managed local-only */, a any) strict'),
      x("insert into mine values ('r1', 'x')"),
      schema(tbl("other", cols("a"))),
@@ -309,7 +309,7 @@ vec("direct/recognise-local-marker-discarded",
 vec("direct/recognise-no-id-column",
     "A table carrying the marker but without an id column makes powersync_replace_schema fail with 'Table <name> "
     "has no id column.' (3091).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, x('create table bad(k text /* ps-managed */, a any)'),
      schema_err(tbl("other", cols("a")))])
 
@@ -332,7 +332,7 @@ AFTER_JSON_LOCAL = [q("select id, data from ps_data_local__t order by id"), q(UN
 
 
 def migration(name, old, new, after, desc):
-    vec(f"direct/migrate-{name}", desc, "docs/direct-tables.md", [INIT, schema(old)] + SEED + [schema(new)] + after)
+    vec(f"direct/migrate-{name}", desc, "docs/direct-tables-design.md", [INIT, schema(old)] + SEED + [schema(new)] + after)
 
 
 migration("json-synced-to-direct-synced", T_JSON, T_DIRECT, AFTER_DIRECT,
@@ -361,7 +361,7 @@ migration("direct-local-to-direct-synced", T_DIRECT_LOCAL, T_DIRECT, AFTER_DIREC
 vec("direct/migrate-json-view-name-to-direct",
     "A synced JSON table with view_name v becoming a direct table: rows are copied into the direct table; the view "
     "v and its triggers are dropped with the other leftover views.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("t", cols("a", "b"), view_name="v")),
      x("insert into v(id, a, b) values ('r1', 'x', 1)"), x("delete from ps_crud"),
      schema(T_DIRECT), q("select id, a, b from t"),
@@ -370,7 +370,7 @@ vec("direct/migrate-json-view-name-to-direct",
 vec("direct/migrate-removed-to-untyped-and-back",
     "A direct synced table removed from the schema is dropped and its rows go to ps_untyped (NULL columns as null); "
     "adding it back moves them in again.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(T_DIRECT), x("insert into t(id, a, b) values ('r1', 'x', NULL)"), x("insert into t(id, a, b) values ('r2', 'y', 2)"),
      schema(), q("select count(*) from sqlite_master where name = 't'"), q(UNTYPED),
      schema(T_DIRECT), q("select id, a, b from t order by id"), q(UNTYPED), q(CRUD)])
@@ -378,7 +378,7 @@ vec("direct/migrate-removed-to-untyped-and-back",
 vec("direct/migrate-untyped-invalid-data",
     "Rows moved from ps_untyped into a new direct table must be JSON objects: data that is not JSON fails with "
     "'invalid local data' (11), a JSON array with 'expected oplog data to be an object' (3091).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, x("insert into ps_untyped(type, id, data) values ('t', 'u1', 'not json')"),
      schema_err(T_DIRECT),
      x("update ps_untyped set data = '[1]'"),
@@ -388,7 +388,7 @@ vec("direct/migrate-columns-add-and-drop",
     "Same-kind direct -> direct with new columns z, a, c (old a, b): managed indexes and triggers are dropped, "
     "columns added in ascending name order (c, z), b dropped, indexes/triggers recreated; existing rows get NULL; "
     "a resync is requested (last_applied_op 0, ps_sync_state kept).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("t", cols("a", "b"), direct=True, indexes=[{"name": "ia", "columns": [{"name": "a", "ascending": True, "type": "text"}]}])),
      x("insert into t(id, a, b) values ('r1', 'x', 'y')"),
      x("insert into ps_buckets(name, last_applied_op) values ('b', 5)"),
@@ -400,20 +400,20 @@ vec("direct/migrate-columns-add-and-drop",
 vec("direct/migrate-column-add-during-iteration",
     "Adding a column to a direct table while a sync iteration is active fails at the resync step with 'Cannot clear "
     "or trigger resync while a sync iteration is active.' (3091).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(tbl("t", cols("a"), direct=True)), start(),
      schema_err(tbl("t", cols("a", "b"), direct=True)),
      ctl("stop"), schema(tbl("t", cols("a", "b"), direct=True)), q("select name from pragma_table_info('t')")])
 
 vec("direct/migrate-column-drop-only",
     "Dropping a column of a direct table requests no resync: last_applied_op stays.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("t", cols("a", "b"), direct=True)), x("insert into ps_buckets(name, last_applied_op) values ('b', 5)"),
      schema(tbl("t", cols("a"), direct=True)), q(MASTER_T, "t"), q("select name, last_applied_op from ps_buckets")])
 
 vec("direct/migrate-column-rename-case",
     "Columns match by exact name: renaming a to A adds column A, which SQLite refuses (duplicate column name: A, code 1).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("t", cols("a"), direct=True)), schema_err(tbl("t", cols("A"), direct=True))])
 
 # ============================================================================================
@@ -422,7 +422,7 @@ vec("direct/migrate-column-rename-case",
 vec("direct/index-cleanup-ps-managed",
     "Index clean-up also drops unwanted indexes whose SQL contains ' ps-managed ': a user index with that comment "
     "disappears, a plain user index on the same table survives, a removed schema index is dropped.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("t", cols("a", "b"), direct=True, indexes=[{"name": "ia", "columns": [{"name": "a", "ascending": True, "type": "text"}]}])),
      x('create index "x" /* ps-managed */ on t(a)'), x("create index user_idx on t(b)"),
      schema(tbl("t", cols("a", "b"), direct=True)),
@@ -431,7 +431,7 @@ vec("direct/index-cleanup-ps-managed",
 vec("direct/idempotent-schema",
     "Replacing the schema with the same direct table leaves PRAGMA schema_version unchanged; a type change alone "
     "changes nothing either; reordering columns regenerates the three triggers (+6) but keeps the table.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("t", [{"name": "a", "type": "text"}, {"name": "b", "type": "integer"}], direct=True)),
      q("pragma schema_version"),
      schema(tbl("t", [{"name": "a", "type": "text"}, {"name": "b", "type": "integer"}], direct=True)),
@@ -444,7 +444,7 @@ vec("direct/idempotent-schema",
 vec("direct/triggers-recreated-when-changed",
     "A changed option (include_old) drops the direct table's three triggers and recreates them (delete, insert, "
     "update); a user trigger on the table is left alone.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, schema(tbl("t", cols("a"), direct=True)),
      x("create trigger my_trig after insert on t begin select 1; end"),
      schema(tbl("t", cols("a"), direct=True, include_old=True)), q(MASTER_T, "t")])
@@ -458,7 +458,7 @@ vec("direct/sync-put-and-remove",
     "Synced rows of a direct table declared in start's schema go straight into the table (upsert; a later PUT "
     "overwrites every synced column, missing keys become NULL, unknown keys are ignored); REMOVE deletes; the "
     "triggers record nothing.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(SYNC_ITEMS), start([SYNC_ITEMS]),
      sync_ops([put(1, "items", "i1", {"title": "a", "qty": 1, "extra": 1}), put(2, "items", "i2", {"title": "b", "qty": 2})]),
      q("select id, title, qty, typeof(qty) from items order by id"),
@@ -470,7 +470,7 @@ vec("direct/sync-put-and-remove",
 vec("direct/sync-value-binding",
     "Values bound into direct-table columns: strings TEXT, integers within i64 INTEGER, other numbers REAL (3.0, 1e2, "
     "18446744073709551615), true/false 1/0, objects/arrays/null NULL.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(tbl("v", cols("title", "qty", "price", "ok", "meta", "tags", "big", "neg", "huge"), direct=True)),
      start([tbl("v", cols("title", "qty", "price", "ok", "meta", "tags", "big", "neg", "huge"), direct=True)]),
      sync_ops([put(1, "v", "i1", '{"title":"t","qty":3,"price":2.5,"ok":true,"meta":{"a":1},"tags":[1,2],"big":9007199254740993,"neg":-5,"huge":18446744073709551615,"extra":"x"}'),
@@ -480,27 +480,27 @@ vec("direct/sync-value-binding",
 vec("direct/sync-zero-columns",
     "A direct table without columns: the sync put is INSERT ... ON CONFLICT (id) DO NOTHING, so two PUTs of the "
     "same id leave one row.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(tbl("z", [], direct=True)), start([tbl("z", [], direct=True)]),
      sync_ops([put(1, "z", "a", {"x": 1}), put(2, "z", "a", {"x": 2})]), q("select * from z")])
 
 vec("direct/sync-requires-start-schema",
     "The sync client learns direct tables only from start: without a schema in start, rows of that type go to "
     "ps_untyped even though the direct table exists.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(SYNC_ITEMS), start(),
      sync_ops([put(1, "items", "i1", {"title": "a"})]), q("select count(*) from items"), q(UNTYPED)])
 
 vec("direct/sync-local-only-untyped",
     "A local-only direct table never receives synced rows, even when start lists it: they go to ps_untyped.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(tbl("loc", cols("a"), local_only=True, direct=True)),
      start([tbl("loc", cols("a"), local_only=True, direct=True)]),
      sync_ops([put(1, "loc", "r", {"a": "x"})]), q("select count(*) from loc"), q(UNTYPED)])
 
 vec("direct/sync-raw-beats-direct",
     "Target precedence: a raw table from start with the same name wins over a direct table from start.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(SYNC_ITEMS), x("create table raw_items(id text primary key, title text)"),
      start([SYNC_ITEMS], raw=[{"name": "items", "put": {"sql": "INSERT OR REPLACE INTO raw_items(id, title) VALUES (?, ?)", "params": ["Id", {"Column": "title"}]},
                                "delete": {"sql": "DELETE FROM raw_items WHERE id = ?", "params": ["Id"]}}]),
@@ -510,7 +510,7 @@ vec("direct/sync-raw-beats-direct",
 vec("direct/sync-direct-beats-json",
     "A start schema declaring x direct while the database still has the JSON table x makes the direct put target "
     "the view x and fail with 'cannot UPSERT a view' (the direct table wins over the JSON table).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(tbl("x", cols("a"))), start([tbl("x", cols("a"), direct=True)]),
      sync_ops([put(1, "x", "r1", {"a": "v"})]), q("select count(*) from ps_data__x")])
 
@@ -518,7 +518,7 @@ vec("direct/sync-errors",
     "Errors while syncing into a direct table (iteration kept): data not JSON -> 'invalid local data' (11); not an "
     "object -> 'expected oplog data to be an object' (3091); a user trigger raising -> wrapped error with the "
     "context '(context: replacing into <name>, id = <id>, data = <op data verbatim>)' (1811).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(tbl("dd", cols("a"), direct=True)), start([tbl("dd", cols("a"), direct=True)]),
      sync_ops([put(1, "dd", "r1", "not json")]),
      line({"checkpoint": {"last_op_id": "2", "buckets": [{"bucket": "c", "checksum": 1}]}}),
@@ -530,7 +530,7 @@ vec("direct/sync-errors",
 
 vec("direct/sync-delete-error-context",
     "A failing delete from a direct table reports '(context: deleting from <name>, id = <id>)'.",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, schema(tbl("dd", cols("a"), direct=True)), start([tbl("dd", cols("a"), direct=True)]),
      sync_ops([put(1, "dd", "r1", '{"a": 1}')]),
      x("create trigger boom before delete on dd begin select raise(abort, 'boom'); end"),
@@ -541,7 +541,7 @@ vec("direct/sync-delete-error-context",
 vec("direct/sync-table-missing",
     "A direct table from start that does not exist in the database: the put fails with 'no such table' (code 1, no "
     "context).",
-    "docs/direct-tables.md",
+    "docs/direct-tables-design.md",
     [INIT, CLIENT, start([tbl("gone", cols("a"), direct=True)]), sync_ops([put(1, "gone", "r1", '{"a": 1}')])])
 
 vec("direct/sync-number-out-of-range",

@@ -456,7 +456,7 @@ async fn a_stream_response_without_a_body_fails_the_iteration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_iteration_ends_with_stop_even_after_an_error() {
     // `powersync_clear` with the soft flag refuses to run while the extension has an active
-    // iteration (docs/sql-api.md, "Scalar functions"): it only succeeds if `stop` was sent.
+    // iteration (docs/sql-functions.md, "Scalar functions"): it only succeeds if `stop` was sent.
     let svc = Arc::new(service());
     svc.apply(vec![put("lists", "l1", json!({"name": "a"}))]).unwrap();
     let soft = ClearOptions {

@@ -1,4 +1,4 @@
-//! `powersync_clear(flags)` and `powersync_trigger_resync(clear_progress)` (docs/sql-api.md,
+//! `powersync_clear(flags)` and `powersync_trigger_resync(clear_progress)` (docs/sql-functions.md,
 //! "Scalar functions"): forgetting downloaded and local data, or re-applying it on the next checkpoint.
 
 use rusqlite::Connection;

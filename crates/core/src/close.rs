@@ -1,6 +1,6 @@
 //! `powersync_internal_close`: an always-empty eponymous table whose only job is its disconnect,
 //! which SQLite runs when the connection closes, before it checks for unfinalised statements.
-//! That is where connection resources (hooks) are released (docs/sql-api.md, "Virtual tables").
+//! That is where connection resources (hooks) are released (docs/sql-functions.md, "Virtual tables").
 
 use std::borrow::Cow;
 use std::ffi::{c_int, CStr};

@@ -1,4 +1,4 @@
-//! Per-database settings of ours (docs/sql-api.md, "Settings"): `powersync_config_set(name,
+//! Per-database settings of ours (docs/sql-functions.md, "Settings"): `powersync_config_set(name,
 //! value)` and `powersync_config_get(name)`, after cr-sqlite's `crsql_config_set`. A setting
 //! lives in `ps_kv` under `powersync_config.<name>`; a setting at its default has no key, so a
 //! database that never turned one on is exactly the reference's.

@@ -1,4 +1,4 @@
-//! The insert-only CRUD virtual tables (docs/sql-api.md, "Virtual tables"; docs/internal-tables.md):
+//! The insert-only CRUD virtual tables (docs/sql-functions.md, "Virtual tables"; docs/internal-storage.md):
 //! `powersync_crud` (the generated triggers insert op/id/type/data/old/metadata and we build the
 //! `ps_crud` JSON) and `powersync_crud_` (insert-only tables pass finished JSON).
 //!

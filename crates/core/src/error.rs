@@ -1,6 +1,6 @@
 //! Typed errors and their rendering as SQLite error text and result codes.
 //!
-//! SDKs match on these texts and codes, so the templates follow docs/sql-api.md, "Conventions" exactly.
+//! SDKs match on these texts and codes, so the templates follow docs/sql-functions.md, "Conventions" exactly.
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! `powersync_update_hooks('install' | 'get')`: which tables committed transactions changed
-//! (docs/sql-api.md, "Scalar functions"), from SQLite's update, commit and rollback hooks.
+//! (docs/sql-functions.md, "Scalar functions"), from SQLite's update, commit and rollback hooks.
 //!
 //! The hooks are installed through the raw C API (rusqlite's hook methods refuse on a borrowed
 //! connection) with the connection state as their data. The hooks own a reference to that

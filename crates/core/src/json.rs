@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::{PsError, PsResult};
 use crate::function::{Call, Output};
 
-/// The patch that turns `old` into `new` (docs/sql-api.md, "Scalar functions"). Keys come out sorted because
+/// The patch that turns `old` into `new` (docs/sql-functions.md, "Scalar functions"). Keys come out sorted because
 /// serde_json's default map is ordered by key.
 pub fn diff(old: &str, new: &str) -> PsResult<String> {
     match diff_flat(old, new) {
@@ -287,7 +287,7 @@ fn same_value(a: &str, b: &str) -> Option<bool> {
     Some(a == b)
 }
 
-/// Textual concatenation of JSON objects (docs/sql-api.md, "Scalar functions"), quirks included: no parsing, so
+/// Textual concatenation of JSON objects (docs/sql-functions.md, "Scalar functions"), quirks included: no parsing, so
 /// duplicate keys and whitespace stay, and an empty object after a non-empty one leaves a comma.
 pub fn merge<'a>(objects: impl IntoIterator<Item = Option<&'a str>>) -> PsResult<String> {
     let mut out = String::from("{");
@@ -305,7 +305,7 @@ pub fn merge<'a>(objects: impl IntoIterator<Item = Option<&'a str>>) -> PsResult
     Ok(out)
 }
 
-/// Undoes the old JS SDK's JSON-encoded subkeys: `a/b/"c"` → `a/b/c` (docs/sql-api.md, "Scalar functions").
+/// Undoes the old JS SDK's JSON-encoded subkeys: `a/b/"c"` → `a/b/c` (docs/sql-functions.md, "Scalar functions").
 pub fn remove_duplicate_key_encoding(key: &str) -> Option<String> {
     let bytes = key.as_bytes();
     if bytes.len() < 2 || *bytes.last()? != b'"' {

@@ -7,7 +7,7 @@
 //!   export (`sqlite3_powersync_init`, `powersync_init_static`);
 //! - [`Error`] is what registration can fail with; [`ffi`] is the SQLite C API of this build.
 //!
-//! Everything else is reached through SQL (docs/sql-api.md). The modules are plain Rust over
+//! Everything else is reached through SQL (docs/sql-functions.md). The modules are plain Rust over
 //! rusqlite and are unit-tested against a bundled SQLite without loading a shared library.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -60,7 +60,7 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
         needs_transaction,
         func,
     };
-    // Registration order follows the reference (docs/sql-api.md, "Loading").
+    // Registration order follows the reference (docs/sql-functions.md, "Loading").
     let defs = [
         f(
             "powersync_rs_version",
@@ -136,7 +136,7 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> PsResult<()> {
             false,
             diagnostics::diagnostics_fn,
         ),
-        // Ours: per-database settings (docs/sql-api.md, "Settings"). Setting one writes, so it
+        // Ours: per-database settings (docs/sql-functions.md, "Settings"). Setting one writes, so it
         // is not allowed in views, triggers or the schema.
         f("powersync_config_set", 2, DIRECTONLY, false, config::config_set_fn),
         f("powersync_config_get", 1, 0, false, config::config_get_fn),

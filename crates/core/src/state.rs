@@ -20,7 +20,7 @@ pub struct DatabaseState {
     in_sync_operation: AtomicBool,
     /// The last schema given to `powersync_replace_schema` (used by `powersync_clear` only).
     schema: Mutex<Option<Schema>>,
-    /// The local transaction id shared by the two CRUD vtabs (docs/internal-tables.md, "`ps_crud` rows").
+    /// The local transaction id shared by the two CRUD vtabs (docs/internal-storage.md, "`ps_crud` rows").
     pub(crate) crud_transaction: Mutex<Option<CrudTransaction>>,
     /// Table-change bookkeeping of `powersync_update_hooks`.
     pub(crate) hooks: Mutex<HookState>,

@@ -9,7 +9,7 @@ use crate::history::{Read1, Write1};
 pub const RULES: &str = r#"{"buckets": [{"name": "global", "tables": ["items", "accounts"]}]}"#;
 
 /// `include_metadata`: a delete is `UPDATE … SET _deleted = TRUE, _metadata = <token>`, which
-/// deletes the row and queues a DELETE carrying the token (docs/schema.md, "Generated objects of a JSON table"), so every delete is as
+/// deletes the row and queues a DELETE carrying the token (docs/schema-sql.md, "Generated objects of a JSON table"), so every delete is as
 /// unique in the history and in the uploads as a written value.
 pub const SCHEMA: &str = r#"{"tables": [
   {"name": "items", "include_metadata": true, "columns": [{"name": "v", "type": "text"}, {"name": "writer", "type": "text"}]},

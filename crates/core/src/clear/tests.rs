@@ -1,4 +1,4 @@
-//! `powersync_clear` and `powersync_trigger_resync` (docs/sql-api.md, "Scalar functions").
+//! `powersync_clear` and `powersync_trigger_resync` (docs/sql-functions.md, "Scalar functions").
 
 use serde_json::json;
 

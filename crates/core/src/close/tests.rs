@@ -1,5 +1,5 @@
 //! `powersync_internal_close`: always empty, read-only, and its disconnect releases connection
-//! resources before SQLite closes (docs/sql-api.md, "Virtual tables").
+//! resources before SQLite closes (docs/sql-functions.md, "Virtual tables").
 
 use crate::testing::open;
 

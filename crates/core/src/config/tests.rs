@@ -1,4 +1,4 @@
-//! Settings (docs/sql-api.md, "Settings"): names and values checked, stored in `ps_kv`, and the
+//! Settings (docs/sql-functions.md, "Settings"): names and values checked, stored in `ps_kv`, and the
 //! rows with pending local writes kept while `apply_around_pending_uploads` is on.
 
 use rusqlite::Connection;

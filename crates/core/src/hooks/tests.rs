@@ -1,4 +1,4 @@
-//! `powersync_update_hooks` (docs/sql-api.md, "Scalar functions").
+//! `powersync_update_hooks` (docs/sql-functions.md, "Scalar functions").
 
 use crate::testing::open;
 

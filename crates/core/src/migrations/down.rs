@@ -1,5 +1,5 @@
 //! The `down_migrations` JSON stored in `ps_migration` for each version, byte for byte as the
-//! reference stores it (docs/internal-tables.md, "Migrations"): other core versions execute this SQL to migrate a
+//! reference stores it (docs/internal-storage.md, "Migrations"): other core versions execute this SQL to migrate a
 //! database down, so it is data, not code of ours to reformat.
 
 pub const V2: &str = r###"[{"sql":"DELETE FROM ps_migration WHERE id >= 2","params":[]},{"sql":"DROP TABLE ps_tx","params":[]},{"sql":"ALTER TABLE ps_crud DROP COLUMN tx_id","params":[]}]"###;

@@ -1,4 +1,4 @@
-//! The internal tables and their migrations 1 to 14 (docs/internal-tables.md, "Tables (version 14)").
+//! The internal tables and their migrations 1 to 14 (docs/internal-storage.md, "Tables (version 14)").
 //!
 //! DDL text is byte-identical to the reference's because SQLite stores it as written and other
 //! core versions (and our tests) compare `sqlite_master`. Up steps are ours; down steps are the

@@ -1,5 +1,5 @@
 //! The `AFTER` triggers that record local writes of a real table in `ps_crud`: raw tables'
-//! (`powersync_create_raw_table_crud_trigger`) and direct tables' (docs/direct-tables.md). Both
+//! (`powersync_create_raw_table_crud_trigger`) and direct tables' (docs/direct-tables-design.md). Both
 //! follow the same rules, so one generator writes both; the byte-exact text matters because
 //! reconciliation compares stored trigger SQL.
 

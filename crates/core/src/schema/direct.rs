@@ -1,4 +1,4 @@
-//! SQL of direct tables (docs/direct-tables.md): the real table named after the schema table,
+//! SQL of direct tables (docs/direct-tables-design.md): the real table named after the schema table,
 //! its indexes, its `AFTER` triggers, column changes and the statements that move rows between
 //! a direct table and JSON storage. The text is byte-identical to the reference's, since
 //! reconciliation compares stored SQL and SQLite keeps what we execute.

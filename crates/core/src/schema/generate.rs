@@ -1,4 +1,4 @@
-//! SQL text of the views, triggers and indexes generated for schema tables (docs/schema.md,
+//! SQL text of the views, triggers and indexes generated for schema tables (docs/schema-sql.md,
 //! "Generated objects of a JSON table"). The text must be byte-identical to the reference's: existing databases
 //! are reconciled by comparing stored SQL, so any difference would recreate every view on open.
 
@@ -10,7 +10,7 @@ use crate::sql::SqlWriter;
 pub const VIEW_MARKER: &str = " -- powersync-auto-generated";
 
 /// `json_object()` takes at most this many key/value pairs per call in our generated SQL
-/// (the reference's limit, docs/schema.md, "Generated objects of a JSON table").
+/// (the reference's limit, docs/schema-sql.md, "Generated objects of a JSON table").
 const MAX_FRAGMENT_COLUMNS: usize = 1999;
 /// Pairs per `json_object(...)` before the fragment is split into `powersync_json_merge` parts.
 const FRAGMENT_CHUNK: usize = 50;

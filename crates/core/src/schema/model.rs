@@ -1,8 +1,8 @@
-//! The schema JSON of `powersync_replace_schema` (docs/schema.md, "The JSON").
+//! The schema JSON of `powersync_replace_schema` (docs/schema-sql.md, "The JSON").
 //!
 //! Deserialised with serde so that every error text is serde_json's, as in the reference.
 //! Tables use a hand-written visitor: the reference reads their keys as borrowed strings, so a
-//! key written with a JSON escape fails with `expected a borrowed string` (docs/schema.md, "The JSON"), and
+//! key written with a JSON escape fails with `expected a borrowed string` (docs/schema-sql.md, "The JSON"), and
 //! unknown keys of any type are skipped.
 
 use std::fmt;
@@ -26,7 +26,7 @@ pub struct Schema {
     pub raw_tables: Vec<RawTable>,
 }
 
-/// The schema as parsed, before the checks that need the whole document (docs/direct-tables.md): a
+/// The schema as parsed, before the checks that need the whole document (docs/direct-tables-design.md): a
 /// failed check is reported after parsing, so plain parse errors win, and without a position at
 /// the top level but with the enclosing document's position inside a `start` payload.
 #[derive(Deserialize)]
@@ -195,7 +195,7 @@ pub struct Table {
     pub columns: Vec<Column>,
     pub indexes: Vec<Index>,
     pub options: TableOptions,
-    /// A direct table (docs/direct-tables.md): a real table named `name` instead of JSON behind a view.
+    /// A direct table (docs/direct-tables-design.md): a real table named `name` instead of JSON behind a view.
     pub direct: bool,
 }
 
@@ -296,7 +296,7 @@ impl<'de> Deserialize<'de> for IncludeOldValue {
     }
 }
 
-/// A user-managed table the sync client writes with the app's own statements (docs/schema.md, "Raw tables").
+/// A user-managed table the sync client writes with the app's own statements (docs/schema-sql.md, "Raw tables").
 #[derive(Debug, Clone)]
 pub struct RawTable {
     pub name: String,

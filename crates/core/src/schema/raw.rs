@@ -1,5 +1,5 @@
 //! Raw tables: discovering their local columns and `powersync_create_raw_table_crud_trigger`
-//! (docs/schema.md, "Raw tables").
+//! (docs/schema-sql.md, "Raw tables").
 
 use rusqlite::Connection;
 

@@ -1,4 +1,4 @@
-//! Bringing an existing database in line with a new schema (docs/schema.md, "Reconciling an existing database"): data tables,
+//! Bringing an existing database in line with a new schema (docs/schema-sql.md, "Reconciling an existing database"): data tables,
 //! indexes, then views and their triggers. Views whose SQL is unchanged are left alone, so
 //! opening a database with the same schema changes nothing (`PRAGMA schema_version` stays).
 

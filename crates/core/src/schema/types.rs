@@ -1,4 +1,4 @@
-//! The column-type check (docs/schema.md, "The JSON", our decision D2).
+//! The column-type check (docs/schema-sql.md, "The JSON", our decision D2).
 //!
 //! The reference pastes a column's `type` unquoted into view and index SQL, so a crafted type
 //! can run arbitrary SQL. We accept only strings that cannot change the statement's meaning:

@@ -10,7 +10,7 @@ const LAST_REQUESTED: &str = "last_requested_checkpoint_request_id";
 const TARGET: &str = "target_checkpoint_request_id";
 const LAST_SEEN: &str = "last_seen_checkpoint_request_id";
 const LAST_APPLIED: &str = "last_applied_checkpoint_request_id";
-/// Ours: what the last `start` did about a stuck gate (docs/internal-tables.md, "`ps_kv` keys").
+/// Ours: what the last `start` did about a stuck gate (docs/internal-storage.md, "`ps_kv` keys").
 pub const GATE_HEAL: &str = "healed_write_gate";
 /// The target set by a local write: "wait until the service acknowledged everything".
 pub const MAX_OP_ID: i64 = i64::MAX;

@@ -1,4 +1,4 @@
-//! Bringing a database in line with a new schema (docs/schema.md, "Reconciling an existing database").
+//! Bringing a database in line with a new schema (docs/schema-sql.md, "Reconciling an existing database").
 
 use serde_json::json;
 
@@ -145,7 +145,7 @@ fn table_t(direct: bool, local_only: bool) -> String {
     )
 }
 
-/// The outcome table of a JSON/direct migration (docs/direct-tables.md): old kind → new kind,
+/// The outcome table of a JSON/direct migration (docs/direct-tables-design.md): old kind → new kind,
 /// then the new table's rows and what stays in `ps_untyped`. No migration records CRUD rows.
 #[test]
 fn every_json_direct_migration_moves_rows_as_the_reference_does() {
