@@ -369,12 +369,28 @@ impl Iteration {
         Ok(self.finish(Vec::new(), Vec::new()))
     }
 
+    /// One sync line, deciding a data line's bulk step itself (the tests' entry; `powersync_control`
+    /// decides it first, for the savepoint, and calls [`Iteration::line_with_bulk_step`]).
+    #[cfg(test)]
     pub fn line(
         &mut self,
         db: &Connection,
         state: &DatabaseState,
         line: SyncLine,
         raw_size: usize,
+    ) -> PsResult<Outcome> {
+        self.line_with_bulk_step(db, state, line, raw_size, None)
+    }
+
+    /// [`Iteration::line`], with the bulk step of a data line already decided in this call
+    /// (`None`: decided here).
+    pub(crate) fn line_with_bulk_step(
+        &mut self,
+        db: &Connection,
+        state: &DatabaseState,
+        line: SyncLine,
+        raw_size: usize,
+        bulk_step: Option<BulkStep>,
     ) -> PsResult<Outcome> {
         let mut out = Vec::new();
         let mut diagnostics = Vec::new();
@@ -421,7 +437,10 @@ impl Iteration {
                 self.track(db, checkpoint, &mut out, &mut diagnostics)?;
             }
             SyncLine::Data(data) => {
-                let step = self.bulk_step(db, &data)?;
+                let step = match bulk_step {
+                    Some(step) => step,
+                    None => self.bulk_step(db, &data)?,
+                };
                 if step == BulkStep::FinishFirst {
                     bulk::finish(db)?;
                 }

@@ -43,7 +43,7 @@ use crate::sql;
 use crate::state::DatabaseState;
 use command::Command;
 use instruction::to_json;
-use iteration::{Iteration, Outcome};
+use iteration::{BulkStep, Iteration, Outcome};
 use line::SyncLine;
 
 /// Now in microseconds since the Unix epoch, truncated to whole milliseconds (what the
@@ -70,7 +70,7 @@ pub struct SyncClient {
 
 /// A handle with a statement cache that outlives the call, if the close table is connected:
 /// its disconnect drops the handle, finalising the statements before SQLite checks for
-/// unfinalised ones at close (docs/sql-api.md, "Virtual tables").
+/// unfinalised ones at close (docs/sql-functions.md, "Virtual tables").
 fn cached_connection(call: &Call) -> Option<Connection> {
     // An error here only means no caching; the call itself reports real problems.
     let _ = sql::execute_batch(&call.connection(), "SELECT 1 FROM powersync_internal_close");
@@ -172,21 +172,33 @@ impl Drop for CallSavepoint<'_> {
 }
 
 /// Opens the call's savepoint for a sync line unless the line is one of the two hot writers and
-/// `atomic` finds nothing that could fail after its first write.
-fn guard_line(db: &Connection, iteration: &Iteration, line: &SyncLine, savepoint: &mut CallSavepoint) -> PsResult<()> {
-    let needed = match line {
+/// `atomic` finds nothing that could fail after its first write. Returns the bulk step it decided
+/// for a data line, which the line then follows (`Iteration::line_with_bulk_step`), so the schema
+/// is looked at once per line.
+fn guard_line(
+    db: &Connection,
+    iteration: &Iteration,
+    line: &SyncLine,
+    savepoint: &mut CallSavepoint,
+) -> PsResult<Option<BulkStep>> {
+    let (needed, step) = match line {
         SyncLine::Data(data) => {
-            atomic::data_line_needs_savepoint(db, data)? || iteration.bulk_step(db, data)?.finishes()
+            let step = iteration.bulk_step(db, data)?;
+            (
+                step.finishes() || atomic::data_line_needs_savepoint(db, data)?,
+                Some(step),
+            )
         }
-        SyncLine::CheckpointComplete | SyncLine::PartialCheckpointComplete(_) => {
-            bulk::active(db)? || atomic::publish_needs_savepoint(db, iteration.targets())?
-        }
-        _ => true,
+        SyncLine::CheckpointComplete | SyncLine::PartialCheckpointComplete(_) => (
+            bulk::active(db)? || atomic::publish_needs_savepoint(db, iteration.targets())?,
+            None,
+        ),
+        _ => (true, None),
     };
     if needed {
         savepoint.begin()?;
     }
-    Ok(())
+    Ok(step)
 }
 
 /// Runs one command against the connection's iteration slot.
@@ -226,13 +238,13 @@ fn dispatch(
         },
         Command::LineText(text) => on_iteration(client, &mut |it| {
             let line = line::parse_text(&text)?;
-            guard_line(db, it, &line, savepoint)?;
-            it.line(db, state, line, text.len())
+            let step = guard_line(db, it, &line, savepoint)?;
+            it.line_with_bulk_step(db, state, line, text.len(), step)
         }),
         Command::LineBinary(bytes) => on_iteration(client, &mut |it| {
             let line = line::parse_binary(bytes)?;
-            guard_line(db, it, &line, savepoint)?;
-            it.line(db, state, line, bytes.len())
+            let step = guard_line(db, it, &line, savepoint)?;
+            it.line_with_bulk_step(db, state, line, bytes.len(), step)
         }),
         Command::ConnectionEstablished => on_iteration(client, &mut |it| Ok(it.connection_established())),
         Command::ConnectionEnd => on_iteration(client, &mut |it| Ok(it.disconnect())),
