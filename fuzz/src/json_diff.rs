@@ -3,8 +3,8 @@
 //!
 //! Invariant: the result is the oracle's, byte for byte. The oracle is written here from the
 //! function's definition (docs/sql-functions.md, "Scalar functions"), on fully parsed values, so it
-//! checks every fast path in the core (the flat scan for `json_object`'s output, the borrowed
-//! one) against the definition: both texts must parse as JSON objects (otherwise both fail), null
+//! checks the core's fast path (the flat scan for `json_object`'s output) against the
+//! definition: both texts must parse as JSON objects (otherwise both fail), null
 //! members count as absent, and the patch has each changed or added member of `new` and `null`
 //! for each member that `old` has and `new` lost, keys in order, printed as serde_json prints.
 

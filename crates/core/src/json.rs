@@ -221,8 +221,8 @@ fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
     Some(i)
 }
 
-/// `diff` over fully parsed values: the definition, and the path for every input the borrowed
-/// path declines (including all invalid ones, so errors come from here).
+/// `diff` over fully parsed values: the definition, and the path for every input the flat path
+/// declines (including all invalid ones, so errors come from here).
 fn diff_general(old: &str, new: &str) -> PsResult<String> {
     let new: Value = serde_json::from_str(new).map_err(|e| PsError::json_argument(&e))?;
     let old: Value = serde_json::from_str(old).map_err(|e| PsError::json_argument(&e))?;
