@@ -256,10 +256,40 @@ fn prints_as_written(raw: &str) -> bool {
         Some(b't' | b'f' | b'n') => true,
         Some(_) => {
             let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-            !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && raw != "-0"
+            match digits.iter().position(|&c| c == b'.') {
+                None => {
+                    !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && raw != "-0"
+                }
+                Some(point) => decimal_prints_as_written(&digits[..point], &digits[point + 1..]),
+            }
         }
         None => false,
     }
+}
+
+/// Whether `int.frac` (the text of a valid JSON number, sign removed) is what serde_json prints
+/// for the f64 it parses to. A decimal of at most 15 significant digits is the only decimal of
+/// that length or shorter that rounds to its f64 (15 is f64's guaranteed decimal precision), so
+/// the shortest round-trip digits that ryu prints are exactly its own; ryu writes them without an
+/// exponent when at most four zeros follow the point before the first digit (`0.00001`, not
+/// `0.000001`), and for any integer part of 15 digits or fewer. The fraction must end
+/// in a non-zero digit (ryu drops trailing zeros), so `100.0` and `0.0` take the parse. Floats
+/// are a row's prices and measurements: this keeps them off the parser on every local write.
+fn decimal_prints_as_written(int: &[u8], frac: &[u8]) -> bool {
+    let all_digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    if int.is_empty() || frac.is_empty() || !all_digits(int) || !all_digits(frac) || frac.last() == Some(&b'0') {
+        return false;
+    }
+    let significant = if int == b"0" {
+        let zeros = frac.iter().take_while(|&&c| c == b'0').count();
+        if zeros > 4 {
+            return false;
+        }
+        frac.len() - zeros
+    } else {
+        int.len() + frac.len()
+    };
+    significant <= 15
 }
 
 /// The value as serde_json prints it.
@@ -463,6 +493,17 @@ mod tests {
             "2.5e-3",
             "123456789012345678",
             "12345678901234567890123",
+            "0.5",
+            "-0.25",
+            "0.0001",
+            "0.00001",
+            "0.001234",
+            "12345678901234.5",
+            "123456789012345.5",
+            "1.10",
+            "0.1",
+            "1.0000000000000002",
+            "9007199254740993.5",
             "\"a\"",
             "\"é\"",
             "\"\"",
@@ -585,6 +626,48 @@ mod tests {
         assert_eq!(diff_flat("{}", r#"{"a":01}"#), None);
         assert_eq!(diff_flat("{}", r#"{"\u0061":1}"#), None);
         assert_eq!(diff("{}", r#"{"\u0061":1}"#).unwrap(), r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn decimals_taken_as_written_are_what_serde_json_prints() {
+        // The fast path's claim, checked against the printer it stands in for: random decimals
+        // of up to 18 digits around the point, with up to six zeros after it. Each one the fast
+        // path takes must print as written; most short ones must be taken.
+        let mut rng = crate::testing::Rng(0xf10a7);
+        let mut taken = 0;
+        for _ in 0..200_000 {
+            let digits = |rng: &mut crate::testing::Rng, n: u64| -> String {
+                (0..n).map(|_| char::from(b'0' + rng.below(10) as u8)).collect()
+            };
+            let int = match rng.below(3) {
+                0 => "0".to_string(),
+                _ => {
+                    let n = 1 + rng.below(17);
+                    format!("{}{}", 1 + rng.below(9), digits(&mut rng, n - 1))
+                }
+            };
+            let zeros = "0".repeat(rng.below(7) as usize);
+            let tail = 1 + rng.below(15);
+            let sign = if rng.below(4) == 0 { "-" } else { "" };
+            let text = format!("{sign}{int}.{zeros}{}", digits(&mut rng, tail));
+            if prints_as_written(&text) {
+                taken += 1;
+                let value: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(serde_json::to_string(&value).unwrap(), text);
+            }
+        }
+        assert!(taken > 20_000, "the fast path took {taken}");
+        for (text, taken) in [
+            ("12345.25", true),
+            ("0.0001", true),
+            ("0.00001", true),
+            ("0.000001", false),
+            ("100.0", false),
+            ("123456789012345.5", false),
+            ("1.5e3", false),
+        ] {
+            assert_eq!(prints_as_written(text), taken, "{text}");
+        }
     }
 
     #[test]
