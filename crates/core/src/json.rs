@@ -301,7 +301,7 @@ fn scalar_at(text: &str, i: usize) -> Option<(Scalar<'_>, usize)> {
         b'n' => word(b"null")?,
         b'-' | b'0'..=b'9' => {
             let end = number_end(b, i)?;
-            (end, prints_as_written(&text[i..end]))
+            (end, number_prints_as_written(&text[i..end]))
         }
         _ => return None,
     };
@@ -368,23 +368,15 @@ fn diff_general(old: &str, new: &str) -> PsResult<String> {
     Ok(serde_json::to_string(&Value::Object(new)).expect("serialising a Value cannot fail"))
 }
 
-/// Whether serde_json prints this value exactly as written: strings without escapes, `true`,
-/// `false`, `null` and integers of up to 18 digits (`-0` reads as a float).
-fn prints_as_written(raw: &str) -> bool {
+/// Whether serde_json prints this number (valid JSON number text) exactly as written: integers
+/// of up to 18 digits (`-0` reads as a float) and the decimals of [`decimal_prints_as_written`].
+/// Strings and literals are decided while they are scanned (`scalar_at`).
+fn number_prints_as_written(raw: &str) -> bool {
     let bytes = raw.as_bytes();
-    match bytes.first() {
-        Some(b'"') => !bytes.contains(&b'\\'),
-        Some(b't' | b'f' | b'n') => true,
-        Some(_) => {
-            let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-            match digits.iter().position(|&c| c == b'.') {
-                None => {
-                    !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && raw != "-0"
-                }
-                Some(point) => decimal_prints_as_written(&digits[..point], &digits[point + 1..]),
-            }
-        }
-        None => false,
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    match digits.iter().position(|&c| c == b'.') {
+        None => !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && raw != "-0",
+        Some(point) => decimal_prints_as_written(&digits[..point], &digits[point + 1..]),
     }
 }
 
@@ -836,7 +828,7 @@ mod tests {
             let tail = 1 + rng.below(15);
             let sign = if rng.below(4) == 0 { "-" } else { "" };
             let text = format!("{sign}{int}.{zeros}{}", digits(&mut rng, tail));
-            if prints_as_written(&text) {
+            if number_prints_as_written(&text) {
                 taken += 1;
                 let value: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(serde_json::to_string(&value).unwrap(), text);
@@ -852,7 +844,7 @@ mod tests {
             ("123456789012345.5", false),
             ("1.5e3", false),
         ] {
-            assert_eq!(prints_as_written(text), taken, "{text}");
+            assert_eq!(number_prints_as_written(text), taken, "{text}");
         }
     }
 
