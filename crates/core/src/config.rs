@@ -139,11 +139,9 @@ fn apply(db: &Connection, request: SetRequest) -> PsResult<()> {
     if !on {
         // Off: no key, no trigger, no held rows; the table stays (dropping a table is refused
         // while the calling statement runs) but empty, and nothing reads it.
+        forget_pending_rows(db)?;
         sql::execute(db, "DELETE FROM ps_kv WHERE key = ?", [&key])?;
         sql::execute_batch(db, "DROP TRIGGER IF EXISTS ps_pending_rows_from_crud")?;
-        if pending_rows_table_exists(db)? {
-            sql::execute_batch(db, "DELETE FROM ps_pending_rows")?;
-        }
         return Ok(());
     }
     if get(db, request.setting)? {
@@ -166,13 +164,6 @@ fn apply(db: &Connection, request: SetRequest) -> PsResult<()> {
     Ok(())
 }
 
-fn pending_rows_table_exists(db: &Connection) -> PsResult<bool> {
-    let sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ps_pending_rows'";
-    db.prepare_cached(sql)
-        .and_then(|mut s| s.exists([]))
-        .map_err(|e| PsError::sqlite(Some(sql), e))
-}
-
 /// Number of rows held at their local version (0 while the setting is off).
 pub fn held_row_count(db: &Connection) -> PsResult<i64> {
     if !apply_around_pending(db)? {
@@ -182,7 +173,8 @@ pub fn held_row_count(db: &Connection) -> PsResult<i64> {
 }
 
 /// Forgets the held rows once the service covered every local write (the local-write gate is
-/// open and a complete checkpoint is published), or when the database is cleared.
+/// open and a complete checkpoint is published), when the database is cleared, and when the
+/// setting is turned off (before its key goes, which says the table exists).
 pub fn forget_pending_rows(db: &Connection) -> PsResult<()> {
     if apply_around_pending(db)? {
         sql::execute(db, "DELETE FROM ps_pending_rows", [])?;
